@@ -1,0 +1,9 @@
+"""`vid2reward render` (being built)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    pass

@@ -1,0 +1,58 @@
+"""``vid2reward train``: PPO on a reward program, with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from vid2reward.sim.envs import get_spec
+from vid2reward.sim.errors import UserError
+from vid2reward.sim.reward import load_reward_program
+from vid2reward.sim.train import TrainConfig, train
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    p = verbs.add_parser("train", help="train a PPO policy on a reward program",
+                         description="Train a PPO policy on a reward program and write policy.zip, "
+                                     "vecnormalize.pkl, metrics.json and a TensorBoard log.")
+    p.add_argument("--env", required=True, help="Gymnasium MuJoCo id, e.g. Hopper-v5")
+    p.add_argument("--reward", required=True, type=Path, help="reward program (.py)")
+    p.add_argument("--steps", type=int, default=100_000, help="env steps to train (default 100000)")
+    p.add_argument("--out", required=True, type=Path, help="output directory")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                   help="stop after this many seconds, keeping the policy so far")
+    p.add_argument("--envs", type=int, default=TrainConfig.n_envs, help="parallel envs (default 32)")
+    p.add_argument("--workers", type=int, default=TrainConfig.n_workers,
+                   help="env worker processes; 0 = step envs in this process (default 2)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.steps <= 0:
+        raise UserError("--steps must be positive", where=f"--steps {args.steps}")
+    get_spec(args.env)  # fail on a bad id before drawing a progress bar
+    program = load_reward_program(args.reward)
+    config = TrainConfig(env_id=args.env, total_steps=args.steps, seed=args.seed,
+                         wall_clock_limit=args.time_limit, n_envs=args.envs,
+                         n_workers=args.workers)
+    console = Console(stderr=True)
+    with Progress(TextColumn("[bold]train[/] {task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeRemainingColumn(), console=console,
+                  transient=False) as progress:
+        task = progress.add_task(f"{args.env} on {args.reward.name}", total=args.steps)
+        result = train(config, program, args.out,
+                       on_progress=lambda done, total: progress.update(task, completed=done))
+    m = result.metrics
+    if result.status == "failed":
+        console.print(f"[bold red]error:[/] training stopped: {m['failure']}")
+        console.print(f"details: {result.out_dir / 'metrics.json'}")
+        return 2
+    env_ret = m["env_return_mean"]
+    console.print(f"{result.status}: {m['steps']} steps in {m['wall_seconds']:.1f}s "
+                  f"({m['steps_per_second']:.0f} steps/s); episode length {m['episode_length_mean']:.0f}, "
+                  f"env return {env_ret:.1f}" if env_ret is not None else f"{result.status}")
+    print(result.out_dir)
+    return 0

@@ -1,0 +1,129 @@
+"""The env registry: which Gymnasium MuJoCo envs vid2reward knows, and what each one is.
+
+An :class:`EnvSpec` holds what the rest of the code needs to know about one env beyond its
+Gymnasium id: which body is the torso, which geoms are feet, whether it moves in a plane,
+how its own reward measures forward motion, and a short description for the env context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import gymnasium as gym
+from vid2reward.sim.errors import UserError
+
+ForwardFrom = Literal["root_qpos", "torso_xpos", "mass_center"]
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """What vid2reward knows about one Gymnasium MuJoCo env."""
+
+    env_id: str
+    """Gymnasium id, e.g. ``"Hopper-v5"``."""
+    description: str
+    """One paragraph for people and LLMs: the body, its actuators, how it moves."""
+    planar: bool
+    """True when the body moves in the x-z plane only (Hopper, Walker2d, HalfCheetah)."""
+    torso_body: str
+    """Name of the torso body in the MJCF model."""
+    foot_geoms: dict[str, str]
+    """Foot name (as shown to reward programs) -> geom name in the model."""
+    forward_from: ForwardFrom
+    """How the env's own reward measures forward velocity: from the root joint's x position,
+    from the torso body's world position, or from the whole-body centre of mass."""
+    typical_height: tuple[float, float]
+    """Typical torso height range in metres while the body moves normally."""
+    make_kwargs: dict[str, object] = field(default_factory=dict)
+    """Extra keyword arguments for ``gymnasium.make``."""
+    camera_distance: float = 4.0
+    """Distance in metres of the tracking render camera from the torso."""
+
+    @property
+    def short_name(self) -> str:
+        """``"Hopper"`` for ``"Hopper-v5"``."""
+        return self.env_id.split("-")[0]
+
+
+
+ENV_SPECS: dict[str, EnvSpec] = {
+    spec.env_id: spec
+    for spec in [
+        EnvSpec(
+            env_id="Hopper-v5",
+            description=(
+                "A one-legged hopper in a vertical plane: a torso, a thigh, a leg and a foot, "
+                "with three actuated hinges (hip, knee, ankle). It moves by hopping; it falls "
+                "when the torso drops below 0.7 m or tilts more than 0.2 rad."),
+            planar=True, torso_body="torso", foot_geoms={"foot": "foot_geom"},
+            forward_from="root_qpos", typical_height=(0.8, 1.4),
+            camera_distance=3.0,
+        ),
+        EnvSpec(
+            env_id="Walker2d-v5",
+            description=(
+                "A two-legged walker in a vertical plane: a torso and two legs, each with an "
+                "actuated hip, knee and ankle (six actuators). It falls when the torso drops "
+                "below 0.8 m, rises above 2 m, or tilts more than 1 rad."),
+            planar=True, torso_body="torso",
+            foot_geoms={"right_foot": "foot_geom", "left_foot": "foot_left_geom"},
+            forward_from="root_qpos", typical_height=(0.9, 1.4),
+            camera_distance=4.0,
+        ),
+        EnvSpec(
+            env_id="HalfCheetah-v5",
+            description=(
+                "A planar cat-like runner: a horizontal torso with a back leg and a front leg, "
+                "each with an actuated thigh, shin and foot (six actuators). It never falls over "
+                "(no termination); it can flip onto its back."),
+            planar=True, torso_body="torso",
+            foot_geoms={"back_foot": "bfoot", "front_foot": "ffoot"},
+            forward_from="root_qpos", typical_height=(0.3, 0.8),
+            camera_distance=4.0,
+        ),
+        EnvSpec(
+            env_id="Ant-v5",
+            description=(
+                "A four-legged ant moving in 3D: a round torso and four legs with two actuated "
+                "joints each (hip and ankle, eight actuators). It falls when the torso leaves the "
+                "0.2-1.0 m height band."),
+            planar=False, torso_body="torso",
+            foot_geoms={"front_left_foot": "left_ankle_geom", "front_right_foot": "right_ankle_geom",
+                        "back_left_foot": "third_ankle_geom", "back_right_foot": "fourth_ankle_geom"},
+            forward_from="torso_xpos", typical_height=(0.3, 0.9),
+            camera_distance=5.0,
+        ),
+        EnvSpec(
+            env_id="Humanoid-v5",
+            description=(
+                "A 3D humanoid: torso, abdomen, pelvis, two legs (hip, knee) and two arms "
+                "(shoulder, elbow), 17 actuators. It falls when the torso leaves the 1.0-2.0 m "
+                "height band."),
+            planar=False, torso_body="torso",
+            foot_geoms={"right_foot": "right_foot", "left_foot": "left_foot"},
+            forward_from="mass_center", typical_height=(1.1, 1.5),
+            camera_distance=4.0,
+        ),
+    ]
+}
+
+
+def get_spec(env_id: str) -> EnvSpec:
+    """Look up a registered env; an unknown id is a user error listing the known ones."""
+    try:
+        return ENV_SPECS[env_id]
+    except KeyError:
+        raise UserError(f"unknown env '{env_id}'", where="--env",
+                        fix="use one of: " + ", ".join(ENV_SPECS)) from None
+
+
+def make_env(env_id: str, **kwargs: object) -> gym.Env:
+    """``gymnasium.make`` for a registered env (rendering is done by sim.render, not the env).
+
+    Args:
+        env_id: a registered id (see :data:`ENV_SPECS`).
+        kwargs: passed to ``gymnasium.make`` after the spec's own ``make_kwargs``.
+    """
+    spec = get_spec(env_id)
+    return gym.make(env_id, **{**spec.make_kwargs, **kwargs})

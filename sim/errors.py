@@ -1,0 +1,32 @@
+"""The one error type for user mistakes (bad input, bad files), shared by every layer.
+
+It lives at the bottom of the import graph so that sim/, tools/ and agent/ can all raise it;
+the CLI catches it at the top and prints ``error: <what> (<where>)`` then ``fix: <how>``.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake the user can fix: printed as one line, never as a traceback.
+
+    Args:
+        what: what is wrong, as one sentence without a trailing period.
+        where: the file, option or id it concerns (optional).
+        fix: how to fix it (optional).
+        exit_code: process exit code the CLI uses (2 = bad input).
+    """
+
+    def __init__(self, what: str, where: str | None = None, fix: str | None = None,
+                 exit_code: int = 2) -> None:
+        super().__init__(what)
+        self.what = what
+        self.where = where
+        self.fix = fix
+        self.exit_code = exit_code
+
+    def __reduce__(self):  # keep every field when the error crosses a process boundary
+        return (type(self), (self.what, self.where, self.fix, self.exit_code))
+
+    def __str__(self) -> str:
+        return f"{self.what} ({self.where})" if self.where else self.what

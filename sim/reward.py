@@ -1,0 +1,181 @@
+"""Reward programs: loading one, and a Gymnasium wrapper that trains on it.
+
+A reward program is one Python module with ``compute_reward(s, a) -> (total, components)``
+and, optionally, ``WEIGHTS`` (named numbers). :func:`load_reward_program` is the single entry
+point that turns source into a callable; the sandbox in ``vid2reward.tools`` hardens it by
+checking the source first and passing restricted builtins (``exec_globals``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from vid2reward.sim.envs import get_spec
+from vid2reward.sim.errors import UserError
+from vid2reward.sim.state import StateTracker, StateView
+
+RewardFn = Callable[[StateView, np.ndarray], tuple[float, dict[str, float]]]
+
+
+class RewardError(UserError):
+    """A reward program that cannot be loaded, or that failed while it ran."""
+
+
+@dataclass
+class RewardProgram:
+    """A loaded reward program."""
+
+    source: str
+    """The program's source code."""
+    name: str
+    """Where it came from (a file path or a label), for messages."""
+    compute: RewardFn
+    """The program's ``compute_reward``."""
+    weights: dict[str, float] = field(default_factory=dict)
+    """The program's ``WEIGHTS`` (empty when it has none)."""
+
+    @property
+    def sha256(self) -> str:
+        """Content hash of the source: the identity of a reward version."""
+        return hashlib.sha256(self.source.encode()).hexdigest()
+
+
+def load_reward_program(path_or_source: str | Path, *, name: str | None = None,
+                        exec_globals: Mapping[str, Any] | None = None) -> RewardProgram:
+    """Load a reward program from a file path or from source text.
+
+    Args:
+        path_or_source: a ``Path`` (or a string naming an existing ``.py`` file), or source code.
+        name: label for messages; defaults to the file path or ``"<reward>"``.
+        exec_globals: globals to run the module in (the sandbox passes restricted builtins);
+            by default the module runs with ordinary builtins.
+
+    Raises:
+        RewardError: the file is missing, the code does not run, ``compute_reward`` is missing,
+            or ``WEIGHTS`` is not a dict of names to numbers.
+    """
+    source, label = _read_source(path_or_source, name)
+    namespace: dict[str, Any] = dict(exec_globals or {})
+    namespace.setdefault("__name__", "reward_program")
+    try:
+        code = compile(source, label, "exec")
+    except SyntaxError as exc:
+        raise RewardError(f"syntax error on line {exc.lineno}: {exc.msg}", where=label,
+                          fix="fix the Python syntax") from None
+    try:
+        exec(code, namespace)  # noqa: S102 - the sandbox checks the source before this point
+    except Exception as exc:  # any failure of user code while defining the module
+        raise RewardError(f"the module raised {type(exc).__name__} while loading: {exc}",
+                          where=label, fix="the module's top level may only define names") from None
+    compute = namespace.get("compute_reward")
+    if not callable(compute):
+        raise RewardError("no compute_reward(s, a) function", where=label,
+                          fix="define `def compute_reward(s, a): return total, components`")
+    weights = namespace.get("WEIGHTS", {})
+    if not isinstance(weights, dict) or not all(
+            isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool)
+            for k, v in weights.items()):
+        raise RewardError("WEIGHTS must be a dict of names to numbers", where=label,
+                          fix='write e.g. WEIGHTS = {"forward": 1.0, "ctrl": 0.001}')
+    return RewardProgram(source=source, name=label, compute=compute,
+                         weights={k: float(v) for k, v in weights.items()})
+
+
+def _read_source(path_or_source: str | Path, name: str | None) -> tuple[str, str]:
+    if isinstance(path_or_source, Path) or (
+            isinstance(path_or_source, str) and "\n" not in path_or_source
+            and path_or_source.endswith(".py")):
+        path = Path(path_or_source)
+        if not path.is_file():
+            raise RewardError("reward file not found", where=str(path),
+                              fix="give the path of a Python file defining compute_reward")
+        try:
+            return path.read_text(encoding="utf-8"), name or str(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RewardError(f"cannot read the reward file: {exc}", where=str(path)) from None
+    return str(path_or_source), name or "<reward>"
+
+
+def check_reward_output(result: Any, where: str) -> tuple[float, dict[str, float]]:
+    """Validate what ``compute_reward`` returned: a finite float total and a dict of floats."""
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise RewardError(f"compute_reward returned {type(result).__name__}, not (total, components)",
+                          where=where, fix="return a tuple: total, {name: value, ...}")
+    total, components = result
+    try:
+        total = float(total)
+    except (TypeError, ValueError):
+        raise RewardError(f"the total is {type(total).__name__}, not a number", where=where,
+                          fix="return a float as the first item") from None
+    if not math.isfinite(total):
+        raise RewardError(f"the total is {total}", where=where,
+                          fix="guard divisions and exponentials so the reward stays finite")
+    if not isinstance(components, dict):
+        raise RewardError(f"components are {type(components).__name__}, not a dict", where=where,
+                          fix="return a dict of component name -> float as the second item")
+    checked: dict[str, float] = {}
+    for key, value in components.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise RewardError(f"component '{key}' is {type(value).__name__}, not a number",
+                              where=where) from None
+        if not math.isfinite(number):
+            raise RewardError(f"component '{key}' is {number}", where=where,
+                              fix="guard divisions and exponentials so every term stays finite")
+        checked[str(key)] = number
+    return total, checked
+
+
+class RewardWrapper(gym.Wrapper):
+    """Replaces the env's reward with a reward program's total.
+
+    Each step's components go to ``info["reward_components"]``, the env's own reward to
+    ``info["env_reward"]``. At the end of an episode ``info["episode_components"]`` holds each
+    component's sum over the episode and ``info["episode_env_return"]`` the env's own return,
+    so a training loop can log them without reading every step.
+    """
+
+    def __init__(self, env: gym.Env, program: RewardProgram, env_id: str | None = None) -> None:
+        super().__init__(env)
+        self.program = program
+        self.tracker = StateTracker(env, get_spec(env_id or env.spec.id))  # type: ignore[union-attr]
+        self._sums: dict[str, float] = {}
+        self._env_return = 0.0
+
+    def reset(self, **kwargs: Any):  # type: ignore[override]
+        obs, info = self.env.reset(**kwargs)
+        self.tracker.reset()
+        self._sums = {}
+        self._env_return = 0.0
+        return obs, info
+
+    def step(self, action: np.ndarray):  # type: ignore[override]
+        self.tracker.before_step()
+        obs, env_reward, terminated, truncated, info = self.env.step(action)
+        view = self.tracker.view(action)
+        try:
+            result = self.program.compute(view, action)
+        except RewardError:
+            raise
+        except Exception as exc:  # the program's own bug: report it with its step
+            raise RewardError(f"compute_reward raised {type(exc).__name__} at episode step "
+                              f"{view.step}: {exc}", where=self.program.name) from None
+        total, components = check_reward_output(result, self.program.name)
+        sums = self._sums
+        for key, value in components.items():
+            sums[key] = sums.get(key, 0.0) + value
+        self._env_return += float(env_reward)
+        info["env_reward"] = float(env_reward)
+        info["reward_components"] = components
+        if terminated or truncated:
+            info["episode_components"] = dict(sums)
+            info["episode_env_return"] = self._env_return
+        return obs, total, terminated, truncated, info

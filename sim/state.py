@@ -1,0 +1,394 @@
+"""The read-only state view ``s`` that reward programs receive, built from the simulator.
+
+Reward programs never see the observation vector: they see named physical quantities read
+from ``env.unwrapped.data`` (MuJoCo's MjData). A :class:`StateTracker` belongs to one env; it
+records the few values the view needs from before a step (positions, for velocities) and then
+hands out one :class:`StateView` per step. Every quantity is computed only when a reward reads
+it, and arrays are copies marked read-only, so reward code can neither slow down steps it does
+not use nor change the simulation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from vid2reward.sim.envs import EnvSpec
+
+
+@dataclass(frozen=True)
+class StateField:
+    """Documentation of one name on the state view (rendered into the env context)."""
+
+    name: str
+    unit: str
+    meaning: str
+    typical: str
+    """Typical values; ``{lo}``/``{hi}`` stand for the env's typical torso height band."""
+
+
+STATE_FIELDS: list[StateField] = [
+    StateField("dt", "s", "time between two calls of compute_reward (one env step)", "0.008-0.015"),
+    StateField("time", "s", "time since the episode started", "0 to ~15"),
+    StateField("step", "count", "env steps since the episode started", "0 to 1000"),
+    StateField("forward_velocity", "m/s",
+               "speed along +x (the direction the env's own reward calls forward), measured as "
+               "the env's own reward measures it; negative means moving backward",
+               "-1 to 1 standing or shuffling, 1-4 running well"),
+    StateField("lateral_velocity", "m/s", "speed along +y (to the left); always 0 for planar bodies",
+               "-1 to 1"),
+    StateField("vertical_velocity", "m/s", "speed of the torso along +z (up)", "-3 to 3"),
+    StateField("x_position", "m", "position along +x of the point used for forward_velocity",
+               "grows by forward_velocity * dt each step"),
+    StateField("y_position", "m", "position along +y; always 0 for planar bodies", "-5 to 5"),
+    StateField("torso_height", "m", "height of the torso's origin above the floor", "{lo}-{hi}"),
+    StateField("prev_torso_height", "m", "torso_height one step earlier", "{lo}-{hi}"),
+    StateField("torso_pitch", "rad",
+               "forward lean of the torso: positive when its top tilts toward +x",
+               "-0.3 to 0.3 while upright"),
+    StateField("torso_roll", "rad", "sideways lean: positive when its top tilts toward +y; 0 for "
+               "planar bodies", "-0.3 to 0.3"),
+    StateField("torso_yaw", "rad", "heading of the torso's forward axis in the x-y plane; 0 faces +x",
+               "-pi to pi"),
+    StateField("pitch_rate", "rad/s", "rate of change of torso_pitch", "-5 to 5"),
+    StateField("uprightness", "1",
+               "cosine of the angle between the torso's up axis and world up: 1 upright, "
+               "0 lying on its side, -1 upside down", "0.9-1.0 while upright"),
+    StateField("is_healthy", "bool", "the env's own 'not fallen' test (True = still healthy); the "
+               "episode ends when it turns False (never for HalfCheetah)", "True"),
+    StateField("foot_contacts", "dict[str, bool]", "for each foot name, whether it touches the floor",
+               "alternating True/False in a gait"),
+    StateField("feet_in_contact", "count", "how many feet touch the floor", "0 to number of feet"),
+    StateField("airborne", "bool", "True when no foot touches the floor (a flight phase)",
+               "True for part of each hop or run stride"),
+    StateField("foot_heights", "dict[str, float] (m)", "height above the floor of each foot's centre",
+               "0.0-0.5"),
+    StateField("body_positions", "dict[str, array(3)] (m)", "world x, y, z of every body by name",
+               "-"),
+    StateField("mass_center", "array(3) (m)", "whole-body centre of mass, world x, y, z", "-"),
+    StateField("joint_angles", "dict[str, float] (rad)", "angle of every actuated joint by name",
+               "within the joint's limits, about -1.5 to 1.5"),
+    StateField("joint_velocities", "dict[str, float] (rad/s)", "angular speed of every actuated joint",
+               "-10 to 10"),
+    StateField("qpos", "array", "MuJoCo generalised positions (root first, then joints)", "-"),
+    StateField("qvel", "array", "MuJoCo generalised velocities", "-"),
+    StateField("ctrl", "array", "actuator controls applied this step (the clipped action)", "-1 to 1"),
+    StateField("prev_action", "array", "the action of the previous step (zeros at the first step)",
+               "-1 to 1"),
+    StateField("contact_forces", "array(nbody, 6)", "external contact force and torque on each body "
+               "(MuJoCo cfrc_ext: torque xyz then force xyz, N and N*m)", "0 in flight, "
+               "up to several hundred on impact"),
+]
+"""Every public name on :class:`StateView`, in the order the env context lists them."""
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    out = np.array(array, dtype=np.float64, copy=True)
+    out.flags.writeable = False
+    return out
+
+
+def _angle_diff(a: float, b: float) -> float:
+    return (a - b + math.pi) % (2 * math.pi) - math.pi
+
+
+class StateTracker:
+    """Builds a :class:`StateView` for each step of one env.
+
+    Call :meth:`reset` after ``env.reset``, :meth:`before_step` just before ``env.step`` and
+    :meth:`view` just after it.
+    """
+
+    def __init__(self, env: gym.Env, spec: EnvSpec) -> None:
+        self.spec = spec
+        self.base = env.unwrapped
+        model: mujoco.MjModel = self.base.model  # type: ignore[attr-defined]
+        self.model = model
+        self.data: mujoco.MjData = self.base.data  # type: ignore[attr-defined]
+        self.dt = float(self.base.dt)  # type: ignore[attr-defined]
+        self.torso_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, spec.torso_body)
+        self.floor_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "floor")
+        self.foot_ids = {name: mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, geom)
+                         for name, geom in spec.foot_geoms.items()}
+        self.body_names = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, i)
+                           for i in range(1, model.nbody)]
+        # Actuated joints: the hinge joints driven by an actuator (the root is never actuated).
+        joint_ids = [int(model.actuator_trnid[i, 0]) for i in range(model.nu)]
+        self.joint_names = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j) for j in joint_ids]
+        self.joint_qpos = np.array([model.jnt_qposadr[j] for j in joint_ids])
+        self.joint_qvel = np.array([model.jnt_dofadr[j] for j in joint_ids])
+        self.body_mass = np.array(model.body_mass)
+        self.total_mass = float(self.body_mass.sum())
+        self.action_size = int(model.nu)
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new episode: no previous step yet."""
+        self.step_count = 0
+        self.prev_action = np.zeros(self.action_size)
+        self.prev_xy = self.forward_xy()
+        self.prev_height = float(self.data.xpos[self.torso_id, 2])
+        self.prev_pitch = self.torso_angles()[0]
+
+    def before_step(self) -> None:
+        """Record the values that velocities are measured against."""
+        self.prev_xy = self.forward_xy()
+        self.prev_height = float(self.data.xpos[self.torso_id, 2])
+        self.prev_pitch = self.torso_angles()[0]
+
+    def view(self, action: np.ndarray) -> StateView:
+        """The state after the step just taken with ``action``."""
+        self.step_count += 1
+        view = StateView(self, self.prev_xy, self.prev_height, self.prev_pitch,
+                         self.prev_action, self.step_count)
+        self.prev_action = np.array(action, dtype=np.float64)
+        return view
+
+    # -- measurements shared by the tracker and the view -----------------------------------
+    def mass_center(self) -> np.ndarray:
+        """Whole-body centre of mass in world coordinates."""
+        return (self.body_mass @ self.data.xipos) / self.total_mass
+
+    def forward_xy(self) -> tuple[float, float]:
+        """x, y of the point whose motion the env's own reward calls forward motion."""
+        how = self.spec.forward_from
+        if how == "root_qpos":
+            return float(self.data.qpos[0]), 0.0
+        if how == "torso_xpos":
+            xy = self.data.xpos[self.torso_id]
+            return float(xy[0]), float(xy[1])
+        com = self.mass_center()
+        return float(com[0]), float(com[1])
+
+    def torso_angles(self) -> tuple[float, float, float]:
+        """(pitch, roll, yaw) of the torso in radians, from its rotation matrix."""
+        m = self.data.xmat[self.torso_id]  # row-major 3x3: columns are the local axes in world
+        up_x, up_y, up_z = m[2], m[5], m[8]
+        pitch = math.atan2(up_x, up_z)
+        roll = math.atan2(up_y, up_z)
+        yaw = math.atan2(m[3], m[0])
+        return pitch, roll, yaw
+
+
+class StateView:
+    """What ``compute_reward(s, a)`` receives as ``s``: named, read-only physical quantities.
+
+    The names and their units are listed in :data:`STATE_FIELDS` (and, per env, in the env
+    context that an LLM engineer is shown). A view reads the live simulator, so it is valid
+    only until the next step: read what you need inside ``compute_reward``.
+    """
+
+    __slots__ = ("__tracker", "__prev_xy", "__prev_height", "__prev_pitch", "__prev_action",
+                 "__step", "__cache")
+
+    def __init__(self, tracker: StateTracker, prev_xy: tuple[float, float], prev_height: float,
+                 prev_pitch: float, prev_action: np.ndarray, step: int) -> None:
+        self.__tracker = tracker
+        self.__prev_xy = prev_xy
+        self.__prev_height = prev_height
+        self.__prev_pitch = prev_pitch
+        self.__prev_action = prev_action
+        self.__step = step
+        self.__cache: dict[str, Any] = {}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if not name.startswith("_StateView__"):
+            raise AttributeError(f"the state view is read-only (tried to set '{name}')")
+        object.__setattr__(self, name, value)
+
+    def __repr__(self) -> str:
+        return f"StateView(env={self.__tracker.spec.env_id}, step={self.__step})"
+
+    # -- time ---------------------------------------------------------------------------
+    @property
+    def dt(self) -> float:
+        return self.__tracker.dt
+
+    @property
+    def step(self) -> int:
+        return self.__step
+
+    @property
+    def time(self) -> float:
+        return self.__step * self.__tracker.dt
+
+    # -- motion of the whole body ---------------------------------------------------------
+    def __xy(self) -> tuple[float, float]:
+        if "xy" not in self.__cache:
+            self.__cache["xy"] = self.__tracker.forward_xy()
+        return self.__cache["xy"]
+
+    @property
+    def x_position(self) -> float:
+        return self.__xy()[0]
+
+    @property
+    def y_position(self) -> float:
+        return self.__xy()[1]
+
+    @property
+    def forward_velocity(self) -> float:
+        return (self.__xy()[0] - self.__prev_xy[0]) / self.__tracker.dt
+
+    @property
+    def lateral_velocity(self) -> float:
+        return (self.__xy()[1] - self.__prev_xy[1]) / self.__tracker.dt
+
+    @property
+    def vertical_velocity(self) -> float:
+        return (self.torso_height - self.__prev_height) / self.__tracker.dt
+
+    @property
+    def mass_center(self) -> np.ndarray:
+        return _read_only(self.__tracker.mass_center())
+
+    # -- torso ----------------------------------------------------------------------------
+    @property
+    def torso_height(self) -> float:
+        t = self.__tracker
+        return float(t.data.xpos[t.torso_id, 2])
+
+    @property
+    def prev_torso_height(self) -> float:
+        return self.__prev_height
+
+    def __angles(self) -> tuple[float, float, float]:
+        if "angles" not in self.__cache:
+            self.__cache["angles"] = self.__tracker.torso_angles()
+        return self.__cache["angles"]
+
+    @property
+    def torso_pitch(self) -> float:
+        return self.__angles()[0]
+
+    @property
+    def torso_roll(self) -> float:
+        return self.__angles()[1]
+
+    @property
+    def torso_yaw(self) -> float:
+        return self.__angles()[2]
+
+    @property
+    def pitch_rate(self) -> float:
+        return _angle_diff(self.torso_pitch, self.__prev_pitch) / self.__tracker.dt
+
+    @property
+    def uprightness(self) -> float:
+        t = self.__tracker
+        return float(t.data.xmat[t.torso_id, 8])
+
+    @property
+    def is_healthy(self) -> bool:
+        return bool(getattr(self.__tracker.base, "is_healthy", True))
+
+    # -- feet -----------------------------------------------------------------------------
+    @property
+    def foot_contacts(self) -> dict[str, bool]:
+        t = self.__tracker
+        pairs = t.data.contact.geom[: t.data.ncon]
+        touching = set(pairs[pairs[:, 1] == t.floor_id, 0]) | set(pairs[pairs[:, 0] == t.floor_id, 1])
+        return {name: gid in touching for name, gid in t.foot_ids.items()}
+
+    @property
+    def feet_in_contact(self) -> int:
+        return sum(self.foot_contacts.values())
+
+    @property
+    def airborne(self) -> bool:
+        return self.feet_in_contact == 0
+
+    @property
+    def foot_heights(self) -> dict[str, float]:
+        t = self.__tracker
+        return {name: float(t.data.geom_xpos[gid, 2]) for name, gid in t.foot_ids.items()}
+
+    # -- bodies and joints ----------------------------------------------------------------
+    @property
+    def body_positions(self) -> dict[str, np.ndarray]:
+        t = self.__tracker
+        return {name: _read_only(t.data.xpos[i + 1]) for i, name in enumerate(t.body_names)}
+
+    @property
+    def joint_angles(self) -> dict[str, float]:
+        t = self.__tracker
+        return dict(zip(t.joint_names, t.data.qpos[t.joint_qpos].tolist(), strict=True))
+
+    @property
+    def joint_velocities(self) -> dict[str, float]:
+        t = self.__tracker
+        return dict(zip(t.joint_names, t.data.qvel[t.joint_qvel].tolist(), strict=True))
+
+    @property
+    def qpos(self) -> np.ndarray:
+        return _read_only(self.__tracker.data.qpos)
+
+    @property
+    def qvel(self) -> np.ndarray:
+        return _read_only(self.__tracker.data.qvel)
+
+    @property
+    def ctrl(self) -> np.ndarray:
+        return _read_only(self.__tracker.data.ctrl)
+
+    @property
+    def prev_action(self) -> np.ndarray:
+        return _read_only(self.__prev_action)
+
+    @property
+    def contact_forces(self) -> np.ndarray:
+        return _read_only(self.__tracker.data.cfrc_ext)
+
+
+def env_context(spec: EnvSpec) -> str:
+    """The env context: what an LLM reward engineer is shown about one env, as Markdown text.
+
+    It documents every name on the state view (meaning, unit, typical values) and the reward
+    program contract, for a reader who has never seen MuJoCo.
+    """
+    lo, hi = spec.typical_height
+    lines = [
+        f"# Environment: {spec.env_id}",
+        "",
+        spec.description,
+        "",
+        "Coordinates: x points forward (the direction the env's own reward rewards), y to the "
+        "left, z up; the floor is at z = 0. "
+        + ("This body moves in the x-z plane only: everything along y is 0."
+           if spec.planar else "This body moves freely in 3D."),
+        f"Feet: {', '.join(spec.foot_geoms)}.",
+        "",
+        "## The state view `s`",
+        "",
+        "`compute_reward(s, a)` gets `s`, a read-only view of the simulator after the step, and "
+        "`a`, the action (a numpy array, one value in [-1, 1] per actuator). Names on `s`:",
+        "",
+        "| name | unit | meaning | typical values |",
+        "|---|---|---|---|",
+    ]
+    for f in STATE_FIELDS:
+        lines.append(f"| `s.{f.name}` | {f.unit} | {f.meaning} | {f.typical.format(lo=lo, hi=hi)} |")
+    lines += [
+        "",
+        "## Reward program contract",
+        "",
+        "```python",
+        "import numpy as np            # only math and numpy may be imported",
+        "WEIGHTS = {\"forward\": 1.0, \"alive\": 1.0, \"ctrl\": 1e-3}   # optional, named numbers",
+        "",
+        "def compute_reward(s, a):",
+        "    forward = WEIGHTS[\"forward\"] * s.forward_velocity",
+        "    alive = WEIGHTS[\"alive\"] * float(s.is_healthy)",
+        "    ctrl = -WEIGHTS[\"ctrl\"] * float(np.sum(np.square(a)))",
+        "    components = {\"forward\": forward, \"alive\": alive, \"ctrl\": ctrl}",
+        "    return sum(components.values()), components   # float total, dict of floats",
+        "```",
+        "",
+        "Components should add up to the total; each is logged per step so you can see which "
+        "term drives the behaviour. The episode still ends when the env's own health test fails.",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,331 @@
+"""PPO training on a reward program (stable-baselines3, CPU).
+
+Read top to bottom: :class:`TrainConfig` (every knob, documented), the env factory, the
+callbacks that log reward components and enforce the wall-clock budget, and :func:`train`,
+which writes ``policy.zip``, ``vecnormalize.pkl``, ``metrics.json`` and a TensorBoard log into
+the output directory, or nothing at all when the reward program is broken from the start.
+
+Defaults are tuned for a 2-core CPU (see ``vid2reward bench``): 32 envs stepped by 2 worker
+processes, rollouts of 32 x 128 steps, 5 epochs of 512-sample minibatches, one torch thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
+from vid2reward.sim.envs import get_spec, make_env
+from vid2reward.sim.errors import UserError
+from vid2reward.sim.reward import RewardError, RewardProgram, RewardWrapper, load_reward_program
+from vid2reward.sim.vec_env import BatchedSubprocVecEnv
+
+RewardLoader = Callable[[str, str], RewardProgram]
+"""``(source, name) -> RewardProgram``; the sandbox supplies a hardened one."""
+
+
+def default_loader(source: str, name: str) -> RewardProgram:
+    """Load a reward program without a sandbox (trusted code: the bundled examples, tests)."""
+    return load_reward_program(source, name=name)
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run. Results are cached by (reward, env, seed, steps)."""
+
+    env_id: str = "Hopper-v5"
+    """A registered Gymnasium MuJoCo id (see ``vid2reward.sim.envs.ENV_SPECS``)."""
+    total_steps: int = 100_000
+    """Env steps to train for (summed over all parallel envs)."""
+    seed: int = 0
+    """Seeds the envs, PPO and torch: the same config and reward give the same policy."""
+    wall_clock_limit: float | None = None
+    """Stop training after this many seconds (the policy so far is kept); None = no limit."""
+    n_envs: int = 32
+    """Parallel envs. Many envs per worker amortise the pipe cost of a step."""
+    n_workers: int = 2
+    """Processes stepping the envs; 0 steps them in this process (DummyVecEnv)."""
+    n_steps: int = 128
+    """Steps per env per rollout: a rollout is n_envs * n_steps samples."""
+    batch_size: int = 512
+    """Minibatch size of each gradient step."""
+    n_epochs: int = 5
+    """Passes over each rollout."""
+    learning_rate: float = 3e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    ent_coef: float = 0.0
+    net_arch: tuple[int, ...] = (64, 64)
+    """Hidden layer sizes of the policy and value networks."""
+    torch_threads: int = 1
+    """Torch threads for the update; 1 leaves the other core to the env workers."""
+    normalize_reward: bool = True
+    """Scale rewards by a running std (VecNormalize): LLM-written rewards vary wildly in scale."""
+    max_episode_steps: int | None = None
+    """Override the env's episode length (1000 for all registered envs)."""
+
+    def cache_key(self) -> dict[str, Any]:
+        """The fields a finished training result depends on (not the speed knobs' effects)."""
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced."""
+
+    out_dir: Path
+    """Directory holding policy.zip, vecnormalize.pkl, metrics.json and tb/."""
+    metrics: dict[str, Any]
+    """The contents of metrics.json."""
+
+    @property
+    def status(self) -> str:
+        """"finished", "time_limit" (stopped by the wall-clock budget) or "failed"."""
+        return str(self.metrics["status"])
+
+
+ProgressFn = Callable[[int, int], None]
+"""``(steps_done, total_steps)``, called about every rollout."""
+
+
+# -- env factory ------------------------------------------------------------------------------
+
+def _make_reward_env(env_id: str, source: str, name: str, loader: RewardLoader,
+                     max_episode_steps: int | None) -> gym.Env:
+    kwargs = {"max_episode_steps": max_episode_steps} if max_episode_steps else {}
+    env = make_env(env_id, **kwargs)
+    env = RewardWrapper(env, loader(source, name), env_id)
+    return Monitor(env)
+
+
+def make_training_env(config: TrainConfig, program: RewardProgram,
+                      loader: RewardLoader = default_loader) -> VecEnv:
+    """The vectorised, reward-wrapped, Monitor-wrapped envs for ``config`` (not normalised)."""
+    fns = [partial(_make_reward_env, config.env_id, program.source, program.name, loader,
+                   config.max_episode_steps) for _ in range(config.n_envs)]
+    if config.n_workers > 0:
+        venv: VecEnv = BatchedSubprocVecEnv(fns, num_workers=config.n_workers)
+    else:
+        venv = DummyVecEnv(fns)
+    venv.seed(config.seed)
+    return venv
+
+
+# -- callbacks --------------------------------------------------------------------------------
+
+class EpisodeStatsCallback(BaseCallback):
+    """Collects per-episode statistics: length, the program's return, the env's own return and
+    each reward component's sum; logs their means to TensorBoard after each rollout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.episodes: list[dict[str, Any]] = []
+        self.curve: list[dict[str, float]] = []
+
+    def _on_step(self) -> bool:
+        for info in self.locals["infos"]:
+            if "episode" in info and "episode_components" in info:
+                self.episodes.append({
+                    "length": int(info["episode"]["l"]),
+                    "return": float(info["episode"]["r"]),
+                    "env_return": float(info["episode_env_return"]),
+                    "components": info["episode_components"],
+                })
+        return True
+
+    def _on_rollout_end(self) -> None:
+        recent = self.episodes[-50:]
+        if not recent:
+            return
+        point = {"steps": float(self.num_timesteps),
+                 "return": float(np.mean([e["return"] for e in recent])),
+                 "env_return": float(np.mean([e["env_return"] for e in recent])),
+                 "length": float(np.mean([e["length"] for e in recent]))}
+        self.curve.append(point)
+        for key, value in point.items():
+            if key != "steps":
+                self.logger.record(f"vid2reward/{key}", value)
+        for name, stats in component_stats(recent).items():
+            self.logger.record(f"components/{name}", stats["per_step_mean"])
+
+
+class BudgetCallback(BaseCallback):
+    """Stops training when the wall-clock budget is spent, and reports progress."""
+
+    def __init__(self, total_steps: int, wall_clock_limit: float | None,
+                 on_progress: ProgressFn | None) -> None:
+        super().__init__()
+        self.total_steps = total_steps
+        self.deadline = None if wall_clock_limit is None else time.monotonic() + wall_clock_limit
+        self.on_progress = on_progress
+        self.hit_time_limit = False
+
+    def _on_step(self) -> bool:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.hit_time_limit = True
+            return False
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(min(self.num_timesteps, self.total_steps), self.total_steps)
+
+
+def component_stats(episodes: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per component: mean per step and per episode, and its share of the total magnitude."""
+    if not episodes:
+        return {}
+    steps = sum(e["length"] for e in episodes)
+    names = sorted({name for e in episodes for name in e["components"]})
+    sums = {n: np.array([e["components"].get(n, 0.0) for e in episodes]) for n in names}
+    magnitude = sum(abs(float(v.sum())) for v in sums.values()) or 1.0
+    return {n: {"per_step_mean": float(v.sum() / steps),
+                "episode_mean": float(v.mean()),
+                "episode_std": float(v.std()),
+                "share": abs(float(v.sum())) / magnitude} for n, v in sums.items()}
+
+
+# -- training ---------------------------------------------------------------------------------
+
+def check_reward_on_env(program: RewardProgram, env_id: str, steps: int = 5) -> None:
+    """Run the program for a few random steps in this process so that a reward that is broken
+    from the start fails before any process starts or any file is written."""
+    env = RewardWrapper(make_env(env_id), program, env_id)
+    try:
+        env.reset(seed=0)
+        env.action_space.seed(0)
+        for _ in range(steps):
+            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            if terminated or truncated:
+                env.reset()
+    finally:
+        env.close()
+
+
+def train(config: TrainConfig, program: RewardProgram, out_dir: str | Path, *,
+          loader: RewardLoader = default_loader, on_progress: ProgressFn | None = None,
+          callbacks: list[BaseCallback] | None = None) -> TrainResult:
+    """Train PPO on ``program`` and write the results into ``out_dir``.
+
+    Files appear in ``out_dir`` only when training ends: they are written to a temporary
+    sibling directory first and moved into place at the end (replacing an older result).
+
+    Args:
+        config: the training configuration.
+        program: the reward program; its source is reloaded by ``loader`` in every worker.
+        out_dir: where to write policy.zip, vecnormalize.pkl, metrics.json and tb/.
+        loader: turns (source, name) into a RewardProgram inside each env worker.
+        on_progress: called with (steps_done, total_steps) after each rollout.
+        callbacks: extra SB3 callbacks (video recording, early stopping, ...).
+
+    Returns:
+        A :class:`TrainResult`; ``status`` is "failed" when the reward program raised or
+        returned a bad value mid-training (metrics.json then records the reason and
+        ``out_dir`` holds only metrics.json).
+
+    Raises:
+        UserError: unknown env, or a reward program broken from its first steps.
+    """
+    get_spec(config.env_id)
+    check_reward_on_env(program, config.env_id)
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    try:
+        metrics = _train_into(config, program, work, loader, on_progress, callbacks or [])
+        _replace_dir(work, out_dir)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return TrainResult(out_dir=out_dir, metrics=metrics)
+
+
+def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader: RewardLoader,
+                on_progress: ProgressFn | None, extra: list[BaseCallback]) -> dict[str, Any]:
+    torch.set_num_threads(config.torch_threads)
+    started = time.monotonic()
+    venv = VecNormalize(make_training_env(config, program, loader), gamma=config.gamma,
+                        norm_reward=config.normalize_reward)
+    stats = EpisodeStatsCallback()
+    budget = BudgetCallback(config.total_steps, config.wall_clock_limit, on_progress)
+    model = PPO("MlpPolicy", venv, n_steps=config.n_steps, batch_size=config.batch_size,
+                n_epochs=config.n_epochs, learning_rate=config.learning_rate, gamma=config.gamma,
+                gae_lambda=config.gae_lambda, clip_range=config.clip_range,
+                ent_coef=config.ent_coef, policy_kwargs={"net_arch": list(config.net_arch)},
+                seed=config.seed, device="cpu", verbose=0, tensorboard_log=str(work / "tb"))
+    failure: str | None = None
+    try:
+        model.learn(config.total_steps, callback=[stats, budget, *extra], progress_bar=False)
+    except RewardError as exc:
+        failure = str(exc)
+    finally:
+        venv.close()
+    wall = time.monotonic() - started
+    steps = int(model.num_timesteps)
+    recent = stats.episodes[-100:]
+    status = "failed" if failure else ("time_limit" if budget.hit_time_limit else "finished")
+    metrics: dict[str, Any] = {
+        "status": status,
+        "failure": failure,
+        "env_id": config.env_id,
+        "reward_name": program.name,
+        "reward_sha256": program.sha256,
+        "weights": program.weights,
+        "steps": steps,
+        "wall_seconds": round(wall, 3),
+        "steps_per_second": round(steps / wall, 1) if wall > 0 else None,
+        "episodes": len(stats.episodes),
+        "episode_length_mean": _mean([e["length"] for e in recent]),
+        "return_mean": _mean([e["return"] for e in recent]),
+        "env_return_mean": _mean([e["env_return"] for e in recent]),
+        "components": component_stats(recent),
+        "curve": stats.curve,
+        "config": asdict(config),
+        "versions": {"torch": torch.__version__, "sb3": _sb3_version()},
+    }
+    if failure is None:
+        model.save(work / "policy.zip")
+        venv.save(str(work / "vecnormalize.pkl"))
+        (work / "reward.py").write_text(program.source, encoding="utf-8")
+    else:
+        shutil.rmtree(work / "tb", ignore_errors=True)
+    (work / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    return metrics
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def _sb3_version() -> str:
+    import stable_baselines3
+    return stable_baselines3.__version__
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Move ``new`` to ``target``; an existing ``target`` is removed only after the move."""
+    old = None
+    if target.exists():
+        if not target.is_dir():
+            raise UserError("the output path exists and is not a directory", where=str(target),
+                            fix="choose another --out")
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        target.rename(old)
+    new.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

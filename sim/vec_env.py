@@ -1,0 +1,211 @@
+"""A vectorised env that spreads batches of envs over a few worker processes.
+
+SB3's SubprocVecEnv runs one process per env: on a 2-core machine with many envs the pipe
+traffic and context switches cost more than they save. Here each worker holds a DummyVecEnv of
+several envs, so one message per worker per step carries a whole batch, and the workers step in
+parallel while the main process runs the policy. An exception inside a worker (a reward program
+that raises, say) comes back and is re-raised in the main process, unchanged.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+from stable_baselines3.common.vec_env.base_vec_env import CloudpickleWrapper, VecEnvIndices
+
+
+class WorkerFailure:
+    """An exception raised inside a worker, carried back so the main process can re-raise it."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def _serve(envs: DummyVecEnv, cmd: str, data: Any) -> Any:
+    """Carry out one command on the worker's envs and return the reply."""
+    if cmd == "step":
+        envs.step_async(data)
+        return envs.step_wait()
+    if cmd == "reset":
+        seed, options = data
+        if seed is not None:
+            envs.seed(seed)
+        envs.set_options(options)
+        obs = envs.reset()
+        return obs, envs.reset_infos
+    if cmd == "call":
+        method, args, kwargs, indices = data
+        return envs.env_method(method, *args, indices=indices, **kwargs)
+    if cmd == "get_attr":
+        return envs.get_attr(data[0], indices=data[1])
+    if cmd == "set_attr":
+        return envs.set_attr(data[0], data[1], indices=data[2])
+    if cmd == "is_wrapped":
+        return envs.env_is_wrapped(data[0], indices=data[1])
+    if cmd == "close":
+        envs.close()
+        return None
+    raise ValueError(f"unknown worker command {cmd!r}")
+
+
+def _worker(remote: Any, parent_remote: Any, fns_wrapper: CloudpickleWrapper) -> None:
+    parent_remote.close()
+    try:
+        envs = DummyVecEnv(fns_wrapper.var)
+    except Exception as exc:  # e.g. a reward program that fails to load
+        remote.send(WorkerFailure(exc))
+        return
+    remote.send("ready")
+    try:
+        while True:
+            cmd, data = remote.recv()
+            try:
+                remote.send(_serve(envs, cmd, data))
+            except Exception as exc:  # the env or the reward failed: the caller decides
+                remote.send(WorkerFailure(exc))
+            if cmd == "close":
+                return
+    except (KeyboardInterrupt, EOFError, BrokenPipeError):
+        pass
+
+
+class BatchedSubprocVecEnv(VecEnv):
+    """``num_workers`` processes, each stepping a contiguous slice of the envs in a DummyVecEnv.
+
+    Args:
+        env_fns: one factory per env, as for SB3's vectorised envs (must be picklable).
+        num_workers: worker processes (capped at the number of envs). 2 suits a 2-core machine.
+        start_method: multiprocessing start method. "spawn" is safe when the parent already
+            has threads (torch, rendering); "forkserver" and "fork" start faster.
+    """
+
+    def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], num_workers: int = 2,
+                 start_method: str = "spawn") -> None:
+        n = len(env_fns)
+        num_workers = max(1, min(num_workers, n))
+        bounds = np.linspace(0, n, num_workers + 1).round().astype(int)
+        self._slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        ctx = mp.get_context(start_method)
+        self.remotes: list[Any] = []
+        self.processes: list[Any] = []
+        self.closed = False
+        for sl in self._slices:
+            remote, work_remote = ctx.Pipe()
+            proc = ctx.Process(target=_worker, daemon=True,
+                               args=(work_remote, remote, CloudpickleWrapper(list(env_fns[sl]))))
+            proc.start()
+            work_remote.close()
+            self.remotes.append(remote)
+            self.processes.append(proc)
+        try:
+            self._gather(range(len(self.remotes)))  # wait for "ready" (or a load failure)
+            spaces = self._gather_one(0, ("get_attr", ("observation_space", [0])))[0], \
+                self._gather_one(0, ("get_attr", ("action_space", [0])))[0]
+        except BaseException:
+            self.close()
+            raise
+        super().__init__(n, spaces[0], spaces[1])
+
+    # -- messaging ------------------------------------------------------------------------
+    def _recv(self, worker: int) -> Any:
+        try:
+            reply = self.remotes[worker].recv()
+        except EOFError:
+            raise RuntimeError(f"env worker {worker} died (killed, or out of memory)") from None
+        if isinstance(reply, WorkerFailure):
+            raise reply.exc
+        return reply
+
+    def _gather(self, workers: Sequence[int] | range) -> list[Any]:
+        # Receive from every worker before raising, so no reply is left in a pipe.
+        replies, failure = [], None
+        for w in workers:
+            try:
+                replies.append(self._recv(w))
+            except BaseException as exc:  # noqa: BLE001 - re-raised below
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+        return replies
+
+    def _gather_one(self, worker: int, message: tuple[str, Any]) -> Any:
+        self.remotes[worker].send(message)
+        return self._recv(worker)
+
+    # -- stepping -------------------------------------------------------------------------
+    def step_async(self, actions: np.ndarray) -> None:
+        for remote, sl in zip(self.remotes, self._slices, strict=True):
+            remote.send(("step", actions[sl]))
+
+    def step_wait(self):  # type: ignore[override]
+        parts = self._gather(range(len(self.remotes)))
+        obs = np.concatenate([p[0] for p in parts])
+        rews = np.concatenate([p[1] for p in parts])
+        dones = np.concatenate([p[2] for p in parts])
+        infos = [info for p in parts for info in p[3]]
+        return obs, rews, dones, infos
+
+    def reset(self):  # type: ignore[override]
+        for remote, sl in zip(self.remotes, self._slices, strict=True):
+            # The worker's DummyVecEnv seeds its envs seed, seed+1, ...: the same seeds a
+            # single DummyVecEnv over all envs would give.
+            opts = self._options[sl.start] if self._options else {}
+            remote.send(("reset", (self._seeds[sl.start], opts)))
+        parts = self._gather(range(len(self.remotes)))
+        self.reset_infos = [info for p in parts for info in p[1]]
+        self._reset_seeds()
+        self._reset_options()
+        return np.concatenate([p[0] for p in parts])
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for remote in self.remotes:
+            try:
+                remote.send(("close", None))
+            except (BrokenPipeError, OSError):
+                pass
+        for proc in self.processes:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+
+    # -- attribute access, routed to the worker that owns each index ----------------------
+    def _route(self, indices: VecEnvIndices) -> list[tuple[int, list[int]]]:
+        wanted = self._get_indices(indices)
+        routes = []
+        for w, sl in enumerate(self._slices):
+            local = [i - sl.start for i in wanted if sl.start <= i < sl.stop]
+            if local:
+                routes.append((w, local))
+        return routes
+
+    def _ask(self, cmd: str, payload: Callable[[list[int]], tuple], indices: VecEnvIndices) -> list[Any]:
+        routes = self._route(indices)
+        for w, local in routes:
+            self.remotes[w].send((cmd, payload(local)))
+        return [x for reply in self._gather([w for w, _ in routes]) for x in reply]
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        return self._ask("get_attr", lambda local: (attr_name, local), indices)
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        routes = self._route(indices)
+        for w, local in routes:
+            self.remotes[w].send(("set_attr", (attr_name, value, local)))
+        self._gather([w for w, _ in routes])
+
+    def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None,
+                   **method_kwargs: Any) -> list[Any]:
+        return self._ask("call", lambda local: (method_name, method_args, method_kwargs, local),
+                         indices)
+
+    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper],
+                       indices: VecEnvIndices = None) -> list[bool]:
+        return self._ask("is_wrapped", lambda local: (wrapper_class, local), indices)

@@ -1,0 +1,8 @@
+"""vid2reward: learn a reinforcement-learning reward as code from a video of an expert.
+
+The code lives in the repository's top-level folders, installed as subpackages:
+``vid2reward.sim`` (simulation), ``vid2reward.tools`` (what agents can do) and
+``vid2reward.agent`` (the LangGraph state machine and the CLI).
+"""
+
+__version__ = "0.1.0"
