@@ -1,0 +1,161 @@
+"""Rollouts: run a trained policy (or random actions) on the unmodified env, recording what
+the state says each step and, optionally, rendered frames.
+
+A policy directory is what ``train`` writes: ``policy.zip`` (SB3 PPO) plus, when present,
+``vecnormalize.pkl`` (observation statistics) and ``metrics.json`` (which names the env).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from stable_baselines3 import PPO
+from vid2reward.sim.envs import get_spec, make_env
+from vid2reward.sim.errors import UserError
+from vid2reward.sim.render import ClipRenderer, frame_stride
+from vid2reward.sim.state import StateTracker
+
+SAMPLED_FIELDS = ("forward_velocity", "lateral_velocity", "vertical_velocity", "torso_height",
+                  "uprightness", "torso_pitch", "feet_in_contact", "airborne", "x_position")
+"""State-view names recorded at every step of a rollout (the inputs of behaviour metrics)."""
+
+
+@dataclass
+class LoadedPolicy:
+    """A trained policy ready to act on raw observations of its env."""
+
+    env_id: str
+    model: PPO
+    obs_mean: np.ndarray | None = None
+    obs_var: np.ndarray | None = None
+    clip_obs: float = 10.0
+    epsilon: float = 1e-8
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Deterministic action for one raw observation."""
+        if self.obs_mean is not None and self.obs_var is not None:
+            obs = np.clip((obs - self.obs_mean) / np.sqrt(self.obs_var + self.epsilon),
+                          -self.clip_obs, self.clip_obs)
+        action, _ = self.model.predict(obs.astype(np.float32), deterministic=True)
+        return action
+
+
+def load_policy(policy_dir: str | Path, env_id: str | None = None) -> LoadedPolicy:
+    """Load ``policy.zip`` (and ``vecnormalize.pkl``) from a training output directory.
+
+    Raises:
+        UserError: the directory or its policy.zip is missing, or the env cannot be told.
+    """
+    policy_dir = Path(policy_dir)
+    if not (policy_dir / "policy.zip").is_file():
+        raise UserError("no policy.zip in the policy directory", where=str(policy_dir),
+                        fix="pass the --out directory of a finished `vid2reward train`")
+    if env_id is None:
+        metrics_path = policy_dir / "metrics.json"
+        try:
+            env_id = json.loads(metrics_path.read_text())["env_id"]
+        except (OSError, ValueError, KeyError):
+            raise UserError("cannot tell which env the policy is for (metrics.json missing)",
+                            where=str(policy_dir), fix="pass --env") from None
+    get_spec(env_id)
+    try:
+        model = PPO.load(policy_dir / "policy.zip", device="cpu")
+    except Exception as exc:  # a corrupt or foreign zip
+        raise UserError(f"cannot load policy.zip: {exc}", where=str(policy_dir)) from None
+    policy = LoadedPolicy(env_id=env_id, model=model)
+    norm_path = policy_dir / "vecnormalize.pkl"
+    if norm_path.is_file():
+        with norm_path.open("rb") as f:
+            vecnorm = pickle.load(f)  # noqa: S301 - our own training output
+        if getattr(vecnorm, "norm_obs", False):
+            policy.obs_mean = np.asarray(vecnorm.obs_rms.mean)
+            policy.obs_var = np.asarray(vecnorm.obs_rms.var)
+            policy.clip_obs = float(vecnorm.clip_obs)
+            policy.epsilon = float(vecnorm.epsilon)
+    return policy
+
+
+@dataclass
+class Episode:
+    """One rollout episode."""
+
+    env_id: str
+    dt: float
+    length: int
+    terminated: bool
+    """True when the env ended the episode early (a fall), False at the time limit."""
+    env_return: float
+    samples: dict[str, np.ndarray]
+    """Per-step values of :data:`SAMPLED_FIELDS`."""
+    frames: list[np.ndarray] = field(default_factory=list)
+    fps: float = 0.0
+    """Frames per second of ``frames`` when played in real time."""
+
+
+ActFn = Callable[[np.ndarray], np.ndarray]
+
+
+def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, episodes: int = 1,
+                 seed: int = 0, max_steps: int = 1000, render_size: tuple[int, int] | None = None,
+                 fps: float = 30.0) -> list[Episode]:
+    """Roll out ``policy`` on the unmodified env.
+
+    Args:
+        env_id: a registered env id.
+        policy: a :class:`LoadedPolicy`, any ``obs -> action`` function, or None for uniform
+            random actions (seeded).
+        episodes: how many episodes (seeds ``seed``, ``seed + 1``, ...).
+        max_steps: cap on each episode's length.
+        render_size: (width, height) to record frames, or None for no frames.
+        fps: target frame rate of the recorded frames (real time).
+    """
+    spec = get_spec(env_id)
+    env = make_env(env_id, max_episode_steps=max_steps)
+    env.action_space.seed(seed)
+    act: ActFn
+    if policy is None:
+        act = lambda obs: env.action_space.sample()  # noqa: E731
+    elif isinstance(policy, LoadedPolicy):
+        act = policy.act
+    else:
+        act = policy
+    renderer = None
+    tracker = StateTracker(env, spec)
+    stride = frame_stride(tracker.dt, fps)
+    if render_size is not None:
+        renderer = ClipRenderer(env.unwrapped.model, env.unwrapped.data, spec, *render_size)
+    out = []
+    try:
+        for ep in range(episodes):
+            obs, _ = env.reset(seed=seed + ep)
+            tracker.reset()
+            samples: dict[str, list[float]] = {name: [] for name in SAMPLED_FIELDS}
+            frames = [renderer.frame()] if renderer else []
+            env_return, terminated, steps = 0.0, False, 0
+            while True:
+                action = act(obs)
+                tracker.before_step()
+                obs, reward, terminated, truncated, _ = env.step(action)
+                view = tracker.view(action)
+                for name in SAMPLED_FIELDS:
+                    samples[name].append(float(getattr(view, name)))
+                env_return += float(reward)
+                steps += 1
+                if renderer and steps % stride == 0:
+                    frames.append(renderer.frame())
+                if terminated or truncated:
+                    break
+            out.append(Episode(env_id=env_id, dt=tracker.dt, length=steps,
+                               terminated=bool(terminated), env_return=env_return,
+                               samples={k: np.asarray(v) for k, v in samples.items()},
+                               frames=frames, fps=1.0 / (stride * tracker.dt)))
+    finally:
+        if renderer:
+            renderer.close()
+        env.close()
+    return out

@@ -1,0 +1,41 @@
+"""The train and render verbs end to end, and their one-line errors."""
+
+import json
+
+from vid2reward.agent.cli import main
+
+
+def test_train_then_render(tmp_path, examples_dir, capsys):
+    out = tmp_path / "x"
+    code = main(["train", "--env", "Hopper-v5", "--reward", str(examples_dir / "hopper_default.py"),
+                 "--steps", "2048", "--envs", "4", "--out", str(out)])
+    assert code == 0 and (out / "policy.zip").is_file()
+    code = main(["render", "--policy", str(out), "--out", str(out / "clip.mp4"), "--seconds", "1",
+                 "--size", "160x128"])
+    assert code == 0
+    assert (out / "clip.mp4").stat().st_size > 1000
+    assert (out / "clip_sheet.png").is_file()
+    metrics = json.loads((out / "clip_metrics.json").read_text())
+    assert {"forward_velocity", "cadence_hz", "fall_rate"} <= set(metrics)
+
+
+def test_unknown_env_is_one_line_exit_2(tmp_path, examples_dir, capsys):
+    code = main(["train", "--env", "Nope-v1", "--reward", str(examples_dir / "hopper_default.py"),
+                 "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "error: unknown env 'Nope-v1'" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_reward_without_compute_reward(tmp_path, capsys):
+    bad = tmp_path / "bad.py"
+    bad.write_text("WEIGHTS = {}\n")
+    code = main(["train", "--env", "Hopper-v5", "--reward", str(bad), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "no compute_reward" in err and str(bad) in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_render_bad_size(tmp_path, capsys):
+    code = main(["render", "--policy", str(tmp_path), "--out", str(tmp_path / "c.mp4"), "--size", "big"])
+    assert code == 2 and "bad frame size" in capsys.readouterr().err
