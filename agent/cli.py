@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 
 from rich.console import Console
-from vid2reward.agent.commands import bench, render, reward, train
-from vid2reward.sim.errors import UserError
 
 from vid2reward import __version__
+from vid2reward.agent.commands import bench, render, reward, train
+from vid2reward.sim.errors import UserError
 
 VERB_MODULES = [train, render, reward, bench]
 """Each module adds its verb(s) with ``register(subparsers)`` and sets ``func`` on its parser."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import gymnasium as gym
+
 from vid2reward.sim.errors import UserError
 
 ForwardFrom = Literal["root_qpos", "torso_xpos", "mass_center"]

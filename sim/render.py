@@ -15,6 +15,7 @@ import cv2
 import imageio.v2 as imageio
 import mujoco
 import numpy as np
+
 from vid2reward.sim.envs import EnvSpec
 from vid2reward.sim.errors import UserError
 

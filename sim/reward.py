@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
 from vid2reward.sim.envs import get_spec
 from vid2reward.sim.errors import UserError
 from vid2reward.sim.state import StateTracker, StateView
@@ -72,7 +74,10 @@ def load_reward_program(path_or_source: str | Path, *, name: str | None = None,
     try:
         exec(code, namespace)  # noqa: S102 - the sandbox checks the source before this point
     except Exception as exc:  # any failure of user code while defining the module
-        raise RewardError(f"the module raised {type(exc).__name__} while loading: {exc}",
+        lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == label]
+        at_line = f" on line {lines[-1]}" if lines else ""
+        raise RewardError(one_line(f"the module raised {type(exc).__name__}{at_line} while "
+                                   f"loading: {exc}"),
                           where=label, fix="the module's top level may only define names") from None
     compute = namespace.get("compute_reward")
     if not callable(compute):
@@ -101,6 +106,25 @@ def _read_source(path_or_source: str | Path, name: str | None) -> tuple[str, str
         except (OSError, UnicodeDecodeError) as exc:
             raise RewardError(f"cannot read the reward file: {exc}", where=str(path)) from None
     return str(path_or_source), name or "<reward>"
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """``text`` on one line (whitespace runs collapsed), cut to ``limit`` characters.
+
+    Messages from reward code end up in metrics.json and on a terminal: a program must not be
+    able to spread them over many lines or fill the disk with them.
+    """
+    flat = " ".join(str(text)[: 4 * limit].split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def describe_exception(exc: BaseException, filename: str, step: int | None = None) -> str:
+    """One line naming an exception from ``compute_reward``, the episode step and the line of
+    the program (``filename`` is the name it was compiled under) where it was raised."""
+    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
+    at_step = f" at episode step {step}" if step is not None else ""
+    at_line = f" (line {lines[-1]})" if lines else ""
+    return one_line(f"compute_reward raised {type(exc).__name__}{at_step}{at_line}: {exc}")
 
 
 def check_reward_output(result: Any, where: str) -> tuple[float, dict[str, float]]:
@@ -137,10 +161,11 @@ def check_reward_output(result: Any, where: str) -> tuple[float, dict[str, float
 class RewardWrapper(gym.Wrapper):
     """Replaces the env's reward with a reward program's total.
 
-    Each step's components go to ``info["reward_components"]``, the env's own reward to
-    ``info["env_reward"]``. At the end of an episode ``info["episode_components"]`` holds each
-    component's sum over the episode and ``info["episode_env_return"]`` the env's own return,
-    so a training loop can log them without reading every step.
+    Each step's components are recorded (summed per episode, and the last step's kept in
+    :attr:`last_components`); the env's own reward goes to ``info["env_reward"]``. At the end of
+    an episode ``info["episode_components"]`` holds each component's sum over the episode and
+    ``info["episode_env_return"]`` the env's own return, so a training loop can log them
+    without shipping a dict across processes every step.
     """
 
     def __init__(self, env: gym.Env, program: RewardProgram, env_id: str | None = None) -> None:
@@ -149,6 +174,7 @@ class RewardWrapper(gym.Wrapper):
         self.tracker = StateTracker(env, get_spec(env_id or env.spec.id))  # type: ignore[union-attr]
         self._sums: dict[str, float] = {}
         self._env_return = 0.0
+        self.last_components: dict[str, float] = {}
 
     def reset(self, **kwargs: Any):  # type: ignore[override]
         obs, info = self.env.reset(**kwargs)
@@ -160,21 +186,21 @@ class RewardWrapper(gym.Wrapper):
     def step(self, action: np.ndarray):  # type: ignore[override]
         self.tracker.before_step()
         obs, env_reward, terminated, truncated, info = self.env.step(action)
-        view = self.tracker.view(action)
+        view = self.tracker.view(action, terminated)
         try:
             result = self.program.compute(view, action)
         except RewardError:
             raise
-        except Exception as exc:  # the program's own bug: report it with its step
-            raise RewardError(f"compute_reward raised {type(exc).__name__} at episode step "
-                              f"{view.step}: {exc}", where=self.program.name) from None
+        except Exception as exc:  # the program's own bug: report it with its step and line
+            raise RewardError(describe_exception(exc, self.program.name, view.step),
+                              where=self.program.name) from None
         total, components = check_reward_output(result, self.program.name)
         sums = self._sums
         for key, value in components.items():
             sums[key] = sums.get(key, 0.0) + value
         self._env_return += float(env_reward)
         info["env_reward"] = float(env_reward)
-        info["reward_components"] = components
+        self.last_components = components
         if terminated or truncated:
             info["episode_components"] = dict(sums)
             info["episode_env_return"] = self._env_return

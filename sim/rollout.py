@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from stable_baselines3 import PPO
+
 from vid2reward.sim.envs import get_spec, make_env
 from vid2reward.sim.errors import UserError
 from vid2reward.sim.render import ClipRenderer, frame_stride
@@ -141,7 +142,7 @@ def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, epi
                 action = act(obs)
                 tracker.before_step()
                 obs, reward, terminated, truncated, _ = env.step(action)
-                view = tracker.view(action)
+                view = tracker.view(action, terminated)
                 for name in SAMPLED_FIELDS:
                     samples[name].append(float(getattr(view, name)))
                 env_return += float(reward)

@@ -17,6 +17,7 @@ from typing import Any
 import gymnasium as gym
 import mujoco
 import numpy as np
+
 from vid2reward.sim.envs import EnvSpec
 
 
@@ -124,29 +125,43 @@ class StateTracker:
         self.body_mass = np.array(model.body_mass)
         self.total_mass = float(self.body_mass.sum())
         self.action_size = int(model.nu)
+        self.cache: dict[str, Any] = {}
+        # The env ends an episode exactly when its health test fails (unless built with
+        # terminate_when_unhealthy=False), so `terminated` from step() answers is_healthy
+        # without recomputing it (the env's test costs ~6 us, more than most rewards).
+        self.health_from_termination = bool(getattr(self.base, "_terminate_when_unhealthy", False))
+        self.terminated = False
+        self._view = StateView(self)
         self.reset()
 
     def reset(self) -> None:
         """Start a new episode: no previous step yet."""
         self.step_count = 0
-        self.prev_action = np.zeros(self.action_size)
-        self.prev_xy = self.forward_xy()
-        self.prev_height = float(self.data.xpos[self.torso_id, 2])
-        self.prev_pitch = self.torso_angles()[0]
+        self.terminated = False
+        self.action = np.zeros(self.action_size)
+        self.prev_action = self.action
+        self.before_step()
+        self.cache.clear()
 
     def before_step(self) -> None:
         """Record the values that velocities are measured against."""
         self.prev_xy = self.forward_xy()
         self.prev_height = float(self.data.xpos[self.torso_id, 2])
-        self.prev_pitch = self.torso_angles()[0]
+        m = self.data.xmat[self.torso_id]
+        self.prev_pitch = math.atan2(m[2], m[8])
 
-    def view(self, action: np.ndarray) -> StateView:
-        """The state after the step just taken with ``action``."""
+    def view(self, action: np.ndarray, terminated: bool = False) -> StateView:
+        """The state after the step just taken with ``action`` (``terminated`` as step() said).
+
+        The same view object is returned every step (building one per step would cost more
+        than most rewards): it always shows the latest step.
+        """
         self.step_count += 1
-        view = StateView(self, self.prev_xy, self.prev_height, self.prev_pitch,
-                         self.prev_action, self.step_count)
-        self.prev_action = np.array(action, dtype=np.float64)
-        return view
+        self.prev_action = self.action
+        self.action = action
+        self.terminated = terminated
+        self.cache.clear()
+        return self._view
 
     # -- measurements shared by the tracker and the view -----------------------------------
     def mass_center(self) -> np.ndarray:
@@ -182,26 +197,16 @@ class StateView:
     only until the next step: read what you need inside ``compute_reward``.
     """
 
-    __slots__ = ("__tracker", "__prev_xy", "__prev_height", "__prev_pitch", "__prev_action",
-                 "__step", "__cache")
+    __slots__ = ("__tracker",)
 
-    def __init__(self, tracker: StateTracker, prev_xy: tuple[float, float], prev_height: float,
-                 prev_pitch: float, prev_action: np.ndarray, step: int) -> None:
-        self.__tracker = tracker
-        self.__prev_xy = prev_xy
-        self.__prev_height = prev_height
-        self.__prev_pitch = prev_pitch
-        self.__prev_action = prev_action
-        self.__step = step
-        self.__cache: dict[str, Any] = {}
+    def __init__(self, tracker: StateTracker) -> None:
+        object.__setattr__(self, "_StateView__tracker", tracker)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if not name.startswith("_StateView__"):
-            raise AttributeError(f"the state view is read-only (tried to set '{name}')")
-        object.__setattr__(self, name, value)
+        raise AttributeError(f"the state view is read-only (tried to set '{name}')")
 
     def __repr__(self) -> str:
-        return f"StateView(env={self.__tracker.spec.env_id}, step={self.__step})"
+        return f"StateView(env={self.__tracker.spec.env_id}, step={self.__tracker.step_count})"
 
     # -- time ---------------------------------------------------------------------------
     @property
@@ -210,17 +215,18 @@ class StateView:
 
     @property
     def step(self) -> int:
-        return self.__step
+        return self.__tracker.step_count
 
     @property
     def time(self) -> float:
-        return self.__step * self.__tracker.dt
+        return self.__tracker.step_count * self.__tracker.dt
 
     # -- motion of the whole body ---------------------------------------------------------
     def __xy(self) -> tuple[float, float]:
-        if "xy" not in self.__cache:
-            self.__cache["xy"] = self.__tracker.forward_xy()
-        return self.__cache["xy"]
+        cache = self.__tracker.cache
+        if "xy" not in cache:
+            cache["xy"] = self.__tracker.forward_xy()
+        return cache["xy"]
 
     @property
     def x_position(self) -> float:
@@ -232,15 +238,15 @@ class StateView:
 
     @property
     def forward_velocity(self) -> float:
-        return (self.__xy()[0] - self.__prev_xy[0]) / self.__tracker.dt
+        return (self.__xy()[0] - self.__tracker.prev_xy[0]) / self.__tracker.dt
 
     @property
     def lateral_velocity(self) -> float:
-        return (self.__xy()[1] - self.__prev_xy[1]) / self.__tracker.dt
+        return (self.__xy()[1] - self.__tracker.prev_xy[1]) / self.__tracker.dt
 
     @property
     def vertical_velocity(self) -> float:
-        return (self.torso_height - self.__prev_height) / self.__tracker.dt
+        return (self.torso_height - self.__tracker.prev_height) / self.__tracker.dt
 
     @property
     def mass_center(self) -> np.ndarray:
@@ -254,12 +260,13 @@ class StateView:
 
     @property
     def prev_torso_height(self) -> float:
-        return self.__prev_height
+        return self.__tracker.prev_height
 
     def __angles(self) -> tuple[float, float, float]:
-        if "angles" not in self.__cache:
-            self.__cache["angles"] = self.__tracker.torso_angles()
-        return self.__cache["angles"]
+        cache = self.__tracker.cache
+        if "angles" not in cache:
+            cache["angles"] = self.__tracker.torso_angles()
+        return cache["angles"]
 
     @property
     def torso_pitch(self) -> float:
@@ -275,7 +282,7 @@ class StateView:
 
     @property
     def pitch_rate(self) -> float:
-        return _angle_diff(self.torso_pitch, self.__prev_pitch) / self.__tracker.dt
+        return _angle_diff(self.torso_pitch, self.__tracker.prev_pitch) / self.__tracker.dt
 
     @property
     def uprightness(self) -> float:
@@ -284,7 +291,10 @@ class StateView:
 
     @property
     def is_healthy(self) -> bool:
-        return bool(getattr(self.__tracker.base, "is_healthy", True))
+        t = self.__tracker
+        if t.health_from_termination:
+            return not t.terminated
+        return bool(getattr(t.base, "is_healthy", True))
 
     # -- feet -----------------------------------------------------------------------------
     @property
@@ -337,7 +347,7 @@ class StateView:
 
     @property
     def prev_action(self) -> np.ndarray:
-        return _read_only(self.__prev_action)
+        return _read_only(self.__tracker.prev_action)
 
     @property
     def contact_forces(self) -> np.ndarray:

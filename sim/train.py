@@ -29,13 +29,24 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
+
 from vid2reward.sim.envs import get_spec, make_env
 from vid2reward.sim.errors import UserError
-from vid2reward.sim.reward import RewardError, RewardProgram, RewardWrapper, load_reward_program
-from vid2reward.sim.vec_env import BatchedSubprocVecEnv
+from vid2reward.sim.reward import (
+    RewardError,
+    RewardProgram,
+    RewardWrapper,
+    load_reward_program,
+    one_line,
+)
+from vid2reward.sim.vec_env import BatchedSubprocVecEnv, EnvWorkerError
 
 RewardLoader = Callable[[str, str], RewardProgram]
 """``(source, name) -> RewardProgram``; the sandbox supplies a hardened one."""
+
+Precheck = Callable[[RewardProgram, str], None]
+"""``(program, env_id) -> None``: raises :class:`RewardError` for a program that is broken
+from its first steps; the sandbox supplies one that runs the program in a child process."""
 
 
 def default_loader(source: str, name: str) -> RewardProgram:
@@ -78,6 +89,9 @@ class TrainConfig:
     """Scale rewards by a running std (VecNormalize): LLM-written rewards vary wildly in scale."""
     max_episode_steps: int | None = None
     """Override the env's episode length (1000 for all registered envs)."""
+    step_timeout: float | None = None
+    """Seconds one step of a worker's batch of envs (physics + reward) may take before training
+    stops as "failed"; None = no bound. Applies to worker processes only (n_workers > 0)."""
 
     def cache_key(self) -> dict[str, Any]:
         """The fields a finished training result depends on (not the speed knobs' effects)."""
@@ -114,12 +128,18 @@ def _make_reward_env(env_id: str, source: str, name: str, loader: RewardLoader,
 
 
 def make_training_env(config: TrainConfig, program: RewardProgram,
-                      loader: RewardLoader = default_loader) -> VecEnv:
-    """The vectorised, reward-wrapped, Monitor-wrapped envs for ``config`` (not normalised)."""
+                      loader: RewardLoader = default_loader,
+                      worker_init: Callable[[], None] | None = None) -> VecEnv:
+    """The vectorised, reward-wrapped, Monitor-wrapped envs for ``config`` (not normalised).
+
+    ``worker_init`` runs first in each worker process (the sandbox sets resource limits there).
+    """
     fns = [partial(_make_reward_env, config.env_id, program.source, program.name, loader,
                    config.max_episode_steps) for _ in range(config.n_envs)]
     if config.n_workers > 0:
-        venv: VecEnv = BatchedSubprocVecEnv(fns, num_workers=config.n_workers)
+        venv: VecEnv = BatchedSubprocVecEnv(fns, num_workers=config.n_workers,
+                                            worker_init=worker_init,
+                                            step_timeout=config.step_timeout)
     else:
         venv = DummyVecEnv(fns)
     venv.seed(config.seed)
@@ -219,7 +239,9 @@ def check_reward_on_env(program: RewardProgram, env_id: str, steps: int = 5) -> 
 
 def train(config: TrainConfig, program: RewardProgram, out_dir: str | Path, *,
           loader: RewardLoader = default_loader, on_progress: ProgressFn | None = None,
-          callbacks: list[BaseCallback] | None = None) -> TrainResult:
+          callbacks: list[BaseCallback] | None = None,
+          worker_init: Callable[[], None] | None = None,
+          precheck: Precheck = check_reward_on_env) -> TrainResult:
     """Train PPO on ``program`` and write the results into ``out_dir``.
 
     Files appear in ``out_dir`` only when training ends: they are written to a temporary
@@ -232,22 +254,28 @@ def train(config: TrainConfig, program: RewardProgram, out_dir: str | Path, *,
         loader: turns (source, name) into a RewardProgram inside each env worker.
         on_progress: called with (steps_done, total_steps) after each rollout.
         callbacks: extra SB3 callbacks (video recording, early stopping, ...).
+        worker_init: runs first in each env worker process (must be picklable); the sandbox
+            sets resource limits with it.
+        precheck: runs the program for a few steps before anything starts; the default runs
+            it in this process, the sandbox passes one that runs it in a child process.
 
     Returns:
         A :class:`TrainResult`; ``status`` is "failed" when the reward program raised or
-        returned a bad value mid-training (metrics.json then records the reason and
-        ``out_dir`` holds only metrics.json).
+        returned a bad value mid-training, or an env worker overran ``step_timeout`` or died
+        (metrics.json then records the one-line reason in ``failure`` and ``out_dir`` holds
+        only metrics.json).
 
     Raises:
         UserError: unknown env, or a reward program broken from its first steps.
     """
     get_spec(config.env_id)
-    check_reward_on_env(program, config.env_id)
+    precheck(program, config.env_id)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
     try:
-        metrics = _train_into(config, program, work, loader, on_progress, callbacks or [])
+        metrics = _train_into(config, program, work, loader, worker_init, on_progress,
+                              callbacks or [])
         _replace_dir(work, out_dir)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -255,24 +283,33 @@ def train(config: TrainConfig, program: RewardProgram, out_dir: str | Path, *,
     return TrainResult(out_dir=out_dir, metrics=metrics)
 
 
+def make_ppo(config: TrainConfig, venv: VecEnv, tensorboard_log: str | None = None) -> PPO:
+    """The PPO model ``config`` describes, on ``venv`` (CPU)."""
+    return PPO("MlpPolicy", venv, n_steps=config.n_steps, batch_size=config.batch_size,
+               n_epochs=config.n_epochs, learning_rate=config.learning_rate, gamma=config.gamma,
+               gae_lambda=config.gae_lambda, clip_range=config.clip_range,
+               ent_coef=config.ent_coef, policy_kwargs={"net_arch": list(config.net_arch)},
+               seed=config.seed, device="cpu", verbose=0, tensorboard_log=tensorboard_log)
+
+
 def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader: RewardLoader,
-                on_progress: ProgressFn | None, extra: list[BaseCallback]) -> dict[str, Any]:
+                worker_init: Callable[[], None] | None, on_progress: ProgressFn | None,
+                extra: list[BaseCallback]) -> dict[str, Any]:
     torch.set_num_threads(config.torch_threads)
     started = time.monotonic()
-    venv = VecNormalize(make_training_env(config, program, loader), gamma=config.gamma,
-                        norm_reward=config.normalize_reward)
+    try:
+        venv = VecNormalize(make_training_env(config, program, loader, worker_init),
+                            gamma=config.gamma, norm_reward=config.normalize_reward)
+    except EnvWorkerError as exc:  # a worker died or hung while loading the program
+        raise RewardError(one_line(str(exc)), where=program.name) from None
     stats = EpisodeStatsCallback()
     budget = BudgetCallback(config.total_steps, config.wall_clock_limit, on_progress)
-    model = PPO("MlpPolicy", venv, n_steps=config.n_steps, batch_size=config.batch_size,
-                n_epochs=config.n_epochs, learning_rate=config.learning_rate, gamma=config.gamma,
-                gae_lambda=config.gae_lambda, clip_range=config.clip_range,
-                ent_coef=config.ent_coef, policy_kwargs={"net_arch": list(config.net_arch)},
-                seed=config.seed, device="cpu", verbose=0, tensorboard_log=str(work / "tb"))
+    model = make_ppo(config, venv, tensorboard_log=str(work / "tb"))
     failure: str | None = None
     try:
         model.learn(config.total_steps, callback=[stats, budget, *extra], progress_bar=False)
-    except RewardError as exc:
-        failure = str(exc)
+    except (RewardError, EnvWorkerError) as exc:
+        failure = one_line(str(exc))
     finally:
         venv.close()
     wall = time.monotonic() - started

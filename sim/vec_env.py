@@ -5,12 +5,21 @@ traffic and context switches cost more than they save. Here each worker holds a 
 several envs, so one message per worker per step carries a whole batch, and the workers step in
 parallel while the main process runs the policy. An exception inside a worker (a reward program
 that raises, say) comes back and is re-raised in the main process, unchanged.
+
+Two generic guards serve callers that run untrusted code in the envs (the reward sandbox in
+``vid2reward.tools``): ``worker_init`` runs first in every worker (to set resource limits, say),
+and ``step_timeout`` bounds each step and reset. A worker interrupts itself with SIGALRM when a
+command overruns (so the error names the line that was running), and the main process kills a
+worker that still does not answer; both, and a worker that dies, raise :class:`EnvWorkerError`.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
-from collections.abc import Callable, Sequence
+import signal
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import gymnasium as gym
@@ -24,6 +33,67 @@ class WorkerFailure:
 
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
+
+
+class EnvWorkerError(RuntimeError):
+    """A worker overran the step timeout, died, or stopped answering: the message says which."""
+
+
+class _StepTimeout(BaseException):
+    # A BaseException so that the `except Exception` of env or reward code cannot swallow it.
+    pass
+
+
+# Grace the main process gives a worker past ``step_timeout`` to report its own timeout
+# before it is killed (the worker cannot interrupt itself inside a long C call).
+KILL_GRACE_SECONDS = 2.0
+
+# Startup (imports, env and reward construction) gets a longer bound, when steps have one.
+STARTUP_TIMEOUT_SECONDS = 120.0
+
+_SIGNAL_REASONS = {
+    signal.SIGKILL: "killed (out of memory, or by its limits)",
+    signal.SIGXCPU: "over its CPU-time limit",
+    signal.SIGSEGV: "crashed (segmentation fault)",
+    signal.SIGABRT: "aborted (often: out of memory under its memory limit)",
+    signal.SIGBUS: "crashed (bus error)",
+}
+
+
+def exit_reason(exitcode: int | None) -> str:
+    """Why a process ended, in words, from its ``multiprocessing`` exit code."""
+    if exitcode is None:
+        return "still running"
+    if exitcode < 0:
+        sig = signal.Signals(-exitcode)
+        return f"{_SIGNAL_REASONS.get(sig, 'killed')} [{sig.name}]"
+    return f"exited with code {exitcode}"
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise _StepTimeout()
+
+
+@contextmanager
+def _alarm(seconds: float | None) -> Iterator[None]:
+    """Raise _StepTimeout in this (main) thread after ``seconds``; two syscalls per use."""
+    if seconds is None:
+        yield
+        return
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _where(exc: BaseException) -> str:
+    """``file line N in func`` of the innermost frame an exception passed through."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "an unknown place"
+    last = frames[-1]
+    return f"{last.filename} line {last.lineno} in {last.name}"
 
 
 def _serve(envs: DummyVecEnv, cmd: str, data: Any) -> Any:
@@ -53,21 +123,33 @@ def _serve(envs: DummyVecEnv, cmd: str, data: Any) -> Any:
     raise ValueError(f"unknown worker command {cmd!r}")
 
 
-def _worker(remote: Any, parent_remote: Any, fns_wrapper: CloudpickleWrapper) -> None:
+def _worker(remote: Any, parent_remote: Any, fns_wrapper: CloudpickleWrapper,
+            worker_init: Callable[[], None] | None, step_timeout: float | None) -> None:
     parent_remote.close()
     try:
+        if worker_init is not None:
+            worker_init()
         envs = DummyVecEnv(fns_wrapper.var)
     except Exception as exc:  # e.g. a reward program that fails to load
         remote.send(WorkerFailure(exc))
         return
+    if step_timeout is not None:
+        signal.signal(signal.SIGALRM, _on_alarm)
     remote.send("ready")
     try:
         while True:
             cmd, data = remote.recv()
+            timed = step_timeout if cmd in ("step", "reset") else None
             try:
-                remote.send(_serve(envs, cmd, data))
+                with _alarm(timed):
+                    reply = _serve(envs, cmd, data)
+            except _StepTimeout as exc:
+                reply = WorkerFailure(EnvWorkerError(
+                    f"an env {cmd} took longer than the step timeout of {step_timeout:g} s "
+                    f"(interrupted at {_where(exc)})"))
             except Exception as exc:  # the env or the reward failed: the caller decides
-                remote.send(WorkerFailure(exc))
+                reply = WorkerFailure(exc)
+            remote.send(reply)
             if cmd == "close":
                 return
     except (KeyboardInterrupt, EOFError, BrokenPipeError):
@@ -82,10 +164,16 @@ class BatchedSubprocVecEnv(VecEnv):
         num_workers: worker processes (capped at the number of envs). 2 suits a 2-core machine.
         start_method: multiprocessing start method. "spawn" is safe when the parent already
             has threads (torch, rendering); "forkserver" and "fork" start faster.
+        worker_init: called first in every worker, before any env is made (must be picklable),
+            e.g. to set resource limits.
+        step_timeout: seconds one step or reset of a worker's batch of envs may take; None =
+            no bound. A worker that overruns it raises :class:`EnvWorkerError` naming where it
+            was interrupted; one that does not answer ``KILL_GRACE_SECONDS`` later is killed.
     """
 
     def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], num_workers: int = 2,
-                 start_method: str = "spawn") -> None:
+                 start_method: str = "spawn", worker_init: Callable[[], None] | None = None,
+                 step_timeout: float | None = None) -> None:
         n = len(env_fns)
         num_workers = max(1, min(num_workers, n))
         bounds = np.linspace(0, n, num_workers + 1).round().astype(int)
@@ -94,16 +182,20 @@ class BatchedSubprocVecEnv(VecEnv):
         self.remotes: list[Any] = []
         self.processes: list[Any] = []
         self.closed = False
+        self.step_timeout = step_timeout
         for sl in self._slices:
             remote, work_remote = ctx.Pipe()
             proc = ctx.Process(target=_worker, daemon=True,
-                               args=(work_remote, remote, CloudpickleWrapper(list(env_fns[sl]))))
+                               args=(work_remote, remote, CloudpickleWrapper(list(env_fns[sl])),
+                                     worker_init, step_timeout))
             proc.start()
             work_remote.close()
             self.remotes.append(remote)
             self.processes.append(proc)
         try:
-            self._gather(range(len(self.remotes)))  # wait for "ready" (or a load failure)
+            # Wait for "ready" (or a load failure); bounded only when steps are.
+            startup = None if step_timeout is None else max(STARTUP_TIMEOUT_SECONDS, step_timeout)
+            self._gather(range(len(self.remotes)), timeout=startup)
             spaces = self._gather_one(0, ("get_attr", ("observation_space", [0])))[0], \
                 self._gather_one(0, ("get_attr", ("action_space", [0])))[0]
         except BaseException:
@@ -112,21 +204,30 @@ class BatchedSubprocVecEnv(VecEnv):
         super().__init__(n, spaces[0], spaces[1])
 
     # -- messaging ------------------------------------------------------------------------
-    def _recv(self, worker: int) -> Any:
+    def _recv(self, worker: int, timeout: float | None = None) -> Any:
+        """The worker's reply; waits at most ``timeout`` seconds (None = for ever)."""
+        remote = self.remotes[worker]
+        if timeout is not None and not remote.poll(timeout):
+            self.processes[worker].kill()  # hung where its own alarm cannot reach (a C call)
+            self.processes[worker].join(timeout=5)
+            raise EnvWorkerError(f"env worker {worker} did not answer within {timeout:g} s and "
+                                 f"was killed")
         try:
-            reply = self.remotes[worker].recv()
+            reply = remote.recv()
         except EOFError:
-            raise RuntimeError(f"env worker {worker} died (killed, or out of memory)") from None
+            proc = self.processes[worker]
+            proc.join(timeout=5)
+            raise EnvWorkerError(f"env worker {worker} died: {exit_reason(proc.exitcode)}") from None
         if isinstance(reply, WorkerFailure):
             raise reply.exc
         return reply
 
-    def _gather(self, workers: Sequence[int] | range) -> list[Any]:
+    def _gather(self, workers: Sequence[int] | range, timeout: float | None = None) -> list[Any]:
         # Receive from every worker before raising, so no reply is left in a pipe.
         replies, failure = [], None
         for w in workers:
             try:
-                replies.append(self._recv(w))
+                replies.append(self._recv(w, timeout))
             except BaseException as exc:  # noqa: BLE001 - re-raised below
                 failure = failure or exc
         if failure is not None:
@@ -142,8 +243,11 @@ class BatchedSubprocVecEnv(VecEnv):
         for remote, sl in zip(self.remotes, self._slices, strict=True):
             remote.send(("step", actions[sl]))
 
+    def _command_timeout(self) -> float | None:
+        return None if self.step_timeout is None else self.step_timeout + KILL_GRACE_SECONDS
+
     def step_wait(self):  # type: ignore[override]
-        parts = self._gather(range(len(self.remotes)))
+        parts = self._gather(range(len(self.remotes)), timeout=self._command_timeout())
         obs = np.concatenate([p[0] for p in parts])
         rews = np.concatenate([p[1] for p in parts])
         dones = np.concatenate([p[2] for p in parts])
@@ -156,7 +260,7 @@ class BatchedSubprocVecEnv(VecEnv):
             # single DummyVecEnv over all envs would give.
             opts = self._options[sl.start] if self._options else {}
             remote.send(("reset", (self._seeds[sl.start], opts)))
-        parts = self._gather(range(len(self.remotes)))
+        parts = self._gather(range(len(self.remotes)), timeout=self._command_timeout())
         self.reset_infos = [info for p in parts for info in p[1]]
         self._reset_seeds()
         self._reset_options()

@@ -1,9 +1,54 @@
-"""`vid2reward bench` (being built)."""
+"""``vid2reward bench``: benchmarks that print numbers (throughput; more kinds register here)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+from vid2reward.sim.envs import get_spec
+from vid2reward.sim.throughput import measure_throughput
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
-    pass
+    p = verbs.add_parser("bench", help="run benchmarks and print their numbers",
+                         description="Benchmarks that print numbers.")
+    kinds = p.add_subparsers(dest="bench_kind", metavar="KIND")
+    kinds.required = True
+    t = kinds.add_parser("throughput", help="raw env steps/s vs PPO training steps/s",
+                         description="Raw env steps/s (random actions, one process) and PPO "
+                                     "training steps/s (default TrainConfig, both cores), and "
+                                     "their ratio. Target on Hopper-v5: ratio >= 0.7.")
+    t.add_argument("--env", action="append", dest="envs", metavar="ENV",
+                   help="env to measure (repeatable; default Hopper-v5 and Humanoid-v5)")
+    t.add_argument("--raw-steps", type=int, default=20_000, help="steps for the raw rate (default 20000)")
+    t.add_argument("--train-steps", type=int, default=60_000,
+                   help="steps for the training rate (default 60000)")
+    t.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    t.set_defaults(func=run_throughput)
+
+
+def run_throughput(args: argparse.Namespace) -> int:
+    envs = args.envs or ["Hopper-v5", "Humanoid-v5"]
+    for env_id in envs:
+        get_spec(env_id)
+    console = Console(stderr=True)
+    results = []
+    for env_id in envs:
+        with console.status(f"measuring {env_id}"):
+            results.append(measure_throughput(env_id, args.raw_steps, args.train_steps))
+    if args.json:
+        print(json.dumps([{"env_id": r.env_id, "raw_steps_per_second": round(r.raw_steps_per_second),
+                           "train_steps_per_second": round(r.train_steps_per_second),
+                           "ratio": round(r.ratio, 3)} for r in results], indent=2))
+        return 0
+    table = Table(title="throughput (steps/s)")
+    for col in ("env", "raw, 1 process", "PPO training", "ratio"):
+        table.add_column(col, justify="right" if col != "env" else "left")
+    for r in results:
+        table.add_row(r.env_id, f"{r.raw_steps_per_second:,.0f}", f"{r.train_steps_per_second:,.0f}",
+                      f"{r.ratio:.2f}")
+    Console().print(table)
+    return 0

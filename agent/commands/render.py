@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+
 from vid2reward.sim.errors import UserError
 from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.render import contact_sheet, write_mp4

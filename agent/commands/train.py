@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
 from vid2reward.sim.envs import get_spec
 from vid2reward.sim.errors import UserError
 from vid2reward.sim.reward import load_reward_program

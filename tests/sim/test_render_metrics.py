@@ -6,6 +6,7 @@ import imageio.v2 as imageio
 import imageio_ffmpeg
 import numpy as np
 import pytest
+
 from vid2reward.sim.metrics import behaviour_metrics, dominant_frequency
 from vid2reward.sim.render import contact_sheet, write_mp4
 from vid2reward.sim.rollout import run_episodes

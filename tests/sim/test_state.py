@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+
 from vid2reward.sim.envs import ENV_SPECS, get_spec, make_env
 from vid2reward.sim.errors import UserError
 from vid2reward.sim.state import STATE_FIELDS, StateTracker, StateView, env_context
@@ -19,9 +20,10 @@ def _step_views(env_id, n=30, seed=0):
         a = env.action_space.sample()
         tracker.before_step()
         _, _, term, trunc, info = env.step(a)
-        view = tracker.view(a)
+        view = tracker.view(a, term)
         # A view reads the live simulator: read it before the next step, as rewards do.
         values = {f.name: getattr(view, f.name) for f in STATE_FIELDS}
+        values["env_is_healthy"] = bool(getattr(env.unwrapped, "is_healthy", True))
         views.append((view, values, info))
         if term or trunc:
             break
@@ -45,6 +47,7 @@ def test_view_values(env_id):
         if get_spec(env_id).planar:
             assert v["lateral_velocity"] == 0.0 and v["torso_roll"] == pytest.approx(0.0, abs=1e-9)
         assert math.isfinite(v["pitch_rate"])
+        assert v["is_healthy"] == v["env_is_healthy"]
         assert v["vertical_velocity"] == pytest.approx(
             (v["torso_height"] - v["prev_torso_height"]) / v["dt"])
     env.close()

@@ -4,6 +4,7 @@ import json
 
 import pytest
 from stable_baselines3 import PPO
+
 from vid2reward.sim.errors import UserError
 from vid2reward.sim.reward import load_reward_program
 from vid2reward.sim.train import TrainConfig, train

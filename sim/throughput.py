@@ -1,0 +1,80 @@
+"""Throughput measurements: raw env steps/s and PPO training steps/s (for ``vid2reward bench``)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+from vid2reward.sim.envs import make_env
+from vid2reward.sim.reward import load_reward_program
+from vid2reward.sim.train import TrainConfig, train
+
+EXAMPLE_FOR_ENV = {
+    "Hopper-v5": "hopper_default.py",
+    "Walker2d-v5": "walker2d_default.py",
+    "HalfCheetah-v5": "halfcheetah_default.py",
+    "Ant-v5": "ant_default.py",
+    "Humanoid-v5": "humanoid_default.py",
+}
+"""The bundled reward program that reproduces each env's own reward."""
+
+
+def example_reward_path(env_id: str) -> Path:
+    """Path of the bundled example reward program for ``env_id``."""
+    from vid2reward import examples
+
+    return Path(examples.__file__).parent / EXAMPLE_FOR_ENV[env_id]
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Steps per second of one env: raw stepping vs training."""
+
+    env_id: str
+    raw_steps_per_second: float
+    """Random actions, one process, the env's own reward."""
+    train_steps_per_second: float
+    """PPO with the default TrainConfig on the example reward program, after warm-up."""
+
+    @property
+    def ratio(self) -> float:
+        """Training throughput as a fraction of the one-process raw step rate."""
+        return self.train_steps_per_second / self.raw_steps_per_second
+
+
+def raw_steps_per_second(env_id: str, steps: int = 20_000, seed: int = 0) -> float:
+    """Env steps/s with random actions in this process (resets included)."""
+    env = make_env(env_id)
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    actions = [env.action_space.sample() for _ in range(1000)]
+    start = time.perf_counter()
+    for i in range(steps):
+        _, _, terminated, truncated, _ = env.step(actions[i % 1000])
+        if terminated or truncated:
+            env.reset()
+    elapsed = time.perf_counter() - start
+    env.close()
+    return steps / elapsed
+
+
+def train_steps_per_second(env_id: str, steps: int = 60_000, config: TrainConfig | None = None) -> float:
+    """PPO training steps/s, measured between the first and last progress reports so that
+    process start-up and the first rollout's warm-up are not counted."""
+    config = config or TrainConfig()
+    config.env_id, config.total_steps = env_id, steps
+    marks: list[tuple[float, int]] = []
+    program = load_reward_program(example_reward_path(env_id))
+    with TemporaryDirectory() as tmp:
+        train(config, program, Path(tmp) / "out",
+              on_progress=lambda done, total: marks.append((time.perf_counter(), done)))
+    (t0, s0), (t1, s1) = marks[0], marks[-1]
+    return (s1 - s0) / (t1 - t0)
+
+
+def measure_throughput(env_id: str, raw_steps: int = 20_000, train_steps: int = 60_000) -> Throughput:
+    """Raw and training steps/s for one env."""
+    return Throughput(env_id, raw_steps_per_second(env_id, raw_steps),
+                      train_steps_per_second(env_id, train_steps))
