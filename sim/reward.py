@@ -63,7 +63,7 @@ def load_reward_program(path_or_source: str | Path, *, name: str | None = None,
         RewardError: the file is missing, the code does not run, ``compute_reward`` is missing,
             or ``WEIGHTS`` is not a dict of names to numbers.
     """
-    source, label = _read_source(path_or_source, name)
+    source, label = read_reward_source(path_or_source, name)
     namespace: dict[str, Any] = dict(exec_globals or {})
     namespace.setdefault("__name__", "reward_program")
     try:
@@ -93,7 +93,13 @@ def load_reward_program(path_or_source: str | Path, *, name: str | None = None,
                          weights={k: float(v) for k, v in weights.items()})
 
 
-def _read_source(path_or_source: str | Path, name: str | None) -> tuple[str, str]:
+def read_reward_source(path_or_source: str | Path, name: str | None = None) -> tuple[str, str]:
+    """``(source, label)`` for a file path (a ``Path``, or a string naming a ``.py`` file) or
+    for source text, without running anything; ``label`` is ``name``, the path or ``"<reward>"``.
+
+    Raises:
+        RewardError: a file that is missing or unreadable.
+    """
     if isinstance(path_or_source, Path) or (
             isinstance(path_or_source, str) and "\n" not in path_or_source
             and path_or_source.endswith(".py")):

@@ -89,7 +89,8 @@ def _alarm(seconds: float | None) -> Iterator[None]:
 
 def _where(exc: BaseException) -> str:
     """``file line N in func`` of the innermost frame an exception passed through."""
-    frames = traceback.extract_tb(exc.__traceback__)
+    # The innermost frame is the alarm handler itself: report the code it interrupted.
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.name != "_on_alarm"]
     if not frames:
         return "an unknown place"
     last = frames[-1]

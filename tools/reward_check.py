@@ -1,0 +1,317 @@
+"""Static validation of reward-program source: the first gate for untrusted, LLM-written code.
+
+:func:`find_violations` parses the source with :mod:`ast` (it never runs it) and returns every
+broken rule with its line; :func:`check_reward_source` raises one :class:`RewardError` naming
+them. The rules close the known ways out of a restricted Python namespace:
+
+- imports only from ``math`` and ``numpy`` (and a few numpy submodules);
+- no name or attribute starting with ``_`` (dunders like ``().__class__.__mro__``, and the
+  state view's name-mangled internals such as ``s._StateView__tracker``), except a bare ``_``;
+- no builtins that reach code, files or namespaces (``eval``, ``open``, ``getattr``, ``type``...);
+- no numpy attributes that touch files, processes or raw memory (``np.load``, ``np.lib``,
+  ``arr.ctypes``...), no ``.format``/``.format_map`` (format strings can read attributes),
+  no frame and generator internals (``gi_frame``, ``f_globals``...);
+- no classes, no ``async``, no bare ``except:`` or ``except BaseException`` (they would swallow
+  the sandbox's time limit);
+- ``compute_reward(s, a)`` defined at the top level; ``WEIGHTS``, if present, a literal dict of
+  names to numbers; the source at most :data:`MAX_SOURCE_CHARS` characters.
+
+The restricted builtins and the process limits in :mod:`vid2reward.tools.reward_sandbox` are
+the second and third gates: this check is what turns most mistakes into precise feedback.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass
+
+from vid2reward.sim.reward import RewardError
+
+MAX_SOURCE_CHARS = 20_000
+"""Longest accepted source. Reward programs are a page of code; this bounds parse cost."""
+
+ALLOWED_IMPORTS = frozenset({"math", "numpy", "numpy.linalg", "numpy.random", "numpy.fft"})
+"""Modules a reward program may import (``import numpy as np``, ``from math import pi``)."""
+
+DENIED_NAMES = frozenset({
+    # code execution and namespaces
+    "exec", "eval", "compile", "globals", "locals", "vars", "dir", "help", "breakpoint",
+    "input", "open", "exit", "quit", "memoryview", "id", "hash",
+    # attribute access by string, and the type system (the root of most escapes)
+    "getattr", "setattr", "delattr", "hasattr", "type", "object", "super", "classmethod",
+    "staticmethod", "property", "issubclass",
+    # exceptions that must never be caught or raised by a reward (they end the process)
+    "BaseException", "SystemExit", "KeyboardInterrupt", "GeneratorExit",
+    # module handles, if they were ever reachable
+    "os", "sys", "subprocess", "socket", "importlib", "builtins", "ctypes", "pickle", "shutil",
+})
+"""Names a reward program may not use at all (read, assign or call)."""
+
+DENIED_ATTRIBUTES = frozenset({
+    # format strings read attributes by name: "{0.__class__}".format(x)
+    "format", "format_map",
+    # numpy: files
+    "load", "save", "savez", "savez_compressed", "savetxt", "loadtxt", "genfromtxt", "fromfile",
+    "tofile", "fromregex", "memmap", "open_memmap", "DataSource", "dump", "dumps", "mrecords",
+    "fromtextfile", "openfile",
+    # numpy: modules that reach files, processes, compilers or raw memory
+    "lib", "ctypeslib", "ctypes", "distutils", "f2py", "testing", "os", "sys", "core",
+    "show_config", "show_runtime", "get_include", "info", "lookfor", "seterrcall",
+    # frames, code objects and tracebacks: a way back to unrestricted globals
+    "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await", "ag_frame",
+    "ag_code", "f_back", "f_globals", "f_locals", "f_builtins", "f_code", "tb_frame", "tb_next",
+    "with_traceback", "co_code", "co_consts",
+    # generic introspection, and stdlib modules that some library module might re-export
+    "mro", "cffi", "subprocess", "builtins", "importlib", "inspect", "gc", "types", "operator",
+    "codecs", "tempfile", "io", "pathlib", "shutil", "socket", "pickle", "marshal", "signal",
+    "resource", "threading", "multiprocessing", "platform", "fileinput",
+})
+"""Attribute names a reward program may not read or write, on any object."""
+
+# Rule ids: stable short names that tests and agent tools can match on.
+RULES = {
+    "size": "source longer than the size limit",
+    "syntax": "not valid Python",
+    "import": "imports only from math and numpy",
+    "private": "no names or attributes starting with '_'",
+    "denied-name": "no builtins that reach code, files, types or namespaces",
+    "denied-attribute": "no attributes that reach files, processes, frames or format strings",
+    "class": "no class definitions",
+    "async": "no async code",
+    "broad-except": "no bare except or except BaseException",
+    "signature": "compute_reward(s, a) defined once at the top level",
+    "weights": "WEIGHTS, if present, a literal dict of names to numbers",
+}
+"""Every rule :func:`find_violations` enforces, by id, with a one-line summary."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule at one place in the source."""
+
+    line: int
+    """1-based line number (0 for the whole file)."""
+    rule: str
+    """Rule id, a key of :data:`RULES`."""
+    message: str
+    """What is wrong there and how to fix it, one sentence."""
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line else "source"
+        return f"{where}: {self.message} [rule {self.rule}]"
+
+
+def find_violations(source: str) -> list[Violation]:
+    """Every rule the source breaks, in line order; empty when it passes."""
+    if len(source) > MAX_SOURCE_CHARS:
+        return [Violation(0, "size", f"the source has {len(source)} characters, more than "
+                                     f"{MAX_SOURCE_CHARS}; keep a reward program to one page")]
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        return [Violation(exc.lineno or 0, "syntax", f"syntax error: {exc.msg}")]
+    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
+        return [Violation(0, "syntax", f"cannot parse the source: {type(exc).__name__}")]
+    found: list[Violation] = []
+    for node in ast.walk(tree):  # iterative: deep nesting cannot overflow the checker's stack
+        found.extend(_check_node(node))
+    found.extend(_check_contract(tree))
+    return sorted(set(found), key=lambda v: (v.line, v.rule, v.message))
+
+
+def check_reward_source(source: str, name: str = "<reward>", *, show: int = 3) -> None:
+    """Raise :class:`RewardError` listing (up to ``show``) violations; return when none.
+
+    The message is one line: ``line 3: import of 'os' is not allowed ... [rule import]; ...``.
+    """
+    found = find_violations(source)
+    if not found:
+        return
+    text = "; ".join(str(v) for v in found[:show])
+    more = f" (and {len(found) - show} more)" if len(found) > show else ""
+    raise RewardError(f"reward program rejected: {text}{more}", where=name,
+                      fix="rewrite the flagged lines: only math and numpy, plain functions, "
+                          "no names starting with '_'")
+
+
+def static_weights(source: str) -> dict[str, float]:
+    """``WEIGHTS`` read from the source without running it ({} when absent).
+
+    Raises:
+        RewardError: ``WEIGHTS`` is not a literal dict of names to numbers.
+    """
+    tree = ast.parse(source)
+    for node in tree.body:
+        value = _weights_value(node)
+        if value is not None:
+            weights, problem = _literal_weights(value)
+            if problem:
+                raise RewardError(problem, fix='write e.g. WEIGHTS = {"forward": 1.0}')
+            return weights
+    return {}
+
+
+# -- rules per node --------------------------------------------------------------------------
+
+def _check_node(node: ast.AST) -> list[Violation]:
+    line = getattr(node, "lineno", 0)
+    out: list[Violation] = []
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            out += _check_import(alias.name, line)
+            out += _check_alias_name(alias.asname, line)
+    elif isinstance(node, ast.ImportFrom):
+        module = "." * node.level + (node.module or "")
+        out += _check_import(module, line)
+        for alias in node.names:
+            if alias.name == "*":
+                out.append(Violation(line, "import", f"'from {module} import *' hides which names "
+                                                     "are used; import the names you need"))
+            out += _check_name(alias.name, line)
+            out += _check_attribute(alias.name, line)  # `from numpy import load` = `numpy.load`
+            out += _check_alias_name(alias.asname, line)
+    elif isinstance(node, ast.Name):
+        out += _check_name(node.id, line)
+    elif isinstance(node, ast.Attribute):
+        out += _check_attribute(node.attr, line)
+    elif isinstance(node, ast.arg):
+        out += _check_name(node.arg, line)
+    elif isinstance(node, ast.keyword) and node.arg is not None:
+        out += _check_name(node.arg, line)
+    elif isinstance(node, ast.FunctionDef):
+        out += _check_name(node.name, line)
+    elif isinstance(node, ast.Global | ast.Nonlocal):
+        for name in node.names:
+            out += _check_name(name, line)
+    elif isinstance(node, ast.ClassDef):
+        out.append(Violation(line, "class", f"class '{node.name}' is not allowed; write plain "
+                                            "functions and dicts"))
+    elif isinstance(node, ast.AsyncFunctionDef | ast.Await | ast.AsyncFor | ast.AsyncWith):
+        out.append(Violation(line, "async", "async code is not allowed; compute_reward is a "
+                                            "plain function"))
+    elif isinstance(node, ast.ExceptHandler):
+        out += _check_handler(node, line)
+    elif isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
+        out += _check_name(node.name, line)
+    elif isinstance(node, ast.MatchMapping) and node.rest:
+        out += _check_name(node.rest, line)
+    elif isinstance(node, ast.MatchClass):
+        out.append(Violation(line, "class", "class patterns in match statements are not "
+                                            "allowed; compare values instead"))
+    return out
+
+
+def _check_import(module: str, line: int) -> list[Violation]:
+    if module in ALLOWED_IMPORTS:
+        return []
+    return [Violation(line, "import", f"import of '{module}' is not allowed; a reward program "
+                                      f"may import only {', '.join(sorted(ALLOWED_IMPORTS))}")]
+
+
+def _check_alias_name(name: str | None, line: int) -> list[Violation]:
+    return [] if name is None else _check_name(name, line)
+
+
+def _check_name(name: str, line: int) -> list[Violation]:
+    if name.startswith("_") and name != "_":
+        return [Violation(line, "private", f"the name '{name}' starts with '_'; names starting "
+                                           "with '_' reach interpreter internals, rename it")]
+    if name in DENIED_NAMES:
+        return [Violation(line, "denied-name", f"'{name}' is not allowed in a reward program; "
+                                               "compute values from s and a with math and numpy")]
+    return []
+
+
+def _check_attribute(attr: str, line: int) -> list[Violation]:
+    if attr.startswith("_"):
+        return [Violation(line, "private", f"the attribute '.{attr}' starts with '_'; use the "
+                                           "public names of s (see the env context)")]
+    if attr in ("format", "format_map"):
+        return [Violation(line, "denied-attribute", f"'.{attr}' is not allowed (format strings "
+                                                    "can read attributes); use an f-string")]
+    if attr in DENIED_ATTRIBUTES:
+        return [Violation(line, "denied-attribute", f"the attribute '.{attr}' is not allowed: it "
+                                                    "reaches files, processes or interpreter "
+                                                    "internals")]
+    return []
+
+
+def _check_handler(node: ast.ExceptHandler, line: int) -> list[Violation]:
+    caught = node.type
+    names = [caught] if caught is None or not isinstance(caught, ast.Tuple) else caught.elts
+    for name in names:
+        if name is None or (isinstance(name, ast.Name) and name.id == "BaseException"):
+            return [Violation(line, "broad-except", "a bare 'except:' (or 'except BaseException') "
+                                                    "would swallow the sandbox's time limit; "
+                                                    "catch specific errors such as "
+                                                    "ZeroDivisionError")]
+    return []
+
+
+# -- the contract: compute_reward and WEIGHTS ---------------------------------------------------
+
+def _check_contract(tree: ast.Module) -> list[Violation]:
+    out: list[Violation] = []
+    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "compute_reward"]
+    if not defs:
+        out.append(Violation(0, "signature", "no compute_reward(s, a) function at the top "
+                                             "level; define `def compute_reward(s, a): return "
+                                             "total, components`"))
+    elif len(defs) > 1:
+        out.append(Violation(defs[1].lineno, "signature", "compute_reward is defined more than "
+                                                          "once; keep one definition"))
+    for node in defs[:1]:
+        args = node.args
+        required = len(args.posonlyargs) + len(args.args) - len(args.defaults)
+        positional = len(args.posonlyargs) + len(args.args)
+        kw_required = [a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)
+                       if d is None]
+        if required > 2 or positional < 2 or kw_required:
+            out.append(Violation(node.lineno, "signature", "compute_reward must take exactly two "
+                                                           "arguments: def compute_reward(s, a)"))
+        if node.decorator_list:
+            out.append(Violation(node.lineno, "signature", "compute_reward must not be decorated"))
+    rebinds = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == "compute_reward"
+               and isinstance(n.ctx, ast.Store | ast.Del)]
+    out += [Violation(n.lineno, "signature", "compute_reward is assigned to; define it once with "
+                                             "def") for n in rebinds]
+    weight_nodes = [n for n in tree.body if _weights_value(n) is not None]
+    for n in weight_nodes[1:]:
+        out.append(Violation(n.lineno, "weights", "WEIGHTS is assigned more than once; keep one "
+                                                  "literal dict"))
+    for n in weight_nodes[:1]:
+        _, problem = _literal_weights(_weights_value(n))  # type: ignore[arg-type]
+        if problem:
+            out.append(Violation(n.lineno, "weights", problem))
+    return out
+
+
+def _weights_value(node: ast.stmt) -> ast.expr | None:
+    if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "WEIGHTS"
+                                            for t in node.targets):
+        return node.value
+    if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+            and node.target.id == "WEIGHTS"):
+        return node.value
+    return None
+
+
+def _literal_weights(value: ast.expr | None) -> tuple[dict[str, float], str | None]:
+    bad = 'WEIGHTS must be a literal dict of names to numbers, e.g. {"forward": 1.0}'
+    if not isinstance(value, ast.Dict):
+        return {}, bad
+    try:
+        weights = ast.literal_eval(value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return {}, bad + " (values must be number literals, not expressions)"
+    for key, number in weights.items():
+        if not isinstance(key, str) or isinstance(number, bool) or not isinstance(number, int | float):
+            return {}, bad + f" (entry {key!r} is not a name with a number)"
+        try:
+            finite = math.isfinite(float(number))
+        except OverflowError:
+            finite = False
+        if not finite:
+            return {}, bad + f" (entry {key!r} is not a finite float)"
+    return {k: float(v) for k, v in weights.items()}, None
