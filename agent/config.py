@@ -1,0 +1,81 @@
+"""One configuration object for a run. Precedence: explicit argument > env var > default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Engine = Literal["offline", "llm"]
+
+
+@dataclass
+class RunConfig:
+    """Everything that decides a vid2reward run (written to run.json)."""
+
+    env_id: str = "Hopper-v5"
+    """The simulated body (a registered Gymnasium MuJoCo id)."""
+    video: str = ""
+    """The expert: a URL yt-dlp understands, or a local video file."""
+    video_start: float | None = None
+    """Trim the expert video from this second."""
+    video_end: float | None = None
+    """Trim the expert video up to this second."""
+    task: str = ""
+    """Optional words about the task (shown to LLM agents; the offline engine ignores it)."""
+    iterations: int = 3
+    """Critique -> edit -> retrain rounds."""
+    candidates: int = 4
+    """Reward programs trained per iteration."""
+    steps: int = 150_000
+    """PPO steps per candidate."""
+    seed: int = 0
+    engine: Engine = "offline"
+    """"offline" (numeric critic and engineer, no network) or "llm" (OpenAI-compatible API)."""
+    critic: str | None = None
+    """Critic model in LLM mode (a VLM); "none" for the Eureka-style ablation without video."""
+    engineer: str | None = None
+    """Engineer model in LLM mode."""
+    base_url: str | None = None
+    """OpenAI-compatible endpoint (env: OPENAI_BASE_URL)."""
+    wall_clock_limit: float | None = None
+    """Stop the run (cleanly, best/ written) after this many seconds of work."""
+    token_budget: int | None = None
+    """Stop after this many LLM tokens."""
+    money_budget: float | None = None
+    """Stop after this many US dollars of LLM calls."""
+    patience: int = 2
+    """Stop when the best similarity has not improved for this many iterations."""
+    max_repairs: int = 2
+    """Rounds the engineer may repair a reward program that fails its test."""
+    clip_seconds: float = 8.0
+    """Length of each rendered learner clip."""
+    render_size: tuple[int, int] = (320, 240)
+    approve_rewards: bool = False
+    """Pause before training each iteration's rewards for a person to approve (chat)."""
+    n_envs: int = 32
+    n_workers: int = 2
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def video_critic(self) -> bool:
+        """False in the Eureka-style ablation (``--critic none``): no video is used."""
+        return (self.critic or "").lower() != "none"
+
+    def resolved_base_url(self) -> str | None:
+        """``base_url``, else OPENAI_BASE_URL."""
+        return self.base_url or os.environ.get("OPENAI_BASE_URL")
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict (no secrets: API keys are never stored)."""
+        data = asdict(self)
+        data["render_size"] = list(self.render_size)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunConfig:
+        """Inverse of :meth:`to_json` (unknown keys are ignored, for older run.json files)."""
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if "render_size" in known:
+            known["render_size"] = tuple(known["render_size"])
+        return cls(**known)

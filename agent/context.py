@@ -1,0 +1,67 @@
+"""The run context: what every node may use but the checkpointed state must not hold
+(configuration, paths, the log, the two agents, the stop flag)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from vid2reward.agent.config import RunConfig
+from vid2reward.agent.engines.base import Critic, Engineer
+from vid2reward.agent.run_dir import RunPaths
+from vid2reward.agent.run_log import RunLog
+
+
+@dataclass
+class StopFlag:
+    """Set by a signal handler or a person; nodes and the runner check it between steps."""
+
+    requested: bool = False
+    reason: str = ""
+
+    def request(self, reason: str) -> None:
+        """Ask the run to stop at the next step boundary."""
+        self.requested = True
+        self.reason = reason
+
+
+@dataclass
+class RunContext:
+    """Everything a node needs besides the state."""
+
+    run_id: str
+    config: RunConfig
+    paths: RunPaths
+    log: RunLog
+    critic: Critic
+    engineer: Engineer
+    stop: StopFlag = field(default_factory=StopFlag)
+    listeners: list[Callable[[BaseModel], None]] = field(default_factory=list)
+    """Called with every event written (live dashboards)."""
+    progress: Callable[[str, int, int], None] | None = None
+    """Called with (candidate id, steps done, total) while a candidate trains."""
+    notes: list[str] = field(default_factory=list)
+    usage: dict[str, float] = field(default_factory=dict)
+    """LLM tokens and cost not yet added to the state (the node wrapper moves them there)."""
+
+    def emit(self, event: BaseModel) -> None:
+        """Write an event to events.jsonl and tell the listeners."""
+        self.log.write(event)
+        for listener in self.listeners:
+            listener(event)
+
+    def note(self, summary: str) -> None:
+        """A one-line summary of the running node's work (goes into its node_finished event)."""
+        self.notes.append(summary)
+
+    def take_notes(self) -> str:
+        """The running node's notes, joined; clears them."""
+        text, self.notes[:] = "; ".join(self.notes), []
+        return text
+
+    def add_usage(self, tokens: int, cost: float) -> None:
+        """Count an LLM call's tokens and cost towards the run's budgets."""
+        self.usage["tokens"] = self.usage.get("tokens", 0) + tokens
+        self.usage["cost"] = self.usage.get("cost", 0.0) + cost

@@ -1,0 +1,100 @@
+"""What a critic and a reward engineer must do, whichever engine plays them.
+
+The graph's nodes talk to these two interfaces only; the offline engine and the LLM engine
+implement them, so both run through the same graph and exchange the same messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from vid2reward.agent.messages import EditAudit, RewardEdit, VisualFeedback
+
+
+@dataclass
+class ExpertView:
+    """What agents may know about the expert: a video and what was measured from its pixels."""
+
+    clip: Path
+    sheet: Path
+    features: dict[str, float]
+    units: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass
+class CandidateView:
+    """A trained candidate: its program, its training statistics, its clip and features."""
+
+    id: str
+    iteration: int
+    directory: Path
+    source: str
+    metrics: dict[str, Any]
+    clip: Path | None = None
+    sheet: Path | None = None
+    features: dict[str, float] = field(default_factory=dict)
+    similarity: float | None = None
+
+
+@dataclass
+class ProgramDraft:
+    """A reward program the engineer wants trained; ``plan`` is engine-specific (JSON)."""
+
+    source: str
+    plan: dict[str, Any] | None = None
+
+
+@dataclass
+class EngineerAnswer:
+    """The engineer's edits (∂ξ/∂R) and the programs they produce for the next iteration."""
+
+    edits: list[RewardEdit]
+    programs: list[ProgramDraft]
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EngineerBrief:
+    """What the engineer is told every time: env, task, expert, the run so far."""
+
+    env_id: str
+    env_context: str
+    task: str
+    candidates: int
+    iteration: int
+    expert: ExpertView | None
+    history: list[CandidateView] = field(default_factory=list)
+    """Every evaluated candidate so far (oldest first)."""
+
+
+class Critic(Protocol):
+    """Upper level: compares the learner's clip with the expert video (∂L/∂ξ)."""
+
+    def describe_expert(self, expert: ExpertView) -> str:
+        """A few sentences on how the expert moves."""
+        ...
+
+    def critique(self, expert: ExpertView, candidate: CandidateView, *, feedback_id: str,
+                 iteration: int) -> VisualFeedback:
+        """How the candidate's behaviour must change to look like the expert."""
+        ...
+
+
+class Engineer(Protocol):
+    """Lower level: turns feedback into reward edits (∂ξ/∂R)."""
+
+    def draft(self, brief: EngineerBrief) -> EngineerAnswer:
+        """The first iteration's programs."""
+        ...
+
+    def repair(self, brief: EngineerBrief, source: str, report: str) -> str:
+        """A fixed version of a program that failed its test (``report`` says why)."""
+        ...
+
+    def propose(self, brief: EngineerBrief, feedback: VisualFeedback | None,
+                audits: list[EditAudit]) -> EngineerAnswer:
+        """The next iteration's programs, answering ``feedback`` (None without a video critic)."""
+        ...

@@ -1,0 +1,92 @@
+"""The offline critic: compares pixel-feature vectors ξ of the learner's clip and the expert's.
+
+It emits :class:`VisualFeedback` (∂L/∂ξ): one :class:`BehaviorDelta` per feature (learner minus
+expert, scaled), sentences for the largest differences, and a similarity in (0, 1]. It never
+looks at simulator state: the expert is a video.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from vid2reward.agent.messages import BehaviorDelta, VisualFeedback
+
+DEFAULT_SCALE_FLOOR = 0.1
+
+PHRASES: dict[str, tuple[str, str]] = {
+    "forward_speed": ("moves forward too slowly", "moves forward too fast"),
+    "cadence": ("moves with too slow a rhythm", "moves with too fast a rhythm"),
+    "vertical_oscillation": ("bobs up and down too little", "bobs up and down too much"),
+    "subject_height": ("holds itself too low", "holds itself too tall"),
+    "aspect_ratio": ("looks too flat (wide for its height)", "looks too narrow (tall for its width)"),
+    "tilt": ("leans too far back", "leans too far forward"),
+    "flight_fraction": ("spends too little time in the air", "spends too much time in the air"),
+    "motion_energy": ("moves too little", "moves too much"),
+}
+"""feature -> (what it means when the learner is below the expert, ... above)."""
+
+
+class FeatureCritic:
+    """Turns two feature vectors into VisualFeedback.
+
+    Args:
+        scales: per-feature scale (a difference of one scale counts as large); features without
+            one use max(|expert value|, floor).
+        weights: per-feature importance multipliers (default 1).
+        floor: smallest scale, so features near zero do not explode.
+    """
+
+    def __init__(self, scales: Mapping[str, float] | None = None,
+                 weights: Mapping[str, float] | None = None,
+                 floor: float = DEFAULT_SCALE_FLOOR) -> None:
+        self.scales = dict(scales or {})
+        self.weights = dict(weights or {})
+        self.floor = floor
+
+    def scale(self, feature: str, expert_value: float) -> float:
+        """The unit in which differences of ``feature`` are measured."""
+        return self.scales.get(feature, max(abs(expert_value), self.floor))
+
+    def scaled_differences(self, expert: Mapping[str, float], learner: Mapping[str, float]) -> dict[str, float]:
+        """(learner - expert) / scale for every feature both vectors have."""
+        return {f: (learner[f] - expert[f]) / self.scale(f, expert[f])
+                for f in expert if f in learner
+                and _finite(expert[f]) and _finite(learner[f])}
+
+    def similarity(self, expert: Mapping[str, float], learner: Mapping[str, float]) -> float:
+        """exp(-weighted RMS of scaled differences): 1 = identical features."""
+        z = self.scaled_differences(expert, learner)
+        if not z:
+            return 0.0
+        total_w = sum(self.weights.get(f, 1.0) for f in z)
+        rms = math.sqrt(sum(self.weights.get(f, 1.0) * v * v for f, v in z.items()) / total_w)
+        return math.exp(-rms)
+
+    def critique(self, expert: Mapping[str, float], learner: Mapping[str, float], *,
+                 feedback_id: str, iteration: int, candidate_id: str,
+                 units: Mapping[str, str] | None = None) -> VisualFeedback:
+        """VisualFeedback for one learner clip: deltas for all features, sentences for the big ones."""
+        z = self.scaled_differences(expert, learner)
+        deltas = []
+        for f, v in sorted(z.items(), key=lambda kv: -abs(kv[1]) * self.weights.get(kv[0], 1.0)):
+            unit = (units or {}).get(f, "")
+            deltas.append(BehaviorDelta(
+                feature=f, learner=round(learner[f], 4), expert=round(expert[f], 4),
+                direction="increase" if v < 0 else "decrease",
+                importance=round(min(1.0, abs(v) * self.weights.get(f, 1.0) / 2.0), 3),
+                evidence=f"learner {learner[f]:.3g} vs expert {expert[f]:.3g} {unit}".strip()))
+        problems = []
+        for d in deltas:
+            if d.importance < 0.125:  # within a quarter of a scale: not worth a sentence
+                continue
+            low, high = PHRASES.get(d.feature, (f"{d.feature} is too low", f"{d.feature} is too high"))
+            problems.append(f"{len(problems) + 1}. It {low if d.direction == 'increase' else high}"
+                            f" ({d.evidence}).")
+        return VisualFeedback(id=feedback_id, iteration=iteration, candidate_id=candidate_id,
+                              similarity=round(self.similarity(expert, learner), 4),
+                              problems=problems, deltas=deltas)
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)

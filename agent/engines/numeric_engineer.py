@@ -1,0 +1,231 @@
+"""The offline reward engineer: a literal chain rule over reward weights.
+
+It searches programs made of standard terms (``reward_terms``). Each iteration trains K
+candidates, perturbations of the WEIGHTS around a centre. From every candidate measured so far
+it fits a linear model of how pixel features ξ respond to the parameters θ (∂ξ/∂θ, ridge
+regression pulled towards the terms' declared effects), then steps θ against the critic's
+gradient ∂L/∂ξ from the best candidate, inside a trust region that grows after an improving
+iteration and shrinks after one that did not improve. A feature the critic flags that no active
+term moves gets a new term from the library. Everything it knows comes from the observations
+it is given, so a resumed run proposes exactly what the interrupted one would have.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vid2reward.agent.engines.feature_critic import FeatureCritic
+from vid2reward.agent.engines.reward_terms import TERMS, default_params, param_spec
+from vid2reward.agent.messages import RewardEdit, VisualFeedback
+from vid2reward.sim.envs import EnvSpec
+
+PRIOR_GAIN = 0.3
+"""Prior |∂z/∂θ| (scaled feature units per search unit) for a declared term effect."""
+RIDGE = 1.0
+"""Pull of the regression towards the prior (in units of observations)."""
+
+
+@dataclass
+class CandidatePlan:
+    """One reward program to train: which terms, with which numbers."""
+
+    terms: list[str]
+    weights: dict[str, float]
+
+
+@dataclass
+class Observation:
+    """A trained and measured candidate."""
+
+    candidate_id: str
+    iteration: int
+    plan: CandidatePlan
+    features: dict[str, float]
+    similarity: float
+
+
+@dataclass
+class Proposal:
+    """The engineer's answer: edits (for RewardFeedback) and the next iteration's candidates."""
+
+    edits: list[RewardEdit]
+    candidates: list[CandidatePlan]
+    notes: dict[str, object] = field(default_factory=dict)
+
+
+class NumericEngineer:
+    """Proposes reward programs from feature observations (see module docstring)."""
+
+    def __init__(self, critic: FeatureCritic, spec: EnvSpec, seed: int = 0,
+                 base_radius: float = 1.0) -> None:
+        self.critic = critic
+        self.spec = spec
+        self.seed = seed
+        self.base_radius = base_radius
+
+    # -- the first program --------------------------------------------------------------
+    def draft(self, expert: dict[str, float], k: int) -> Proposal:
+        """Initial candidates: alive + target speed + target height + effort, targets guessed
+        from the expert's pixel features, and K-1 perturbations around them."""
+        terms = ["speed", "height", "ctrl"] + (["alive"] if self._has_health() else [])
+        weights = default_params(terms)
+        lo, hi = self.spec.typical_height
+        body = hi + 0.1  # metres per "body height", the pixel features' unit of length
+        if "forward_speed" in expert:
+            weights["speed_target"] = _clip_param("speed_target", expert["forward_speed"] * body)
+        weights["height_target"] = _clip_param("height_target", (lo + hi) / 2)
+        centre = CandidatePlan(terms, weights)
+        edits = [RewardEdit(op="add", component=t, addresses=sorted(
+            {f for effects in TERMS[t].moves.values() for f in effects}),
+            expected={}, rationale=f"starting term: {TERMS[t].description}") for t in terms]
+        rng = np.random.default_rng([self.seed, 0])
+        return Proposal(edits, [centre] + [self._perturb(centre, self.base_radius, rng)
+                                           for _ in range(k - 1)],
+                        notes={"radius": self.base_radius})
+
+    # -- every later program ------------------------------------------------------------
+    def propose(self, expert: dict[str, float], observations: list[Observation],
+                feedback: VisualFeedback, iteration: int, k: int,
+                run_best_history: list[float]) -> Proposal:
+        """Step from the best observation against ∂L/∂ξ through the fitted ∂ξ/∂θ."""
+        best = max(observations, key=lambda o: o.similarity)
+        terms = list(best.plan.terms)
+        weights = dict(best.plan.weights)
+        edits: list[RewardEdit] = []
+        for term in self._missing_terms(feedback, terms):
+            terms.append(term)
+            weights.update({p: spec.default for p, spec in TERMS[term].params.items()})
+            features = sorted({f for eff in TERMS[term].moves.values() for f in eff})
+            edits.append(RewardEdit(op="add", component=term, addresses=features,
+                                    expected={f: ("increase" if s > 0 else "decrease")
+                                              for eff in TERMS[term].moves.values()
+                                              for f, s in eff.items()},
+                                    rationale=f"no active term moves {', '.join(features)}: "
+                                              f"{TERMS[term].description}"))
+        names = [p for t in terms for p in TERMS[t].params]
+        feats = sorted(f for f in expert if f in best.features)
+        z_best = np.array([self._z(expert, best.features, f) for f in feats])
+        w_feat = np.array([self.critic.weights.get(f, 1.0) for f in feats])
+        jac = self._fit_jacobian(expert, observations, best, names, feats)
+        grad = jac.T @ (2.0 * w_feat * z_best)  # ∂L/∂θ = (∂ξ/∂θ)ᵀ ∂L/∂ξ
+        radius = self._radius(run_best_history)
+        norm = float(np.linalg.norm(grad))
+        step = -radius * grad / norm if norm > 1e-9 else np.zeros(len(names))
+        theta_best = np.array([_to_search(p, weights[p]) for p in names])
+        centre_w = {p: _clip_param(p, _from_search(p, theta_best[i] + step[i]))
+                    for i, p in enumerate(names)}
+        centre = CandidatePlan(terms, centre_w)
+        for i, p in enumerate(names):
+            if abs(step[i]) < 0.05 or weights.get(p) == centre_w[p]:
+                continue
+            effect = jac[:, i] * step[i]
+            moved = [f for j, f in enumerate(feats) if abs(effect[j]) > 0.02]
+            edits.append(RewardEdit(
+                op="reweight", component=p, old_value=round(weights[p], 6),
+                new_value=round(centre_w[p], 6), addresses=moved,
+                expected={f: ("increase" if effect[feats.index(f)] > 0 else "decrease") for f in moved},
+                rationale=f"∂L/∂{p} = {grad[i]:+.3f} (regression over {len(observations)} "
+                          f"candidates); step {step[i]:+.2f} within trust radius {radius:.2f}"))
+        rng = np.random.default_rng([self.seed, iteration])
+        candidates = [centre] + [self._perturb(centre, radius / 2, rng) for _ in range(k - 1)]
+        return Proposal(edits, candidates, notes={
+            "radius": radius, "gradient": dict(zip(names, np.round(grad, 4).tolist(), strict=True)),
+            "base": best.candidate_id})
+
+    def explore(self, observations: list[Observation], iteration: int, k: int,
+                run_best_history: list[float]) -> Proposal:
+        """Without a video critic there is no ∂L/∂ξ: perturb around the best observation
+        (ranked by the caller's score) inside the trust region (random search)."""
+        best = max(observations, key=lambda o: o.similarity)
+        radius = self._radius(run_best_history)
+        rng = np.random.default_rng([self.seed, iteration])
+        centre = CandidatePlan(list(best.plan.terms), dict(best.plan.weights))
+        return Proposal([], [self._perturb(centre, radius / 2, rng) for _ in range(k)],
+                        notes={"radius": radius, "base": best.candidate_id, "mode": "explore"})
+
+    # -- pieces -------------------------------------------------------------------------
+    def _has_health(self) -> bool:
+        return self.spec.env_id != "HalfCheetah-v5"
+
+    def _z(self, expert: dict[str, float], features: dict[str, float], f: str) -> float:
+        return (features[f] - expert[f]) / self.critic.scale(f, expert[f])
+
+    def _missing_terms(self, feedback: VisualFeedback, active: list[str]) -> list[str]:
+        """Library terms to add: for each important delta no active term moves, the first
+        inactive term that moves it in the needed direction."""
+        added: list[str] = []
+        for delta in feedback.deltas:
+            if delta.importance < 0.3:
+                continue
+            moved_by_active = any(delta.feature in eff for t in active + added
+                                  for eff in TERMS[t].moves.values())
+            if moved_by_active:
+                continue
+            want = +1 if delta.direction == "increase" else -1
+            for t in TERMS.values():
+                if t.name in active or t.name in added:
+                    continue
+                signs = [eff[delta.feature] for eff in t.moves.values() if delta.feature in eff]
+                if signs and (signs[0] == want or t.params[next(iter(t.params))].kind == "target"):
+                    added.append(t.name)
+                    break
+        return added
+
+    def _fit_jacobian(self, expert: dict[str, float], observations: list[Observation],
+                      best: Observation, names: list[str], feats: list[str]) -> np.ndarray:
+        """∂z/∂θ (features x params) by ridge regression around the best observation,
+        pulled towards the terms' declared effects."""
+        prior = np.zeros((len(feats), len(names)))
+        for i, p in enumerate(names):
+            for term in TERMS.values():
+                for f, sign in term.moves.get(p, {}).items():
+                    if f in feats:
+                        prior[feats.index(f), i] = sign * PRIOR_GAIN
+        theta_b = np.array([_to_search(p, best.plan.weights.get(p, param_spec(p).default)) for p in names])
+        z_b = np.array([self._z(expert, best.features, f) for f in feats])
+        rows_x, rows_y = [], []
+        for o in observations:
+            if o is best or not all(f in o.features for f in feats):
+                continue
+            theta = np.array([_to_search(p, o.plan.weights.get(p, param_spec(p).default)) for p in names])
+            rows_x.append(theta - theta_b)
+            rows_y.append(np.array([self._z(expert, o.features, f) for f in feats]) - z_b)
+        if not rows_x:
+            return prior
+        x, y = np.array(rows_x), np.array(rows_y)
+        lhs = x.T @ x + RIDGE * np.eye(len(names))
+        rhs = x.T @ y + RIDGE * prior.T
+        return np.linalg.solve(lhs, rhs).T
+
+    def _radius(self, run_best_history: list[float]) -> float:
+        """Trust radius: grows by 1.3 after an improving iteration, shrinks by 0.6 otherwise."""
+        radius = self.base_radius
+        for before, after in zip(run_best_history, run_best_history[1:], strict=False):
+            radius *= 1.3 if after > before + 1e-6 else 0.6
+        return float(min(2.0, max(0.2, radius)))
+
+    def _perturb(self, plan: CandidatePlan, sigma: float, rng: np.random.Generator) -> CandidatePlan:
+        weights = {}
+        for p, v in plan.weights.items():
+            weights[p] = _clip_param(p, _from_search(p, _to_search(p, v) + sigma * rng.standard_normal()))
+        return CandidatePlan(list(plan.terms), weights)
+
+
+def _to_search(name: str, value: float) -> float:
+    spec = param_spec(name)
+    if spec.kind == "weight":
+        return math.log(max(value, 1e-12)) / spec.scale
+    return value / spec.scale
+
+
+def _from_search(name: str, theta: float) -> float:
+    spec = param_spec(name)
+    return math.exp(theta * spec.scale) if spec.kind == "weight" else theta * spec.scale
+
+
+def _clip_param(name: str, value: float) -> float:
+    spec = param_spec(name)
+    return float(min(spec.high, max(spec.low, value)))

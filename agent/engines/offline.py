@@ -1,0 +1,95 @@
+"""The offline engine (the default: no key, no network): a pixel-feature critic and a numeric
+reward engineer, behind the same Critic / Engineer interfaces as the LLM agents."""
+
+from __future__ import annotations
+
+from vid2reward.agent.engines.base import (
+    CandidateView,
+    EngineerAnswer,
+    EngineerBrief,
+    ExpertView,
+    ProgramDraft,
+)
+from vid2reward.agent.engines.feature_critic import PHRASES, FeatureCritic
+from vid2reward.agent.engines.numeric_engineer import (
+    CandidatePlan,
+    NumericEngineer,
+    Observation,
+    Proposal,
+)
+from vid2reward.agent.engines.reward_terms import default_params, write_program
+from vid2reward.agent.messages import EditAudit, VisualFeedback
+from vid2reward.agent.run_dir import read_json
+from vid2reward.sim.envs import get_spec
+
+
+class OfflineCritic(FeatureCritic):
+    """The FeatureCritic playing the critic's role."""
+
+    def describe_expert(self, expert: ExpertView) -> str:
+        """The expert's features as sentences (the first line is a one-line summary)."""
+        lines = ["The expert, as measured from its pixels:"]
+        for name, value in expert.features.items():
+            unit = expert.units.get(name, "")
+            lines.append(f"- {name}: {value:.3g} {unit}".rstrip())
+        return "\n".join(lines)
+
+    def critique(self, expert: ExpertView, candidate: CandidateView, *, feedback_id: str,
+                 iteration: int) -> VisualFeedback:
+        """FeatureCritic.critique on the two feature vectors."""
+        return super().critique(expert.features, candidate.features, feedback_id=feedback_id,
+                                iteration=iteration, candidate_id=candidate.id, units=expert.units)
+
+
+class OfflineEngineer:
+    """The NumericEngineer playing the engineer's role: programs are written from the term
+    library, and each candidate's plan (terms and WEIGHTS) is kept in plan.json."""
+
+    def __init__(self, critic: FeatureCritic, env_id: str, seed: int = 0) -> None:
+        self.numeric = NumericEngineer(critic, get_spec(env_id), seed=seed)
+
+    def draft(self, brief: EngineerBrief) -> EngineerAnswer:
+        """Iteration 1: the default terms with targets guessed from the expert's features."""
+        features = brief.expert.features if brief.expert else {}
+        return self._answer(self.numeric.draft(features, brief.candidates), 1)
+
+    def repair(self, brief: EngineerBrief, source: str, report: str) -> str:
+        """Programs written from the library pass their tests; fall back to the default terms."""
+        terms = ["speed", "ctrl"]
+        return write_program(terms, default_params(terms), "Fallback program (repair).")
+
+    def propose(self, brief: EngineerBrief, feedback: VisualFeedback | None,
+                audits: list[EditAudit]) -> EngineerAnswer:
+        """Step the weights against the critic's gradient (or, without a video critic,
+        explore around the best program by its own training return)."""
+        observations = [Observation(candidate_id=c.id, iteration=c.iteration,
+                                    plan=CandidatePlan(**read_json(c.directory / "plan.json")),
+                                    features=c.features,
+                                    similarity=c.similarity if c.similarity is not None
+                                    else float(c.metrics.get("return_mean") or 0.0))
+                        for c in brief.history if (c.directory / "plan.json").is_file()]
+        run_best: list[float] = []
+        for it in sorted({o.iteration for o in observations}):
+            top = max(o.similarity for o in observations if o.iteration <= it)
+            run_best.append(top)
+        if feedback is None or brief.expert is None:
+            proposal = self.numeric.explore(observations, brief.iteration + 1, brief.candidates,
+                                            run_best)
+        else:
+            proposal = self.numeric.propose(brief.expert.features, observations, feedback,
+                                            brief.iteration + 1, brief.candidates, run_best)
+        return self._answer(proposal, brief.iteration + 1)
+
+    @staticmethod
+    def _answer(proposal: Proposal, iteration: int) -> EngineerAnswer:
+        programs = []
+        for index, plan in enumerate(proposal.candidates):
+            header = (f"Reward program by vid2reward's offline engineer: iteration {iteration}, "
+                      f"candidate {index}" + (" (the chain-rule step)." if index == 0 else
+                                              " (a perturbation, to measure the response)."))
+            programs.append(ProgramDraft(source=write_program(plan.terms, plan.weights, header),
+                                         plan={"terms": plan.terms, "weights": plan.weights}))
+        return EngineerAnswer(edits=proposal.edits, programs=programs, notes=proposal.notes)
+
+
+__all__ = ["OfflineCritic", "OfflineEngineer", "PHRASES"]

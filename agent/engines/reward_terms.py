@@ -1,0 +1,114 @@
+"""A small library of standard reward terms, and the writer of reward programs made of them.
+
+The offline engineer searches over programs built from these terms: which terms are on, and
+the numbers in ``WEIGHTS`` (each term's weight, plus targets such as a speed in m/s). Each term
+says which pixel features it is expected to move and in which direction: the prior the
+engineer starts from before its regression over trained candidates says more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ParamKind = Literal["weight", "target"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One number in ``WEIGHTS``."""
+
+    default: float
+    kind: ParamKind
+    """"weight": positive, searched in log space; "target": any sign, searched additively."""
+    scale: float = 1.0
+    """A step of 1 in the search is this much (log units for weights, own units for targets)."""
+    low: float = -1e9
+    high: float = 1e9
+
+
+@dataclass(frozen=True)
+class RewardTerm:
+    """A reward component: a line of code and what it is expected to do to the behaviour."""
+
+    name: str
+    code: str
+    """Python expression over ``s``, ``a``, ``np`` and ``W`` (the WEIGHTS dict)."""
+    params: dict[str, Param]
+    moves: dict[str, dict[str, int]] = field(default_factory=dict)
+    """param -> {pixel feature: +1 / -1}: the expected sign of d feature / d param."""
+    description: str = ""
+
+
+TERMS: dict[str, RewardTerm] = {t.name: t for t in [
+    RewardTerm("alive", 'W["alive"] * float(s.is_healthy)',
+               {"alive": Param(1.0, "weight", 0.5, 0.01, 20.0)},
+               description="a bonus for every step the body has not fallen"),
+    RewardTerm("speed", '-W["speed"] * abs(s.forward_velocity - W["speed_target"])',
+               {"speed": Param(1.0, "weight", 0.5, 0.01, 20.0),
+                "speed_target": Param(1.0, "target", 0.5, -5.0, 8.0)},
+               moves={"speed_target": {"forward_speed": +1, "motion_energy": +1}},
+               description="keep the forward speed near a target (m/s; negative = backward)"),
+    RewardTerm("height", '-W["height"] * abs(s.torso_height - W["height_target"])',
+               {"height": Param(0.5, "weight", 0.5, 0.01, 20.0),
+                "height_target": Param(1.2, "target", 0.1, 0.1, 2.5)},
+               moves={"height_target": {"subject_height": +1, "aspect_ratio": +1}},
+               description="keep the torso near a target height (m)"),
+    RewardTerm("upright", 'W["upright"] * s.uprightness',
+               {"upright": Param(0.5, "weight", 0.5, 0.01, 20.0)},
+               moves={"upright": {"tilt": -1}},
+               description="keep the torso upright"),
+    RewardTerm("lean", '-W["lean"] * abs(s.torso_pitch - W["lean_target"])',
+               {"lean": Param(0.5, "weight", 0.5, 0.01, 20.0),
+                "lean_target": Param(0.0, "target", 0.1, -1.0, 1.0)},
+               moves={"lean_target": {"tilt": +1}},
+               description="hold the torso at a target forward lean (rad)"),
+    RewardTerm("bounce", 'W["bounce"] * abs(s.vertical_velocity)',
+               {"bounce": Param(0.2, "weight", 0.7, 0.001, 20.0)},
+               moves={"bounce": {"vertical_oscillation": +1, "flight_fraction": +1,
+                                 "motion_energy": +1}},
+               description="reward vertical motion of the torso (hopping, bouncing)"),
+    RewardTerm("flight", 'W["flight"] * float(s.airborne)',
+               {"flight": Param(0.2, "weight", 0.7, 0.001, 20.0)},
+               moves={"flight": {"flight_fraction": +1, "vertical_oscillation": +1}},
+               description="reward time with no foot on the floor"),
+    RewardTerm("smooth", '-W["smooth"] * float(np.sum(np.square(a - s.prev_action)))',
+               {"smooth": Param(0.05, "weight", 0.7, 1e-4, 10.0)},
+               moves={"smooth": {"cadence": -1, "motion_energy": -1}},
+               description="penalise fast changes of the action (slower, smoother gait)"),
+    RewardTerm("ctrl", '-W["ctrl"] * float(np.sum(np.square(a)))',
+               {"ctrl": Param(1e-3, "weight", 0.7, 1e-5, 5.0)},
+               moves={"ctrl": {"motion_energy": -1}},
+               description="penalise effort"),
+]}
+"""Every term the offline engineer may use, by name."""
+
+
+def default_params(terms: list[str]) -> dict[str, float]:
+    """The default WEIGHTS for a set of terms."""
+    return {p: spec.default for t in terms for p, spec in TERMS[t].params.items()}
+
+
+def param_spec(name: str) -> Param:
+    """The :class:`Param` of a WEIGHTS entry, looked up across all terms."""
+    for term in TERMS.values():
+        if name in term.params:
+            return term.params[name]
+    raise KeyError(name)
+
+
+def write_program(terms: list[str], weights: dict[str, float], header: str) -> str:
+    """Source of a reward program made of ``terms`` with ``weights`` (a valid reward program:
+    it imports only numpy and returns ``(total, components)``)."""
+    lines = [f'"""{header}"""', "", "import numpy as np", "", "WEIGHTS = {"]
+    for name in [p for t in terms for p in TERMS[t].params]:
+        lines.append(f'    "{name}": {_number(weights[name])},')
+    lines += ["}", "", "", "def compute_reward(s, a):", "    W = WEIGHTS", "    components = {"]
+    for t in terms:
+        lines.append(f'        "{t}": {TERMS[t].code},  # {TERMS[t].description}')
+    lines += ["    }", "    return float(sum(components.values())), components", ""]
+    return "\n".join(lines)
+
+
+def _number(value: float) -> str:
+    return f"{value:.6g}" if "e" not in f"{value:.6g}" else f"{value:.3e}"

@@ -1,0 +1,150 @@
+"""Train every tested candidate and render and measure what it learned.
+
+Both steps are cached by content: a candidate directory whose ``train_key.json`` matches the
+training it would get (reward sha, env, seed, steps, PPO settings) is not trained again, and
+one with an ``evaluation.json`` is not rendered again. So a resumed run (after kill -9) picks
+up at the first unfinished candidate.
+"""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+from vid2reward.agent.context import RunContext
+from vid2reward.agent.run_dir import read_json, write_json
+from vid2reward.agent.run_log import TrainingSummary
+from vid2reward.agent.state import CandidateRecord, RunState
+from vid2reward.sim.envs import make_env
+from vid2reward.sim.metrics import behaviour_metrics
+from vid2reward.sim.render import contact_sheet, write_mp4
+from vid2reward.sim.reward import RewardError
+from vid2reward.sim.rollout import load_policy, run_episodes
+from vid2reward.sim.train import TrainConfig
+from vid2reward.tools.expert_video import measure_video
+from vid2reward.tools.reward_sandbox import sandboxed_program
+from vid2reward.tools.reward_training import train_sandboxed
+
+TRAINED_FILES = ("policy.zip", "vecnormalize.pkl", "metrics.json", "train_key.json")
+
+
+def train_config(ctx: RunContext) -> TrainConfig:
+    """The PPO settings every candidate of the run is trained with."""
+    cfg = ctx.config
+    return TrainConfig(env_id=cfg.env_id, total_steps=cfg.steps, seed=cfg.seed,
+                       n_envs=cfg.n_envs, n_workers=cfg.n_workers)
+
+
+def train_key(ctx: RunContext, reward_sha: str) -> dict[str, Any]:
+    """What a finished training result depends on."""
+    return {"reward_sha256": reward_sha, **train_config(ctx).cache_key()}
+
+
+def _find_trained(ctx: RunContext, key: dict[str, Any]) -> Any:
+    """A candidate directory of this run already trained with ``key``, if any."""
+    for key_file in ctx.paths.root.glob("iter-*/cand-*/train_key.json"):
+        if read_json(key_file) == key and (key_file.parent / "policy.zip").is_file():
+            return key_file.parent
+    return None
+
+
+def train_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
+    """Train each tested candidate (or reuse an identical finished training)."""
+    iteration = state["iteration"]
+    records = []
+    trained = failed = cached = 0
+    for rec in state["candidates"]:
+        rec = CandidateRecord(**rec)
+        if rec["status"] != "tested":
+            records.append(rec)
+            continue
+        d = ctx.paths.candidate(rec["id"])
+        key = train_key(ctx, rec["reward_sha256"])
+        done = _find_trained(ctx, key)
+        if done is not None and done != d:
+            for name in TRAINED_FILES:
+                shutil.copy2(done / name, d / name)
+        if (d / "train_key.json").is_file() and read_json(d / "train_key.json") == key:
+            metrics = read_json(d / "metrics.json")
+            was_cached = True
+            cached += 1
+        else:
+            metrics = _train_one(ctx, rec, key)
+            was_cached = False
+        ok = metrics["status"] != "failed"
+        rec["status"] = "trained" if ok else "failed"
+        if not ok:
+            rec["problem"] = metrics.get("failure") or "training failed"
+            failed += 1
+        elif not was_cached:
+            trained += 1
+        ctx.emit(TrainingSummary(
+            iteration=iteration, candidate_id=rec["id"], reward_sha256=rec["reward_sha256"],
+            status=metrics["status"], steps=metrics["steps"], wall_seconds=metrics["wall_seconds"],
+            steps_per_second=metrics.get("steps_per_second"),
+            env_return_mean=metrics.get("env_return_mean"),
+            episode_length_mean=metrics.get("episode_length_mean"),
+            components=metrics.get("components", {}), cached=was_cached,
+            failure=metrics.get("failure")))
+        records.append(rec)
+    ctx.note(f"trained {trained}, from cache {cached}, failed {failed}")
+    return {"candidates": records}
+
+
+def _train_one(ctx: RunContext, rec: CandidateRecord, key: dict[str, Any]) -> dict[str, Any]:
+    d = ctx.paths.candidate(rec["id"])
+    reward_path = d / "reward.py"
+    try:
+        program = sandboxed_program(reward_path)
+        on_progress = None
+        if ctx.progress is not None:
+            progress = ctx.progress
+            on_progress = lambda done, total: progress(rec["id"], done, total)  # noqa: E731
+        # train() replaces the whole output directory: train into a sibling, then move the
+        # trained files in beside reward.py and plan.json.
+        out = d.with_name(f"{d.name}.train")
+        result = train_sandboxed(train_config(ctx), program, out, on_progress=on_progress)
+        for item in out.iterdir():
+            if item.name != "reward.py":
+                target = d / item.name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                item.replace(target)
+        shutil.rmtree(out, ignore_errors=True)
+        metrics = result.metrics
+    except RewardError as exc:  # broken from its first steps: no training happened
+        metrics = {"status": "failed", "failure": str(exc), "steps": 0, "wall_seconds": 0.0}
+        write_json(d / "metrics.json", metrics)
+    if metrics["status"] != "failed":
+        write_json(d / "train_key.json", key)  # written last: marks the training complete
+    return metrics
+
+
+def evaluate_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
+    """Render each trained candidate's clip and measure it: pixel features for the critic, and
+    simulator-state behaviour metrics kept aside for benchmarks (never shown to agents)."""
+    cfg = ctx.config
+    probe = make_env(cfg.env_id)
+    max_steps = max(1, int(cfg.clip_seconds / probe.unwrapped.dt))
+    probe.close()
+    records = []
+    for rec in state["candidates"]:
+        rec = CandidateRecord(**rec)
+        d = ctx.paths.candidate(rec["id"])
+        if rec["status"] == "trained" and not (d / "evaluation.json").is_file():
+            policy = load_policy(d, cfg.env_id)
+            episodes = run_episodes(cfg.env_id, policy, episodes=1, seed=cfg.seed + 1000,
+                                    max_steps=max_steps, render_size=cfg.render_size)
+            ep = episodes[0]
+            clip = write_mp4(ep.frames, d / "clip.mp4", ep.fps)
+            labels = [f"t={i / ep.fps:.1f}s" for i in range(len(ep.frames))]
+            contact_sheet(ep.frames, d / "sheet.png", labels=labels)
+            write_json(d / "state_metrics.json", behaviour_metrics(episodes).to_dict())
+            measured = measure_video(clip)
+            write_json(d / "evaluation.json", {"features": measured["features"],
+                                               "units": measured.get("units", {})})
+        if rec["status"] == "trained":
+            rec["status"] = "evaluated"
+        records.append(rec)
+    ctx.note(f"{sum(r['status'] == 'evaluated' for r in records)} clips rendered and measured")
+    return {"candidates": records}

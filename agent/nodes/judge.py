@@ -1,0 +1,151 @@
+"""The critic's nodes: critique each clip, audit the last edits, keep the best candidate.
+
+The audit closes the chain rule: each edit of the previous RewardFeedback predicted which way
+some features would move; comparing the features of the candidate it was applied to (the base)
+with those of this iteration's centre candidate (the edit applied) says whether they did.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vid2reward.agent.config import RunConfig
+from vid2reward.agent.context import RunContext
+from vid2reward.agent.messages import EditAudit, RewardFeedback, audit_outcome
+from vid2reward.agent.nodes.expert import load_expert
+from vid2reward.agent.nodes.programs import candidate_view
+from vid2reward.agent.run_dir import candidate_id, read_json, write_json
+from vid2reward.agent.run_log import CandidateEvaluated, IterationFinished, MessageEvent
+from vid2reward.agent.state import CandidateRecord, HistoryPoint, RunState
+
+AUDIT_TOLERANCE = 0.05
+"""A feature moving less than this fraction of its critic scale counts as unchanged."""
+
+
+def critique(state: RunState, ctx: RunContext) -> dict[str, Any]:
+    """VisualFeedback for every evaluated candidate; the iteration's best one is also written
+    to ``iter-NNN/feedback.json``."""
+    iteration = state["iteration"]
+    expert = load_expert(ctx)
+    records = []
+    for index, rec in enumerate(state["candidates"]):
+        rec = CandidateRecord(**rec)
+        if rec["status"] == "evaluated":
+            view = candidate_view(ctx, rec["id"])
+            d = ctx.paths.candidate(rec["id"])
+            if expert is not None:
+                feedback = ctx.critic.critique(expert, view, feedback_id=f"fb-{iteration:03d}-{index:02d}",
+                                               iteration=iteration)
+                write_json(d / "feedback.json", feedback.model_dump())
+                ctx.emit(MessageEvent(sender="critic", message=feedback))
+                rec["similarity"] = feedback.similarity
+                rec["feedback_id"] = feedback.id
+            else:  # no video critic: rank by the program's own training return (Eureka-style)
+                rec["similarity"] = None  # type: ignore[typeddict-item]
+            evaluation = read_json(d / "evaluation.json")
+            evaluation["similarity"] = rec.get("similarity")
+            write_json(d / "evaluation.json", evaluation)
+            ctx.emit(CandidateEvaluated(iteration=iteration, candidate_id=rec["id"],
+                                        similarity=rec.get("similarity"), clip=str(d / "clip.mp4"),
+                                        features=view.features))
+        records.append(rec)
+    best = _iteration_best(ctx, records)
+    if best is not None and best.get("feedback_id"):
+        fb = read_json(ctx.paths.candidate(best["id"]) / "feedback.json")
+        write_json(ctx.paths.iteration(iteration) / "feedback.json", fb)
+    ctx.note(", ".join(f"{r['id'][-7:]}: {r['similarity']:.3f}" for r in records
+                       if r.get("similarity") is not None) or "no similarities")
+    return {"candidates": records}
+
+
+def _score(ctx: RunContext, rec: CandidateRecord) -> float:
+    if rec.get("similarity") is not None:
+        return float(rec["similarity"])
+    metrics = read_json(ctx.paths.candidate(rec["id"]) / "metrics.json")
+    return float(metrics.get("return_mean") or float("-inf"))
+
+
+def _iteration_best(ctx: RunContext, records: list[CandidateRecord]) -> CandidateRecord | None:
+    scored = [r for r in records if r["status"] == "evaluated"]
+    return max(scored, key=lambda r: _score(ctx, r)) if scored else None
+
+
+def audit(state: RunState, ctx: RunContext) -> dict[str, Any]:
+    """EditAudit for every (edit, addressed feature) of the RewardFeedback that made this
+    iteration's programs; written to ``iter-NNN/audit.json``."""
+    iteration = state["iteration"]
+    path = state.get("last_reward_feedback")
+    centre = ctx.paths.candidate(candidate_id(iteration, 0))
+    if not path or iteration < 2 or not (centre / "evaluation.json").is_file():
+        return {}
+    written = read_json(ctx.paths.iteration(iteration) / "edits.json")
+    base_id = written.pop("base", None)
+    written.pop("notes", None)
+    if base_id is None:
+        return {}
+    feedback = RewardFeedback.model_validate(written)
+    before = read_json(ctx.paths.candidate(base_id) / "evaluation.json")["features"]
+    after = read_json(centre / "evaluation.json")["features"]
+    expert = load_expert(ctx)
+    audits = []
+    for index, edit in enumerate(feedback.edits):
+        for feature, expected in edit.expected.items():
+            if feature not in before or feature not in after:
+                continue
+            scale = ctx.critic.scale(feature, expert.features.get(feature, 0.0)) if (
+                expert is not None and hasattr(ctx.critic, "scale")) else max(abs(before[feature]), 0.1)
+            audits.append(EditAudit(
+                reward_feedback_id=feedback.id, edit_index=index, component=edit.component,
+                feature=feature, expected=expected, before=before[feature], after=after[feature],
+                outcome=audit_outcome(expected, before[feature], after[feature], AUDIT_TOLERANCE * scale)))
+    write_json(ctx.paths.iteration(iteration) / "audit.json", [a.model_dump() for a in audits])
+    for a in audits:
+        ctx.emit(MessageEvent(sender="auditor", message=a))
+    moved = sum(a.outcome == "moved_as_expected" for a in audits)
+    ctx.note(f"{moved}/{len(audits)} predictions held")
+    return {}
+
+
+def keep_best(state: RunState, ctx: RunContext) -> dict[str, Any]:
+    """Update the run's best candidate and history; decide whether the run should stop."""
+    iteration = state["iteration"]
+    records = [CandidateRecord(**r) for r in state["candidates"]]
+    it_best = _iteration_best(ctx, records)
+    best = state.get("best")
+    if it_best is not None and (best is None or _score(ctx, it_best) > _score(ctx, best)):
+        best = it_best
+    history = list(state.get("history", []))
+    history.append(HistoryPoint(
+        iteration=iteration, best_candidate_id=it_best["id"] if it_best else None,
+        iteration_best_similarity=it_best.get("similarity") if it_best else None,
+        run_best_similarity=best.get("similarity") if best else None))
+    ctx.emit(IterationFinished(iteration=iteration, best_candidate_id=best["id"] if best else None,
+                               iteration_best_similarity=history[-1]["iteration_best_similarity"],
+                               run_best_similarity=history[-1]["run_best_similarity"]))
+    update: dict[str, Any] = {"best": best, "history": history}
+    reason = stop_reason(ctx.config, {**state, **update}, ctx.usage)
+    update["stop_reason"] = reason
+    ctx.note(f"best {best['id'] if best else None}" + (f"; stopping: {reason}" if reason else ""))
+    return update
+
+
+def stop_reason(config: RunConfig, state: RunState, pending_usage: dict[str, float]) -> str | None:
+    """Why the run should stop after this iteration, or None to go on."""
+    history = state.get("history", [])
+    usage = state.get("usage", {})  # type: ignore[call-overload]
+    tokens = usage.get("tokens", 0) + pending_usage.get("tokens", 0)
+    cost = usage.get("cost", 0.0) + pending_usage.get("cost", 0.0)
+    if not any(r.get("status") == "evaluated" for r in state.get("candidates", [])) and not state.get("best"):
+        return "no candidate could be trained"
+    if state["iteration"] >= config.iterations:
+        return f"all {config.iterations} iterations done"
+    if config.wall_clock_limit is not None and state.get("elapsed", 0.0) >= config.wall_clock_limit:
+        return f"wall-clock budget of {config.wall_clock_limit:.0f}s spent"
+    if config.token_budget is not None and tokens >= config.token_budget:
+        return f"token budget of {config.token_budget} spent"
+    if config.money_budget is not None and cost >= config.money_budget:
+        return f"money budget of ${config.money_budget:.2f} spent"
+    bests = [h["run_best_similarity"] for h in history if h["run_best_similarity"] is not None]
+    if len(bests) > config.patience and bests[-1] <= bests[-1 - config.patience] + 1e-9:
+        return f"similarity has not improved for {config.patience} iterations"
+    return None

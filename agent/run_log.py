@@ -1,0 +1,179 @@
+"""The run log: ``events.jsonl``, a typed, versioned, append-only file format.
+
+One pydantic model per event kind, told apart by ``kind``; every line carries ``version`` and a
+timestamp. Writers append through :class:`RunLog`; every reader (the trace viewer, ``--json``,
+benchmarks, tests) goes through :func:`read_events`. Nothing else parses the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from vid2reward.agent.messages import EditAudit, RewardFeedback, VisualFeedback
+
+LOG_VERSION = 1
+EVENTS_FILE = "events.jsonl"
+
+
+class _Event(BaseModel):
+    version: int = LOG_VERSION
+    ts: float = Field(default_factory=time.time, description="seconds since the epoch")
+
+
+class RunStarted(_Event):
+    """A run began (or resumed: ``resumed`` is True)."""
+
+    kind: Literal["run_started"] = "run_started"
+    run_id: str
+    env_id: str
+    engine: str
+    config: dict[str, Any]
+    resumed: bool = False
+
+
+class NodeStarted(_Event):
+    """A graph node began."""
+
+    kind: Literal["node_started"] = "node_started"
+    node: str
+    iteration: int
+
+
+class NodeFinished(_Event):
+    """A graph node ended; ``summary`` is one line for people."""
+
+    kind: Literal["node_finished"] = "node_finished"
+    node: str
+    iteration: int
+    seconds: float
+    summary: str = ""
+
+
+class MessageEvent(_Event):
+    """A chain-rule message: critic's VisualFeedback, engineer's RewardFeedback, an audit."""
+
+    kind: Literal["message"] = "message"
+    sender: Literal["critic", "engineer", "auditor", "human"]
+    message: Annotated[VisualFeedback | RewardFeedback | EditAudit, Field(discriminator="kind")]
+
+
+class ToolCall(_Event):
+    """An agent called a tool."""
+
+    kind: Literal["tool_call"] = "tool_call"
+    agent: str
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    result: str = Field(default="", description="bounded text of the result")
+    error: str | None = None
+    seconds: float = 0.0
+
+
+class TrainingSummary(_Event):
+    """A candidate finished training (or was found in the cache)."""
+
+    kind: Literal["training_summary"] = "training_summary"
+    iteration: int
+    candidate_id: str
+    reward_sha256: str
+    status: str
+    steps: int
+    wall_seconds: float
+    steps_per_second: float | None = None
+    env_return_mean: float | None = None
+    episode_length_mean: float | None = None
+    components: dict[str, dict[str, float]] = Field(default_factory=dict)
+    cached: bool = False
+    failure: str | None = None
+
+
+class CandidateEvaluated(_Event):
+    """A candidate's clip was rendered and measured."""
+
+    kind: Literal["candidate_evaluated"] = "candidate_evaluated"
+    iteration: int
+    candidate_id: str
+    similarity: float | None
+    clip: str | None = None
+    features: dict[str, float] = Field(default_factory=dict)
+
+
+class LLMUsage(_Event):
+    """Tokens and money one model call used."""
+
+    kind: Literal["llm_usage"] = "llm_usage"
+    role: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float = 0.0
+
+
+class IterationFinished(_Event):
+    """An iteration ended: its best candidate and the run's best so far."""
+
+    kind: Literal["iteration_finished"] = "iteration_finished"
+    iteration: int
+    best_candidate_id: str | None
+    iteration_best_similarity: float | None
+    run_best_similarity: float | None
+    seconds: dict[str, float] = Field(default_factory=dict, description="time split by phase")
+
+
+class RunFinished(_Event):
+    """The run ended."""
+
+    kind: Literal["run_finished"] = "run_finished"
+    status: Literal["finished", "budget", "failed", "interrupted"]
+    reason: str
+    best_candidate_id: str | None = None
+    best_similarity: float | None = None
+
+
+Event = Annotated[
+    RunStarted | NodeStarted | NodeFinished | MessageEvent | ToolCall | TrainingSummary
+    | CandidateEvaluated | LLMUsage | IterationFinished | RunFinished,
+    Field(discriminator="kind"),
+]
+_EVENT = TypeAdapter(Event)
+
+
+class RunLog:
+    """Appends events to ``<run_dir>/events.jsonl``; each line is flushed as it is written so a
+    viewer following the file (or a crash) sees every finished event."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.path = Path(run_dir) / EVENTS_FILE
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, event: BaseModel) -> None:
+        """Append one event."""
+        line = event.model_dump_json()
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def read_events(run_dir: str | Path, *, strict: bool = False) -> list[Any]:
+    """Every event of a run, in order. A torn last line (a crash mid-write) is skipped; other
+    unreadable lines are skipped too unless ``strict``."""
+    path = Path(run_dir) / EVENTS_FILE
+    if not path.is_file():
+        return []
+    events = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            events.append(_EVENT.validate_python(json.loads(line)))
+        except (ValueError, ValidationError):
+            if strict:
+                raise ValueError(f"{path}:{number}: not a vid2reward event") from None
+    return events

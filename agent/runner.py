@@ -1,0 +1,188 @@
+"""Start, resume and drive a run: run directory, engines, checkpointer, signals, outcome.
+
+The graph does the work; this module owns what lies around it: creating ``runs/<id>/`` with
+``run.json``, choosing the engines, the SQLite checkpointer that makes ``resume`` possible,
+stopping at a step boundary on SIGINT/SIGTERM, and turning the end into an exit code
+(0 finished, 3 stopped by a budget, 1 failed, 130 interrupted).
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import signal
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+from pydantic import BaseModel
+
+from vid2reward import __version__
+from vid2reward.agent.config import RunConfig
+from vid2reward.agent.context import RunContext, StopFlag
+from vid2reward.agent.engines.base import Critic, Engineer
+from vid2reward.agent.graph import build_graph
+from vid2reward.agent.run_dir import RunPaths, read_json, write_json
+from vid2reward.agent.run_log import RunFinished, RunLog, RunStarted
+from vid2reward.sim.envs import get_spec
+from vid2reward.sim.errors import UserError
+
+EXIT_FINISHED, EXIT_FAILED, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 1, 3, 130
+
+
+@dataclass
+class RunOutcome:
+    """How a run (or a session of it) ended."""
+
+    status: str
+    """"finished", "budget", "failed", "interrupted" or "awaiting_approval"."""
+    reason: str
+    run_dir: Path
+    best_similarity: float | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """0 finished, 3 stopped by a budget or patience, 1 failed, 130 interrupted."""
+        return {"finished": EXIT_FINISHED, "budget": EXIT_BUDGET, "awaiting_approval": EXIT_FINISHED,
+                "interrupted": EXIT_INTERRUPTED}.get(self.status, EXIT_FAILED)
+
+
+def new_run_dir(config: RunConfig, out: Path | None) -> RunPaths:
+    """Create the run directory with run.json (config, versions, engine, models)."""
+    get_spec(config.env_id)
+    if out is None:
+        out = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{get_spec(config.env_id).short_name.lower()}"
+    if out.exists() and any(out.iterdir()):
+        raise UserError("the run directory exists and is not empty", where=str(out),
+                        fix="choose another --out, or continue it with `vid2reward resume`")
+    out.mkdir(parents=True, exist_ok=True)
+    paths = RunPaths(out)
+    write_json(paths.run_json, {"run_id": out.name, "config": config.to_json(), "versions": _versions(),
+                                "engine": config.engine,
+                                "models": {"critic": config.critic, "engineer": config.engineer}})
+    return paths
+
+
+def load_run(run_dir: Path) -> tuple[RunPaths, RunConfig, str]:
+    """Open an existing run directory (for resume, chat, trace)."""
+    paths = RunPaths(Path(run_dir))
+    if not paths.run_json.is_file():
+        raise UserError("not a vid2reward run directory (no run.json)", where=str(run_dir),
+                        fix="pass a directory made by `vid2reward run`")
+    data = read_json(paths.run_json)
+    return paths, RunConfig.from_json(data["config"]), data["run_id"]
+
+
+def make_engines(config: RunConfig) -> tuple[Critic, Engineer]:
+    """The critic and engineer for ``config.engine``."""
+    if config.engine == "offline":
+        from vid2reward.agent.engines.offline import OfflineCritic, OfflineEngineer
+
+        critic = OfflineCritic()
+        return critic, OfflineEngineer(critic, config.env_id, seed=config.seed)
+    if config.engine == "llm":
+        from vid2reward.agent.engines.llm import make_llm_engines
+
+        return make_llm_engines(config)
+    raise UserError(f"unknown engine '{config.engine}'", where="--engine", fix="use offline or llm")
+
+
+@contextmanager
+def _stop_on_signals(stop: StopFlag) -> Iterator[None]:
+    """First SIGINT/SIGTERM: stop after the running step; a second SIGINT aborts at once."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.request(f"{signal.Signals(signum).name}: stopping after the running step")
+
+    try:
+        for sig in previous:
+            signal.signal(sig, handler)
+    except ValueError:  # not the main thread: signals stay with the caller
+        pass
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            try:
+                signal.signal(sig, old)
+            except ValueError:
+                pass
+
+
+def execute(paths: RunPaths, config: RunConfig, run_id: str, *, resume: bool = False,
+            listeners: list[Callable[[BaseModel], None]] | None = None,
+            progress: Callable[[str, int, int], None] | None = None,
+            stop: StopFlag | None = None, engines: tuple[Critic, Engineer] | None = None,
+            update: dict[str, Any] | None = None) -> RunOutcome:
+    """Run (or resume) the graph until it ends, pauses for approval, or is stopped.
+
+    Args:
+        update: state values to set before continuing (chat: approvals, human feedback, budgets).
+    """
+    critic, engineer = engines or make_engines(config)
+    ctx = RunContext(run_id=run_id, config=config, paths=paths, log=RunLog(paths.root),
+                     critic=critic, engineer=engineer, stop=stop or StopFlag(),
+                     listeners=list(listeners or []), progress=progress)
+    ctx.emit(RunStarted(run_id=run_id, env_id=config.env_id, engine=config.engine,
+                        config=config.to_json(), resumed=resume))
+    conn = sqlite3.connect(str(paths.checkpoints), check_same_thread=False)
+    graph = build_graph(ctx, SqliteSaver(conn))
+    thread = {"configurable": {"thread_id": run_id}}
+    fresh = not resume and not graph.get_state(thread).values
+    try:
+        with _stop_on_signals(ctx.stop):
+            if update:
+                graph.update_state(thread, update)
+            for _ in graph.stream({"iteration": 0} if fresh else None, thread, stream_mode="updates"):
+                if ctx.stop.requested:
+                    break
+        snapshot = graph.get_state(thread)
+    except UserError:
+        if fresh and not any(paths.root.glob("iter-*")):
+            conn.close()
+            shutil.rmtree(paths.root, ignore_errors=True)  # nothing worth keeping yet
+            raise
+        ctx.emit(RunFinished(status="failed", reason="user error (see the message)"))
+        raise
+    except KeyboardInterrupt:
+        ctx.emit(RunFinished(status="interrupted", reason="aborted by a second Ctrl-C"))
+        return RunOutcome("interrupted", "aborted", paths.root)
+    except Exception as exc:
+        ctx.emit(RunFinished(status="failed", reason=f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        conn.close()
+    state = snapshot.values
+    best = state.get("best") or {}
+    if snapshot.next:
+        if ctx.stop.requested:
+            ctx.emit(RunFinished(status="interrupted", reason=ctx.stop.reason))
+            return RunOutcome("interrupted", ctx.stop.reason, paths.root, best.get("similarity"))
+        return RunOutcome("awaiting_approval", f"paused before {snapshot.next[0]}", paths.root,
+                          best.get("similarity"))
+    reason = state.get("stop_reason") or "done"
+    status = "finished" if reason.startswith("all ") else (
+        "failed" if reason.startswith("no candidate") else "budget")
+    ctx.emit(RunFinished(status=status, reason=reason, best_candidate_id=best.get("id"),
+                         best_similarity=best.get("similarity")))
+    return RunOutcome(status, reason, paths.root, best.get("similarity"))
+
+
+def _versions() -> dict[str, str]:
+    import gymnasium
+    import langgraph.version
+    import mujoco
+    import stable_baselines3
+    import torch
+
+    return {"vid2reward": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "sb3": stable_baselines3.__version__, "mujoco": mujoco.__version__,
+            "gymnasium": gymnasium.__version__, "langgraph": langgraph.version.__version__}

@@ -1,0 +1,38 @@
+"""The expert's video and any clip's pixel features, as the agent's nodes need them.
+
+A thin seam over ``video_fetch`` and ``pixel_features``: the graph asks for "the expert clip in
+this directory" and "the features of this clip", in one place.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+
+def prepare_expert(source: str, expert_dir: Path, *, start: float | None = None,
+                   end: float | None = None) -> Path:
+    """Fetch (URL) or read (file) the expert video, trimmed, into ``expert_dir/clip.mp4``."""
+    from vid2reward.tools.video_fetch import fetch_video
+
+    cached = fetch_video(source, start=start, end=end)
+    expert_dir.mkdir(parents=True, exist_ok=True)
+    clip = expert_dir / "clip.mp4"
+    shutil.copy2(cached, clip)
+    return clip
+
+
+def measure_video(clip: Path, sheet: Path | None = None) -> dict[str, Any]:
+    """``{"features": {name: value}, "units": {name: unit}}`` of a clip, measured from pixels;
+    with ``sheet``, also save a contact sheet of the clip there."""
+    from vid2reward.tools.pixel_features import FEATURE_DEFINITIONS, measure_clip
+
+    features = measure_clip(clip)
+    if sheet is not None:
+        from vid2reward.tools.video_frames import read_frames, save_contact_sheet
+
+        save_contact_sheet(read_frames(clip, count=12), sheet)
+    values = features.to_dict()
+    return {"features": {k: float(v) for k, v in values.items() if isinstance(v, int | float)},
+            "units": {d.name: d.unit for d in FEATURE_DEFINITIONS if d.name in values}}
