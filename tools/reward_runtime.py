@@ -111,7 +111,7 @@ def run_reward_test(path_or_source: str | Path, env_id: str, *, name: str | None
                                 violations=[str(v) for v in violations])
     try:
         return run_in_sandbox(_test_in_child, source, label, env_id, random_steps, zero_steps,
-                              seed, limits.call_seconds, limits=limits)
+                              seed, limits.load_seconds, limits.call_seconds, limits=limits)
     except RewardError as exc:  # could not load, or the child was stopped or died
         return RewardTestReport(name=label, env_id=env_id, ok=False, error=str(exc))
 
@@ -123,8 +123,8 @@ class _Stop(Exception):
 
 
 def _test_in_child(source: str, name: str, env_id: str, random_steps: int, zero_steps: int,
-                   seed: int, call_seconds: float) -> RewardTestReport:
-    program = load_sandboxed(source, name)
+                   seed: int, load_seconds: float, call_seconds: float) -> RewardTestReport:
+    program = load_sandboxed(source, name, load_seconds)
     env = make_env(env_id)
     tracker = StateTracker(env, get_spec(env_id))
     env.action_space.seed(seed)
@@ -220,8 +220,9 @@ class _Records:
         comps_finite = all(c.nonfinite == 0 for c in comps)
         if error is None and not (total_finite and comps_finite):
             bad = [k for k in ("total", *sorted(self.components)) if k in self.first_nonfinite]
-            error = (f"{bad[0]} was NaN or inf (first on the {self.first_nonfinite[bad[0]]}); "
-                     f"training stops at the first non-finite reward")
+            error = (f"{_label(bad[0])} was NaN or inf (first on the "
+                     f"{self.first_nonfinite[bad[0]]}); training stops at the first non-finite "
+                     f"reward")
         report = RewardTestReport(
             name=name, env_id=env_id, ok=error is None, error=error, calls=len(self.totals),
             total_is_float=bool(self.totals), total_finite=total_finite,
@@ -233,6 +234,10 @@ class _Records:
             env_us_per_step=_mean_us(self.env_seconds))
         report.warnings = _warnings(report, self)
         return report
+
+
+def _label(key: str) -> str:
+    return "the total" if key == "total" else f"component '{key}'"
 
 
 def _number(value: Any, what: str, where: str) -> float:
@@ -266,7 +271,7 @@ def _warnings(report: RewardTestReport, rec: _Records) -> list[str]:
                    f"good behaviour from bad; make it depend on the state s")
     for key, where in rec.first_nonfinite.items():
         stats = total if key == "total" else next(c for c in report.components if c.name == key)
-        out.append(f"{key} was NaN or inf on {stats.nonfinite} of {stats.count} states (first on "
+        out.append(f"{_label(key)} was NaN or inf on {stats.nonfinite} of {stats.count} states (first on "
                    f"the {where}); guard divisions, logs and exponentials, e.g. "
                    f"max(x, 1e-6) or np.clip")
     sized = sorted((c for c in report.components if c.mean_abs), key=lambda c: -(c.mean_abs or 0))

@@ -1,4 +1,10 @@
-"""``vid2reward train``: PPO on a reward program, with a progress bar."""
+"""``vid2reward train``: PPO on a reward program, with a progress bar.
+
+The reward file is untrusted code: it is checked statically here and runs only in the
+sandboxed env workers (``vid2reward.tools.reward_training.train_sandboxed``), so ``--workers``
+is at least 1. A reward that fails mid-training ends the run with exit code 2 and a one-line
+reason on stderr; metrics.json in the output directory records it.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,14 @@ import argparse
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from vid2reward.sim.envs import get_spec
 from vid2reward.sim.errors import UserError
-from vid2reward.sim.reward import load_reward_program
-from vid2reward.sim.train import TrainConfig, train
+from vid2reward.sim.train import TrainConfig
+from vid2reward.tools.reward_sandbox import sandboxed_program
+from vid2reward.tools.reward_training import train_sandboxed
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
@@ -27,15 +35,20 @@ def register(verbs: argparse._SubParsersAction) -> None:
                    help="stop after this many seconds, keeping the policy so far")
     p.add_argument("--envs", type=int, default=TrainConfig.n_envs, help="parallel envs (default 32)")
     p.add_argument("--workers", type=int, default=TrainConfig.n_workers,
-                   help="env worker processes; 0 = step envs in this process (default 2)")
+                   help="env worker processes, at least 1: reward code runs only in these "
+                        "sandboxed processes (default 2)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.steps <= 0:
         raise UserError("--steps must be positive", where=f"--steps {args.steps}")
+    if args.workers < 1:
+        raise UserError("--workers must be at least 1: reward code runs only in sandboxed "
+                        "worker processes", where=f"--workers {args.workers}",
+                        fix="use --workers 1 or more")
     get_spec(args.env)  # fail on a bad id before drawing a progress bar
-    program = load_reward_program(args.reward)
+    program = sandboxed_program(args.reward)  # static check; the code never runs here
     config = TrainConfig(env_id=args.env, total_steps=args.steps, seed=args.seed,
                          wall_clock_limit=args.time_limit, n_envs=args.envs,
                          n_workers=args.workers)
@@ -44,12 +57,13 @@ def run(args: argparse.Namespace) -> int:
                   MofNCompleteColumn(), TimeRemainingColumn(), console=console,
                   transient=False) as progress:
         task = progress.add_task(f"{args.env} on {args.reward.name}", total=args.steps)
-        result = train(config, program, args.out,
-                       on_progress=lambda done, total: progress.update(task, completed=done))
+        result = train_sandboxed(
+            config, program, args.out,
+            on_progress=lambda done, total: progress.update(task, completed=done))
     m = result.metrics
-    if result.status == "failed":
-        console.print(f"[bold red]error:[/] training stopped: {m['failure']}")
-        console.print(f"details: {result.out_dir / 'metrics.json'}")
+    if result.status == "failed":  # one line: the reason, then where the record is
+        console.print(f"[bold red]error:[/] training stopped: {escape(m['failure'])} "
+                      f"({escape(str(result.out_dir / 'metrics.json'))})", soft_wrap=True)
         return 2
     env_ret = m["env_return_mean"]
     console.print(f"{result.status}: {m['steps']} steps in {m['wall_seconds']:.1f}s "

@@ -1,0 +1,141 @@
+"""Static validation of reward programs: hostile source is rejected with its line and rule."""
+
+import pytest
+
+from vid2reward.sim.reward import RewardError, load_reward_program
+from vid2reward.tools.reward_check import (
+    MAX_SOURCE_CHARS,
+    RULES,
+    check_reward_source,
+    find_violations,
+    static_weights,
+)
+from vid2reward.tools.reward_sandbox import safe_builtins
+
+HEAD = "import numpy as np\n"
+TAIL = "    return 1.0, {'alive': 1.0}\n"
+
+
+def program(*body: str) -> str:
+    """A reward program whose compute_reward runs ``body`` (lines 3.. of the file)."""
+    return HEAD + "def compute_reward(s, a):\n" + "".join(f"    {line}\n" for line in body) + TAIL
+
+
+# (id, source, rule, line): the hostile and broken half of the corpus that never runs.
+STATIC_CORPUS = [
+    ("import-os", "import os\n" + program("x = 1"), "import", 1),
+    ("import-subprocess", "import subprocess\n" + program("x = 1"), "import", 1),
+    ("import-socket", program("import socket"), "import", 3),
+    ("import-importlib", program("import importlib", "m = importlib.import_module('os')"),
+     "import", 3),
+    ("from-os-import", "from os import system\n" + program("system('ls')"), "import", 1),
+    ("import-numpy-lib", "from numpy.lib import stride_tricks\n" + program("x = 1"), "import", 1),
+    ("relative-import", "from . import secrets\n" + program("x = 1"), "import", 1),
+    ("mro-escape", program("k = ().__class__.__mro__[1].__subclasses__()"), "private", 3),
+    ("state-internals", program("t = s._StateView__tracker"), "private", 3),
+    ("dunder-import", program("os = __import__('os')"), "private", 3),
+    ("builtins-dict", program("o = __builtins__['open']"), "private", 3),
+    ("function-globals", program("g = compute_reward.__globals__"), "private", 3),
+    ("getattr-string", program("t = getattr(s, '_StateView' + '__tracker')"), "denied-name", 3),
+    ("setattr", program("setattr(s, 'dt', 0)"), "denied-name", 3),
+    ("format-escape", program("x = '{0.__class__}'.format(s)"), "denied-attribute", 3),
+    ("format-map", program("x = '{a}'.format_map({'a': s})"), "denied-attribute", 3),
+    ("eval", program("x = eval('1 + 1')"), "denied-name", 3),
+    ("exec", program("exec('import os')"), "denied-name", 3),
+    ("compile", program("c = compile('1', 'f', 'eval')"), "denied-name", 3),
+    ("globals", program("g = globals()"), "denied-name", 3),
+    ("vars", program("v = vars(s)"), "denied-name", 3),
+    ("type-escape", program("t = type(s)"), "denied-name", 3),
+    ("object-escape", program("k = object"), "denied-name", 3),
+    ("open-read", program("secret = open('/etc/passwd').read()"), "denied-name", 3),
+    ("open-write", program("open('/tmp/pwned', 'w').write('x')"), "denied-name", 3),
+    ("numpy-save", program("np.save('/tmp/pwned.npy', a)"), "denied-attribute", 3),
+    ("numpy-load", program("x = np.load('/etc/passwd')"), "denied-attribute", 3),
+    ("numpy-fromfile", program("x = np.fromfile('/etc/passwd')"), "denied-attribute", 3),
+    ("numpy-memmap", program("x = np.memmap('/tmp/m', mode='w+', shape=(9,))"),
+     "denied-attribute", 3),
+    ("numpy-from-import-load", "from numpy import load\n" + program("x = 1"),
+     "denied-attribute", 1),
+    ("numpy-ctypes", program("p = a.ctypes.data"), "denied-attribute", 3),
+    ("numpy-stride-tricks", program("v = np.lib.stride_tricks.as_strided(a, (10**6,))"),
+     "denied-attribute", 3),
+    ("numpy-f2py", program("f = np.f2py"), "denied-attribute", 3),
+    ("numpy-tofile", program("a.tofile('/tmp/pwned')"), "denied-attribute", 3),
+    ("frame-walk", program("f = (x for x in ()).gi_frame.f_back.f_globals"),
+     "denied-attribute", 3),
+    ("bare-except", program("try:", "    x = 1 / 0", "except:", "    pass"), "broad-except", 5),
+    ("except-baseexception", program("try:", "    x = 1", "except BaseException:", "    pass"),
+     "broad-except", 5),
+    ("class", HEAD + "class Evil:\n    pass\n" + program("x = 1")[len(HEAD):], "class", 2),
+    ("async", HEAD + "async def f():\n    pass\n" + program("x = 1")[len(HEAD):], "async", 2),
+    ("breakpoint", program("breakpoint()"), "denied-name", 3),
+    ("no-compute-reward", HEAD + "def reward(s, a):\n" + TAIL, "signature", 0),
+    ("three-arguments", HEAD + "def compute_reward(s, a, b):\n" + TAIL, "signature", 2),
+    ("rebound", program("x = 1") + "compute_reward = None\n", "signature", 5),
+    ("weights-expression", "WEIGHTS = dict(a=1.0)\n" + program("x = 1"), "weights", 1),
+    ("weights-string", "WEIGHTS = {'a': 'big'}\n" + program("x = 1"), "weights", 1),
+    ("weights-inf", "WEIGHTS = {'a': 1e999}\n" + program("x = 1"), "weights", 1),
+    ("too-long", program(*["x = 1"] * (MAX_SOURCE_CHARS // 8)), "size", 0),
+    ("syntax", program("x = = 1"), "syntax", 3),
+    ("null-byte", program("x = 1") + "\0", "syntax", 0),
+]
+
+
+@pytest.mark.parametrize("source,rule,line", [c[1:] for c in STATIC_CORPUS],
+                         ids=[c[0] for c in STATIC_CORPUS])
+def test_hostile_source_is_rejected_with_line_and_rule(source, rule, line):
+    violations = find_violations(source)
+    assert (line, rule) in {(v.line, v.rule) for v in violations}, violations
+    with pytest.raises(RewardError) as err:
+        check_reward_source(source, "evil.py")
+    message = str(err.value)
+    assert f"[rule {rule}]" in message and "evil.py" in message and "\n" not in message
+    if line:
+        assert f"line {line}:" in message
+
+
+def test_every_rule_is_exercised():
+    assert {c[2] for c in STATIC_CORPUS} == set(RULES)
+
+
+def test_examples_and_ordinary_code_pass(examples_dir):
+    for path in sorted(examples_dir.glob("*_default.py")):
+        assert find_violations(path.read_text()) == [], path
+    ordinary = ("import math\nfrom numpy import clip, square\nimport numpy.linalg\n"
+                "WEIGHTS = {'forward': 1.0, 'ctrl': -1e-3, 'n': 2}\n"
+                "def helper(x, _=None):\n    return max(min(x, 1.0), -1.0)\n"
+                "def compute_reward(s, a, scale=1.0):\n"
+                "    for _ in range(2):\n        pass\n"
+                "    try:\n        r = 1.0 / s.torso_height\n    except ZeroDivisionError:\n"
+                "        r = 0.0\n"
+                "    c = {k: float(v) for k, v in s.foot_contacts.items()}\n"
+                "    t = f'{s.step:d}'\n"
+                "    total = helper(r) + float(clip(square(a), 0, 1).sum()) + math.pi\n"
+                "    return total, {'r': total}\n")
+    assert find_violations(ordinary) == []
+    assert static_weights(ordinary) == {"forward": 1.0, "ctrl": -1e-3, "n": 2.0}
+
+
+def test_violations_are_all_listed_in_line_order():
+    source = "import os\nimport sys\n" + program("t = s._x", "y = eval('1')")
+    found = find_violations(source)
+    assert [v.line for v in found] == sorted(v.line for v in found)
+    assert {"import", "private", "denied-name"} <= {v.rule for v in found}
+    with pytest.raises(RewardError, match=r"and \d+ more"):
+        check_reward_source(source)
+
+
+@pytest.mark.parametrize("body,error", [
+    ("import os", "ImportError"),
+    ("import numpy.ctypeslib", "ImportError"),
+    ("x = open", "NameError"),
+    ("x = getattr", "NameError"),
+    ("x = type", "NameError"),
+    ("x = __build_class__", "NameError"),
+])
+def test_restricted_builtins_hold_without_the_static_check(body, error):
+    # The second gate alone: even source the static check never saw cannot import or reach
+    # these builtins when it runs with the sandbox's builtins.
+    source = f"{body}\ndef compute_reward(s, a):\n    return 1.0, {{}}\n"
+    with pytest.raises(RewardError, match=error):
+        load_reward_program(source, exec_globals={"__builtins__": safe_builtins()})
