@@ -82,8 +82,9 @@ def make_engines(config: RunConfig) -> tuple[Critic, Engineer]:
     """The critic and engineer for ``config.engine``."""
     if config.engine == "offline":
         from vid2reward.agent.engines.offline import OfflineCritic, OfflineEngineer
+        from vid2reward.tools.pixel_features import FEATURE_DEFINITIONS
 
-        critic = OfflineCritic()
+        critic = OfflineCritic(scales={d.name: d.scale for d in FEATURE_DEFINITIONS.values()})
         return critic, OfflineEngineer(critic, config.env_id, seed=config.seed)
     if config.engine == "llm":
         from vid2reward.agent.engines.llm import make_llm_engines

@@ -26,13 +26,15 @@ def prepare_expert(source: str, expert_dir: Path, *, start: float | None = None,
 def measure_video(clip: Path, sheet: Path | None = None) -> dict[str, Any]:
     """``{"features": {name: value}, "units": {name: unit}}`` of a clip, measured from pixels;
     with ``sheet``, also save a contact sheet of the clip there."""
-    from vid2reward.tools.pixel_features import FEATURE_DEFINITIONS, measure_clip
+    from vid2reward.tools.pixel_features import FEATURE_DEFINITIONS, features_from_video
+    from vid2reward.tools.video_frames import read_frames, save_contact_sheet
 
-    features = measure_clip(clip)
+    measured = features_from_video(clip)
     if sheet is not None:
-        from vid2reward.tools.video_frames import read_frames, save_contact_sheet
-
         save_contact_sheet(read_frames(clip, count=12), sheet)
-    values = features.to_dict()
-    return {"features": {k: float(v) for k, v in values.items() if isinstance(v, int | float)},
-            "units": {d.name: d.unit for d in FEATURE_DEFINITIONS if d.name in values}}
+    # Features that could not be measured (None: e.g. flight with no ground in view) are left
+    # out, so the critic compares only what both clips show.
+    values = {k: float(v) for k, v in measured.vector().items() if v is not None}
+    return {"features": values,
+            "units": {k: FEATURE_DEFINITIONS[k].unit for k in values},
+            "details": measured.to_dict(series=False)}

@@ -16,11 +16,12 @@ DEFAULT_SCALE_FLOOR = 0.1
 
 PHRASES: dict[str, tuple[str, str]] = {
     "forward_speed": ("moves forward too slowly", "moves forward too fast"),
-    "cadence": ("moves with too slow a rhythm", "moves with too fast a rhythm"),
+    "cadence_hz": ("moves with too slow a rhythm", "moves with too fast a rhythm"),
     "vertical_oscillation": ("bobs up and down too little", "bobs up and down too much"),
-    "subject_height": ("holds itself too low", "holds itself too tall"),
+    "height_ratio": ("holds itself too low or folded", "holds itself too tall and extended"),
+    "height_ratio_std": ("stretches and folds too little", "stretches and folds too much"),
     "aspect_ratio": ("looks too flat (wide for its height)", "looks too narrow (tall for its width)"),
-    "tilt": ("leans too far back", "leans too far forward"),
+    "tilt_deg": ("leans too far back", "leans too far forward"),
     "flight_fraction": ("spends too little time in the air", "spends too much time in the air"),
     "motion_energy": ("moves too little", "moves too much"),
 }

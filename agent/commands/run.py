@@ -1,0 +1,112 @@
+"""``vid2reward run`` and ``vid2reward resume``: the bi-level search, start to finish."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vid2reward.agent.config import RunConfig
+from vid2reward.agent.dashboard import Dashboard
+from vid2reward.agent.runner import execute, load_run, new_run_dir
+from vid2reward.sim.envs import get_spec
+from vid2reward.sim.errors import UserError
+
+
+def add_run_options(p: argparse.ArgumentParser, required: bool = True) -> None:
+    """The options of a new run (shared with ``chat``)."""
+    d = RunConfig()
+    p.add_argument("--env", required=required, help="Gymnasium MuJoCo id, e.g. Hopper-v5")
+    p.add_argument("--video", required=required, help="expert video: a URL yt-dlp understands, or a file")
+    p.add_argument("--start", type=float, default=None, help="trim the video from this second")
+    p.add_argument("--end", type=float, default=None, help="trim the video up to this second")
+    p.add_argument("--task", default="", help="words about the task, for LLM agents")
+    p.add_argument("--iterations", type=int, default=d.iterations, help=f"critique/edit rounds (default {d.iterations})")
+    p.add_argument("--candidates", type=int, default=d.candidates,
+                   help=f"reward programs trained per iteration (default {d.candidates})")
+    p.add_argument("--steps", type=int, default=d.steps, help=f"PPO steps per candidate (default {d.steps})")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--engine", choices=["offline", "llm"], default="offline",
+                   help="offline (default: no key, no network) or llm (OpenAI-compatible API)")
+    p.add_argument("--critic", default=None, help="critic model (a VLM); 'none' = no video (ablation)")
+    p.add_argument("--engineer", default=None, help="engineer model")
+    p.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint (env OPENAI_BASE_URL)")
+    p.add_argument("--api-key", default=None, help="API key (env OPENAI_API_KEY); never stored")
+    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                   help="wall-clock budget of the run's work")
+    p.add_argument("--token-budget", type=int, default=None, help="stop after this many LLM tokens")
+    p.add_argument("--money-budget", type=float, default=None, metavar="USD", help="stop after this much LLM spend")
+    p.add_argument("--patience", type=int, default=d.patience,
+                   help=f"stop after this many iterations without improvement (default {d.patience})")
+    p.add_argument("--envs", type=int, default=d.n_envs, help=f"parallel envs per training (default {d.n_envs})")
+    p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<time>-<env>)")
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    p = verbs.add_parser("run", help="learn a reward from an expert video (the bi-level search)",
+                         description="Learn a reward program from an expert video: critique -> "
+                                     "edit -> retrain, for a number of iterations. Exit codes: 0 "
+                                     "finished, 3 stopped by a budget, 1 failed, 130 interrupted "
+                                     "(resume with `vid2reward resume RUN_DIR`).")
+    add_run_options(p)
+    p.add_argument("--quiet", action="store_true", help="no live dashboard, only the summary")
+    p.set_defaults(func=run)
+    r = verbs.add_parser("resume", help="continue a run after a crash, kill or stop",
+                         description="Continue a run from its last finished step (no finished "
+                                     "candidate is trained again).")
+    r.add_argument("run_dir", type=Path, help="the run directory")
+    r.add_argument("--api-key", default=None, help="API key for an llm run (never stored)")
+    r.add_argument("--quiet", action="store_true", help="no live dashboard, only the summary")
+    r.set_defaults(func=resume)
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """A RunConfig from the run options, checking what can be checked before any work."""
+    get_spec(args.env)
+    for name in ("iterations", "candidates", "steps", "envs"):
+        if getattr(args, name) <= 0:
+            raise UserError(f"--{name} must be positive", where=f"--{name} {getattr(args, name)}")
+    if args.engine == "llm" and not (args.critic or "").strip() and not args.engineer:
+        raise UserError("the llm engine needs models", where="--engine llm",
+                        fix="pass --critic MODEL and --engineer MODEL (and --base-url for a local server)")
+    if (args.critic or "").lower() != "none":
+        _check_video(args.video)
+    if args.api_key:
+        import os
+
+        os.environ["OPENAI_API_KEY"] = args.api_key  # this process only; never written to run.json
+    return RunConfig(env_id=args.env, video=args.video, video_start=args.start, video_end=args.end,
+                     task=args.task, iterations=args.iterations, candidates=args.candidates,
+                     steps=args.steps, seed=args.seed, engine=args.engine, critic=args.critic,
+                     engineer=args.engineer, base_url=args.base_url,
+                     wall_clock_limit=args.time_limit, token_budget=args.token_budget,
+                     money_budget=args.money_budget, patience=args.patience, n_envs=args.envs)
+
+
+def _check_video(video: str) -> None:
+    if "://" in video:
+        return  # URLs are checked when fetched
+    if not Path(video).is_file():
+        raise UserError("expert video not found", where=video, fix="give a video file or a URL")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    paths = new_run_dir(config, args.out)
+    with Dashboard(config, paths.root, quiet=args.quiet) as board:
+        outcome = execute(paths, config, paths.root.name, listeners=[board.on_event],
+                          progress=board.on_progress)
+    board.print_summary(outcome)
+    return outcome.exit_code
+
+
+def resume(args: argparse.Namespace) -> int:
+    paths, config, run_id = load_run(args.run_dir)
+    if args.api_key:
+        import os
+
+        os.environ["OPENAI_API_KEY"] = args.api_key
+    with Dashboard(config, paths.root, quiet=args.quiet) as board:
+        outcome = execute(paths, config, run_id, resume=True, listeners=[board.on_event],
+                          progress=board.on_progress)
+    board.print_summary(outcome)
+    return outcome.exit_code

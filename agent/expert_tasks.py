@@ -1,0 +1,105 @@
+"""Expert tasks with known ground truth: a hidden reference reward, the expert policy trained
+on it, the clip rendered from that policy, and the expert's simulator-state metrics.
+
+vid2reward is only ever given the clip; the reward and the state metrics stay hidden and are
+used to score the result (benchmarks) and to make the demo's bundled expert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vid2reward.agent.run_dir import write_json
+from vid2reward.sim.metrics import behaviour_metrics
+from vid2reward.sim.render import contact_sheet, write_mp4
+from vid2reward.sim.reward import load_reward_program
+from vid2reward.sim.rollout import load_policy, run_episodes
+from vid2reward.sim.train import ProgressFn, TrainConfig, train
+
+
+@dataclass(frozen=True)
+class ExpertTask:
+    """A behaviour to imitate, defined by a hidden reference reward."""
+
+    name: str
+    env_id: str
+    description: str
+    reward_source: str
+    train_steps: int = 400_000
+
+
+_HEADER = "import numpy as np\n\n"
+
+EXPERT_TASKS: dict[str, ExpertTask] = {t.name: t for t in [
+    ExpertTask(
+        "hopper-steady", "Hopper-v5", "the hopper hops forward at a steady 0.8 m/s",
+        _HEADER + "WEIGHTS = {\"speed\": 2.0, \"target\": 0.8, \"alive\": 1.0, \"ctrl\": 0.001}\n\n"
+        "def compute_reward(s, a):\n"
+        "    c = {\"speed\": -WEIGHTS[\"speed\"] * abs(s.forward_velocity - WEIGHTS[\"target\"]),\n"
+        "         \"alive\": WEIGHTS[\"alive\"] * float(s.is_healthy),\n"
+        "         \"ctrl\": -WEIGHTS[\"ctrl\"] * float(np.sum(np.square(a)))}\n"
+        "    return sum(c.values()), c\n"),
+    ExpertTask(
+        "hopper-backward", "Hopper-v5", "the hopper hops backward",
+        _HEADER + "def compute_reward(s, a):\n"
+        "    c = {\"backward\": -1.0 * s.forward_velocity, \"alive\": float(s.is_healthy),\n"
+        "         \"ctrl\": -0.001 * float(np.sum(np.square(a)))}\n"
+        "    return sum(c.values()), c\n"),
+    ExpertTask(
+        "hopper-in-place", "Hopper-v5", "the hopper hops in place, high",
+        _HEADER + "def compute_reward(s, a):\n"
+        "    c = {\"bounce\": 1.0 * abs(s.vertical_velocity), \"still\": -1.0 * abs(s.forward_velocity),\n"
+        "         \"alive\": float(s.is_healthy), \"ctrl\": -0.001 * float(np.sum(np.square(a)))}\n"
+        "    return sum(c.values()), c\n"),
+    ExpertTask(
+        "walker-slow", "Walker2d-v5", "the walker walks forward slowly, at 0.7 m/s",
+        _HEADER + "def compute_reward(s, a):\n"
+        "    c = {\"speed\": -2.0 * abs(s.forward_velocity - 0.7), \"alive\": float(s.is_healthy),\n"
+        "         \"ctrl\": -0.001 * float(np.sum(np.square(a)))}\n"
+        "    return sum(c.values()), c\n", 500_000),
+    ExpertTask(
+        "cheetah-backward", "HalfCheetah-v5", "the half cheetah runs backward",
+        _HEADER + "def compute_reward(s, a):\n"
+        "    c = {\"backward\": -1.0 * s.forward_velocity, \"ctrl\": -0.1 * float(np.sum(np.square(a)))}\n"
+        "    return sum(c.values()), c\n"),
+    ExpertTask(
+        "cheetah-steady", "HalfCheetah-v5", "the half cheetah runs forward at a steady 1.5 m/s",
+        _HEADER + "def compute_reward(s, a):\n"
+        "    c = {\"speed\": -1.0 * abs(s.forward_velocity - 1.5), \"ctrl\": -0.1 * float(np.sum(np.square(a)))}\n"
+        "    return sum(c.values()), c\n"),
+]}
+"""Tasks none of which is an env's default reward."""
+
+
+def make_expert(task: ExpertTask, out_dir: Path, *, seed: int = 0, clip_seconds: float = 8.0,
+                render_size: tuple[int, int] = (320, 240), episodes: int = 3,
+                on_progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Train the expert on its hidden reward, render its clip, measure its state metrics.
+
+    Writes ``out_dir/policy/`` (training output), ``clip.mp4``, ``sheet.png`` and
+    ``expert.json`` (task, hidden reward, state metrics over ``episodes`` episodes).
+    """
+    program = load_reward_program(task.reward_source, name=f"{task.name}.py")
+    config = TrainConfig(env_id=task.env_id, total_steps=task.train_steps, seed=seed)
+    result = train(config, program, out_dir / "policy", on_progress=on_progress)
+    policy = load_policy(out_dir / "policy", task.env_id)
+    from vid2reward.sim.envs import make_env
+
+    probe = make_env(task.env_id)
+    max_steps = int(clip_seconds / probe.unwrapped.dt)
+    probe.close()
+    shown = run_episodes(task.env_id, policy, episodes=1, seed=seed + 500, max_steps=max_steps,
+                         render_size=render_size)[0]
+    write_mp4(shown.frames, out_dir / "clip.mp4", shown.fps)
+    contact_sheet(shown.frames, out_dir / "sheet.png",
+                  labels=[f"t={i / shown.fps:.1f}s" for i in range(len(shown.frames))])
+    measured = run_episodes(task.env_id, policy, episodes=episodes, seed=seed + 500,
+                            max_steps=max_steps)
+    info = {"task": task.name, "env_id": task.env_id, "description": task.description,
+            "reward_source": task.reward_source, "train_steps": task.train_steps,
+            "train_env_return": result.metrics.get("env_return_mean"),
+            "state_metrics": behaviour_metrics(measured).to_dict(), "clip_seconds": clip_seconds}
+    write_json(out_dir / "expert.json", info)
+    return info

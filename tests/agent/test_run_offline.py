@@ -1,0 +1,81 @@
+"""The whole bi-level search, offline, on tiny budgets: real training, rendering, pixel features,
+SQLite checkpoints; then kill -9 in the middle of training and resume."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from stable_baselines3 import PPO
+
+from vid2reward.agent.cli import main
+from vid2reward.agent.run_log import read_events
+from vid2reward.sim.render import write_mp4
+from vid2reward.sim.rollout import run_episodes
+
+TINY = ["--env", "Hopper-v5", "--candidates", "2", "--steps", "2048", "--envs", "4", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def expert_clip(tmp_path_factory):
+    """A clip of a hopper (random actions, so it topples: any behaviour will do here)."""
+    ep = run_episodes("Hopper-v5", None, episodes=1, seed=3, max_steps=120, render_size=(320, 240))[0]
+    return write_mp4(ep.frames, tmp_path_factory.mktemp("expert") / "expert.mp4", ep.fps)
+
+
+def test_offline_run_end_to_end(tmp_path, expert_clip):
+    out = tmp_path / "run"
+    code = main(["run", "--video", str(expert_clip), "--iterations", "2", "--out", str(out), *TINY])
+    assert code == 0
+    for rel in ["run.json", "checkpoints.sqlite", "events.jsonl", "expert/clip.mp4", "expert/sheet.png",
+                "expert/features.json", "iter-001/edits.json", "iter-001/feedback.json",
+                "iter-001/cand-00/reward.py", "iter-001/cand-00/policy.zip",
+                "iter-001/cand-00/metrics.json", "iter-001/cand-00/clip.mp4",
+                "iter-001/cand-01/evaluation.json", "iter-002/edits.json", "iter-002/audit.json",
+                "best/reward.py", "best/policy.zip", "best/vecnormalize.pkl", "best/clip.mp4",
+                "best/summary.json"]:
+        assert (out / rel).is_file(), rel
+    PPO.load(out / "best" / "policy.zip", device="cpu")
+    events = read_events(out)
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    messages = {e.message.kind for e in events if e.kind == "message"}
+    assert {"visual_feedback", "reward_feedback"} <= messages
+    assert sum(k == "iteration_finished" for k in kinds) == 2
+    assert sum(k == "training_summary" for k in kinds) == 4
+    finished = [e for e in events if e.kind == "run_finished"][-1]
+    assert finished.status == "finished" and finished.best_similarity is not None
+
+
+def test_kill_during_training_then_resume(tmp_path, expert_clip):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "vid2reward.agent.cli", "run", "--video", str(expert_clip),
+           "--iterations", "1", "--out", str(out),
+           *[a if a != "2048" else "12288" for a in TINY]]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    first = out / "iter-001" / "cand-00" / "train_key.json"
+    while not first.exists():  # cand-00 finished; cand-01 is training now
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "best").exists()
+    code = main(["resume", str(out), "--quiet"])
+    assert code == 0 and (out / "best" / "policy.zip").is_file()
+    trainings = [e for e in read_events(out) if e.kind == "training_summary"]
+    fresh = [e.candidate_id for e in trainings if not e.cached]
+    assert sorted(fresh) == ["iter-001/cand-00", "iter-001/cand-01"]  # each trained once
+    assert any(e.cached and e.candidate_id == "iter-001/cand-00" for e in trainings)
+
+
+def test_bad_video_is_one_line_and_leaves_no_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["run", "--video", str(tmp_path / "missing.mp4"), "--out", str(out), *TINY])
+    err = capsys.readouterr().err
+    assert code == 2 and "expert video not found" in err and "Traceback" not in err
+    assert not out.exists()
