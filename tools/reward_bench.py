@@ -1,0 +1,127 @@
+"""What the reward sandbox costs in training: steps/s with the env's built-in reward, with a
+reward program run directly, and with the same program sandboxed.
+
+``python -m vid2reward.tools.reward_bench [STEPS]`` prints the three rates and the overhead;
+:func:`bench_reward_overhead` returns them (``vid2reward bench`` may show them). All three use
+the same :class:`TrainConfig` (the defaults: 32 envs on 2 workers) and the bundled example
+reward that reproduces the env's own; rates are measured between the first and the last
+rollout, so process start-up is not counted. The target: sandboxed >= 90 % of built-in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import VecNormalize
+
+from vid2reward.sim.envs import make_env
+from vid2reward.sim.reward import load_reward_program
+from vid2reward.sim.train import TrainConfig, make_ppo, train
+from vid2reward.sim.vec_env import BatchedSubprocVecEnv
+from vid2reward.tools.reward_sandbox import sandboxed_program
+from vid2reward.tools.reward_training import train_sandboxed
+
+
+class _RolloutClock(BaseCallback):
+    """Records (time, steps) at the end of each rollout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marks: list[tuple[float, int]] = []
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self.marks.append((time.perf_counter(), self.num_timesteps))
+
+    def rate(self) -> float:
+        """Steps/s between the first and the last rollout."""
+        (t0, s0), (t1, s1) = self.marks[0], self.marks[-1]
+        return (s1 - s0) / (t1 - t0)
+
+
+def _plain_env(env_id: str) -> gym.Env:
+    return Monitor(make_env(env_id))
+
+
+def _builtin_rate(config: TrainConfig) -> float:
+    """PPO on the unwrapped env: its own reward, no reward program at all."""
+    fns = [partial(_plain_env, config.env_id) for _ in range(config.n_envs)]
+    venv = VecNormalize(BatchedSubprocVecEnv(fns, num_workers=config.n_workers),
+                        gamma=config.gamma, norm_reward=config.normalize_reward)
+    venv.seed(config.seed)
+    clock = _RolloutClock()
+    try:
+        make_ppo(config, venv).learn(config.total_steps, callback=clock)
+    finally:
+        venv.close()
+    return clock.rate()
+
+
+def _program_rate(config: TrainConfig, reward: Path, sandboxed: bool) -> float:
+    clock = _RolloutClock()
+    with tempfile.TemporaryDirectory() as tmp:
+        if sandboxed:
+            train_sandboxed(config, sandboxed_program(reward), Path(tmp) / "out",
+                            callbacks=[clock])
+        else:
+            train(config, load_reward_program(reward), Path(tmp) / "out", callbacks=[clock])
+    return clock.rate()
+
+
+def bench_reward_overhead(steps: int = 60_000, env_id: str = "Hopper-v5",
+                          repeats: int = 1) -> dict[str, Any]:
+    """Training steps/s three ways on ``env_id``, best of ``repeats`` (runs interleaved).
+
+    Returns:
+        ``builtin``, ``program`` and ``sandboxed`` steps/s; ``overhead_percent`` (sandboxed vs
+        built-in: the cost of the whole reward-program path) and
+        ``sandbox_overhead_percent`` (sandboxed vs the same program unsandboxed).
+    """
+    from vid2reward.sim.throughput import example_reward_path
+
+    config = dataclasses.replace(TrainConfig(), env_id=env_id, total_steps=steps)
+    reward = example_reward_path(env_id)
+    rates: dict[str, list[float]] = {"builtin": [], "program": [], "sandboxed": []}
+    for _ in range(repeats):
+        rates["builtin"].append(_builtin_rate(config))
+        rates["program"].append(_program_rate(config, reward, sandboxed=False))
+        rates["sandboxed"].append(_program_rate(config, reward, sandboxed=True))
+    best = {k: max(v) for k, v in rates.items()}
+    return {
+        "env_id": env_id, "steps": steps, "repeats": repeats,
+        **{k: round(v, 1) for k, v in best.items()},
+        "overhead_percent": round(100 * (1 - best["sandboxed"] / best["builtin"]), 1),
+        "sandbox_overhead_percent": round(100 * (1 - best["sandboxed"] / best["program"]), 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m vid2reward.tools.reward_bench [STEPS [REPEATS]]``: print the numbers."""
+    args = sys.argv[1:] if argv is None else argv
+    steps = int(args[0]) if args else 60_000
+    repeats = int(args[1]) if len(args) > 1 else 1
+    result = bench_reward_overhead(steps, repeats=repeats)
+    print(f"{result['env_id']}, {steps} training steps, best of {repeats}:")
+    print(f"  built-in reward      {result['builtin']:>9,.0f} steps/s")
+    print(f"  reward program       {result['program']:>9,.0f} steps/s")
+    print(f"  sandboxed program    {result['sandboxed']:>9,.0f} steps/s")
+    print(f"  overhead vs built-in {result['overhead_percent']:>8.1f} %  (target <= 10 %)")
+    print(f"  sandbox alone        {result['sandbox_overhead_percent']:>8.1f} %")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
