@@ -16,10 +16,10 @@ worker that still does not answer; both, and a worker that dies, raise :class:`E
 from __future__ import annotations
 
 import multiprocessing as mp
+import select
 import signal
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -72,19 +72,6 @@ def exit_reason(exitcode: int | None) -> str:
 
 def _on_alarm(signum: int, frame: Any) -> None:
     raise _StepTimeout()
-
-
-@contextmanager
-def _alarm(seconds: float | None) -> Iterator[None]:
-    """Raise _StepTimeout in this (main) thread after ``seconds``; two syscalls per use."""
-    if seconds is None:
-        yield
-        return
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _where(exc: BaseException) -> str:
@@ -140,10 +127,16 @@ def _worker(remote: Any, parent_remote: Any, fns_wrapper: CloudpickleWrapper,
     try:
         while True:
             cmd, data = remote.recv()
-            timed = step_timeout if cmd in ("step", "reset") else None
+            # Two setitimer calls per batch (< 1 us): the alarm raises _StepTimeout in here.
+            timed = step_timeout is not None and cmd in ("step", "reset")
             try:
-                with _alarm(timed):
+                if timed:
+                    signal.setitimer(signal.ITIMER_REAL, step_timeout)
+                try:
                     reply = _serve(envs, cmd, data)
+                finally:
+                    if timed:
+                        signal.setitimer(signal.ITIMER_REAL, 0)
             except _StepTimeout as exc:
                 reply = WorkerFailure(EnvWorkerError(
                     f"an env {cmd} took longer than the step timeout of {step_timeout:g} s "
@@ -182,6 +175,7 @@ class BatchedSubprocVecEnv(VecEnv):
         ctx = mp.get_context(start_method)
         self.remotes: list[Any] = []
         self.processes: list[Any] = []
+        self._pollers: list[Any] = []
         self.closed = False
         self.step_timeout = step_timeout
         for sl in self._slices:
@@ -193,6 +187,11 @@ class BatchedSubprocVecEnv(VecEnv):
             work_remote.close()
             self.remotes.append(remote)
             self.processes.append(proc)
+            # A select.poll per pipe: ~10x cheaper per step than Connection.poll (which builds
+            # a selector each call). Connections buffer nothing, so fd readiness = a reply.
+            poller = select.poll()
+            poller.register(remote.fileno(), select.POLLIN)
+            self._pollers.append(poller)
         try:
             # Wait for "ready" (or a load failure); bounded only when steps are.
             startup = None if step_timeout is None else max(STARTUP_TIMEOUT_SECONDS, step_timeout)
@@ -208,7 +207,7 @@ class BatchedSubprocVecEnv(VecEnv):
     def _recv(self, worker: int, timeout: float | None = None) -> Any:
         """The worker's reply; waits at most ``timeout`` seconds (None = for ever)."""
         remote = self.remotes[worker]
-        if timeout is not None and not remote.poll(timeout):
+        if timeout is not None and not self._pollers[worker].poll(timeout * 1000):
             self.processes[worker].kill()  # hung where its own alarm cannot reach (a C call)
             self.processes[worker].join(timeout=5)
             raise EnvWorkerError(f"env worker {worker} did not answer within {timeout:g} s and "
