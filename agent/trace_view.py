@@ -1,0 +1,295 @@
+"""Rich renderables of a :class:`~vid2reward.agent.trace_model.RunTrace`.
+
+The report reads top to bottom: a header (status, best similarity, a sparkline of the run-best
+similarity per iteration, tokens and cost), the timeline (iterations -> nodes -> messages and
+tool calls), the expert, then per iteration its candidate table, the critic's verdict, the chain
+rule as one table (delta -> edit -> audit outcome) and the reward-code diff; token and cost
+totals close it. Nothing here reads files: everything comes from the trace.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.rule import Rule
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from vid2reward.agent.trace_chain import chain_rows
+from vid2reward.agent.trace_model import IterationTrace, NodeRun, RunTrace
+
+BARS = "▁▂▃▄▅▆▇█"
+ARROW = {"increase": "↑ increase", "decrease": "↓ decrease", "change": "↕ change"}
+OUTCOME = {"moved_as_expected": ("✓ moved as expected", "green"),
+           "opposite": ("✗ opposite", "red"),
+           "unchanged": ("= unchanged", "yellow")}
+
+
+def sparkline(values: list[float | None]) -> str:
+    """One bar per value on the absolute 0..1 similarity scale (so runs compare at a glance);
+    a missing value is a space."""
+    bars = []
+    for v in values:
+        if v is None:
+            bars.append(" ")
+        else:
+            bars.append(BARS[min(len(BARS) - 1, max(0, int(v * len(BARS))))])
+    return "".join(bars)
+
+
+def num(value: float | None, spec: str = ".3g") -> str:
+    """A number for a table cell ('-' for none)."""
+    return "-" if value is None else format(value, spec)
+
+
+def outcome_label(outcome: str) -> tuple[str, str]:
+    """An audit outcome's (label, colour)."""
+    return OUTCOME.get(outcome, (outcome, ""))
+
+
+def edit_label(index: int | None, edit: Any) -> str:
+    """'#2 reweight speed 1→0.744' — an edit as one cell."""
+    if edit is None:
+        return "" if index is None else f"#{index}"
+    text = f"#{index} {edit.op} {edit.component}"
+    if edit.old_value is not None or edit.new_value is not None:
+        text += f" {num(edit.old_value)}→{num(edit.new_value)}"
+    return text
+
+
+def render_trace(trace: RunTrace, iteration: int | None = None) -> Group:
+    """The whole report, or the header and one iteration when ``iteration`` is given."""
+    iterations = trace.iterations if iteration is None else [
+        it for it in trace.iterations if it.number == iteration]
+    parts: list[RenderableType] = [header(trace), Rule("timeline", align="left"), timeline(trace, iterations)]
+    if iteration is None and trace.expert is not None:
+        parts += [Rule("expert", align="left"), expert_table(trace)]
+    for it in iterations:
+        parts += iteration_section(trace, it)
+    parts += [Rule("tokens and cost", align="left"), usage_table(trace)]
+    return Group(*parts)
+
+
+def render_live(trace: RunTrace) -> Group:
+    """The compact view while following a run: header, the latest iteration's timeline and
+    candidates (the full report is printed when the run ends)."""
+    latest = trace.iterations[-1:] if trace.iterations else []
+    parts: list[RenderableType] = [header(trace), timeline(trace, latest)]
+    if latest and latest[0].candidates:
+        parts.append(candidate_table(latest[0]))
+    return Group(*parts)
+
+
+def header(trace: RunTrace) -> Panel:
+    """Run id, env, engine, status, best similarity with sparkline, tokens, cost, time."""
+    cfg = trace.config
+    models = ", ".join(f"{role} {cfg[role]}" for role in ("critic", "engineer") if cfg.get(role))
+    status = trace.status + (f" ({trace.finish.reason})" if trace.finish else "")
+    done = sum(it.finished for it in trace.iterations)
+    planned = cfg.get("iterations")
+    runs = [p.run_best for p in trace.similarity_history]
+    best_id = trace.finish.best_candidate_id if trace.finish and trace.finish.best_candidate_id else next(
+        (it.best_candidate_id for it in reversed(trace.iterations) if it.best_candidate_id), None)
+    wall = (trace.last_event - trace.started) if trace.started and trace.last_event else 0.0
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("env", f"{trace.env_id}   engine {trace.engine or '-'}" + (f" ({models})" if models else ""))
+    grid.add_row("status", Text(status, style="green" if trace.status == "finished" else "yellow"))
+    grid.add_row("iterations", f"{done} finished" + (f" of {planned}" if planned else "")
+                 + (f"   sessions {trace.sessions}" if trace.sessions > 1 else ""))
+    grid.add_row("best similarity", f"{num(trace.best_similarity, '.3f')}" + (f" ({best_id})" if best_id else ""))
+    grid.add_row("similarity", Text(sparkline(runs) or "-", style="cyan") + Text(
+        "  run best per iteration: " + " → ".join(num(v, ".3f") for v in runs) if runs else ""))
+    grid.add_row("tokens", f"{trace.total_tokens}   cost ${trace.total_cost:.4f}   "
+                           f"tool calls {trace.tool_call_count}")
+    grid.add_row("time", f"{wall:.1f}s of events   started "
+                         + (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(trace.started)) if trace.started else "-"))
+    grid.add_row("run dir", trace.run_dir)
+    return Panel(grid, title=f"vid2reward trace · {trace.run_id}", title_align="left")
+
+
+def timeline(trace: RunTrace, iterations: list[IterationTrace]) -> Tree:
+    """Iterations -> nodes (seconds, summary) -> messages, tool calls and LLM calls."""
+    start = trace.started or 0.0
+    root = Tree(Text(f"{trace.run_id}  ({trace.event_count} events)", style="bold"))
+    for it in iterations:
+        title = "set-up" if it.number == 0 else f"iteration {it.number}"
+        if it.finished:
+            title += f"  best {it.best_candidate_id} {num(it.iteration_best_similarity, '.3f')}"
+        branch = root.add(Text(title, style="bold cyan"))
+        for node in it.nodes:
+            _node_branch(branch.add(_node_label(node, start, trace.status == "running")), node)
+    return root
+
+
+def _node_label(node: NodeRun, start: float, run_is_live: bool) -> Text:
+    if node.seconds is not None:
+        seconds = f"{node.seconds:.1f}s"
+    else:  # no node_finished: still at work, or cut off by a crash, a failure or Ctrl-C
+        seconds = "running" if run_is_live else "did not finish"
+    label = Text(f"+{node.started - start:7.1f}s  ", style="dim")
+    label.append(node.name, style="bold")
+    label.append(f"  {seconds}  ", style="magenta")
+    label.append(node.summary[:140])
+    return label
+
+
+def _node_branch(branch: Tree, node: NodeRun) -> None:
+    audits = [m.message for m in node.messages if m.message.kind == "edit_audit"]
+    for m in node.messages:
+        msg: Any = m.message
+        if msg.kind == "visual_feedback":
+            branch.add(f"critic → VisualFeedback {msg.id} on {msg.candidate_id}: similarity "
+                       f"{msg.similarity:.3f}, {len(msg.deltas)} deltas")
+        elif msg.kind == "reward_feedback":
+            ops = ", ".join(f"{e.op} {e.component}" for e in msg.edits)
+            answers = f" answering {msg.feedback_id}" if msg.feedback_id else ""
+            branch.add(f"{m.sender} → RewardFeedback {msg.id}{answers}: {len(msg.edits)} edits ({ops})"[:200])
+    if audits:  # one line for all of a node's audits: there is one per (edit, feature)
+        counts = {o: sum(a.outcome == o for a in audits) for o in OUTCOME}
+        branch.add(f"auditor → {len(audits)} EditAudits of {audits[0].reward_feedback_id}: "
+                   + ", ".join(f"{n} {outcome_label(o)[0][2:]}" for o, n in counts.items() if n))
+    for call in node.tool_calls:
+        args = ", ".join(f"{k}={v!r}" for k, v in call.arguments.items())
+        result = f"✗ {call.error}" if call.error else f"→ {call.result}"
+        branch.add(Text(f"tool {call.agent}.{call.tool}({args}) {call.seconds:.1f}s {result}"[:200],
+                        style="red" if call.error else "blue"))
+    for u in node.llm_calls:
+        branch.add(Text(f"llm {u.role} {u.model}: {u.input_tokens} in / {u.output_tokens} out, "
+                        f"${u.cost_usd:.4f}", style="dim"))
+
+
+def expert_table(trace: RunTrace) -> RenderableType:
+    """The expert's measured features (the 'expert' column of every chain table)."""
+    expert = trace.expert
+    assert expert is not None
+    table = Table(show_edge=False, box=None, padding=(0, 2))
+    for name in expert.features:
+        table.add_column(name, justify="right")
+    table.add_row(*(num(v) for v in expert.features.values()))
+    where = "   ".join(p for p in (expert.clip, expert.sheet) if p)
+    return Group(table, Text(where, style="dim")) if where else table
+
+
+def iteration_section(trace: RunTrace, it: IterationTrace) -> list[RenderableType]:
+    """Candidates, the critic's verdict, the chain-rule table and the reward diff of one iteration."""
+    title = "set-up (expert, first draft)" if it.number == 0 else f"iteration {it.number}"
+    parts: list[RenderableType] = [Rule(title, align="left", style="cyan")]
+    if not (it.candidates or it.feedback or it.reward_feedback):
+        return [*parts, Text("nothing recorded yet", style="dim")]
+    if it.candidates:
+        parts.append(candidate_table(it))
+    feedback = it.answered_feedback()
+    if feedback is not None:
+        verdict = Text(f"critic on {feedback.candidate_id} ({feedback.id}): similarity "
+                       f"{feedback.similarity:.3f}", style="bold")
+        parts.append(Group(verdict, *(Text(f"  {p}") for p in feedback.problems)))
+    previous = trace.iteration(it.number - 1)
+    if previous is not None and previous.audits:
+        held = sum(a.outcome == "moved_as_expected" for a in previous.audits)
+        parts.append(Text(f"audit here of {previous.audits[0].reward_feedback_id} (edits answering "
+                          f"iteration {previous.number}): {held}/{len(previous.audits)} predictions held"))
+    if feedback is not None or it.reward_feedback is not None:
+        parts.append(chain_table(trace, it))
+    if it.reward_diff is not None:
+        parts.append(diff_view(it))
+    return parts
+
+
+def candidate_table(it: IterationTrace) -> Table:
+    """One row per candidate: sha, training status and speed, env return, similarity."""
+    table = Table(title=f"candidates of iteration {it.number}", title_justify="left")
+    for col, justify in (("candidate", "left"), ("reward sha", "left"), ("status", "left"),
+                         ("steps", "right"), ("steps/s", "right"), ("train s", "right"),
+                         ("env return", "right"), ("similarity", "right"), ("files", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for c in it.candidates:
+        status = c.status + (" (cached)" if c.cached else "") + (f": {c.failure}" if c.failure else "")
+        best = c.id == it.best_candidate_id
+        files = " ".join(name for name, path in (("reward", c.reward), ("clip", c.clip), ("sheet", c.sheet)) if path)
+        table.add_row(c.id + (" ★" if best else ""), (c.reward_sha256 or "-")[:12],
+                      Text(status[:60], style="red" if c.status in ("failed", "rejected") else ""),
+                      num(c.steps, "d"), num(c.steps_per_second, ".0f"), num(c.wall_seconds, ".1f"),
+                      num(c.env_return_mean, ".1f"), num(c.similarity, ".3f"), files,
+                      style="bold" if best else None)
+    return table
+
+
+def chain_table(trace: RunTrace, it: IterationTrace) -> Table:
+    """The chain rule left to right: behaviour delta (∂L/∂ξ) → reward edit (∂ξ/∂R) → audit."""
+    rf = it.reward_feedback
+    feedback = it.answered_feedback()
+    audited = trace.audited(it.number)
+    if rf is not None:
+        answer = f"{rf.id} → audit in iteration {it.number + 1}"
+    else:
+        answer = "(no edits yet)" if trace.status == "running" else "(no edits: the run ended here)"
+    title = f"chain rule: {feedback.id if feedback else '(no critique)'} → {answer}"
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for col in ("delta feature", "learner", "expert", "direction", "importance"):
+        table.add_column(col, justify="right" if col in ("learner", "expert", "importance") else "left")
+    table.add_column("→", justify="center", style="dim")
+    table.add_column(f"edit ({rf.id})" if rf else "edit", no_wrap=True)
+    table.add_column("expects")
+    table.add_column("→", justify="center", style="dim")
+    table.add_column("audit outcome")
+    table.add_column("before→after", justify="right")
+    shown: set[str] = set()
+    for row in chain_rows(feedback, rf, it.audits):
+        delta = row.delta
+        first = delta is not None and row.feature not in shown
+        if delta is not None:
+            shown.add(row.feature)
+        cells = ([row.feature, num(delta.learner), num(delta.expert), ARROW[delta.direction],
+                  f"{delta.importance:.2f}"] if first and delta is not None
+                 else [Text(row.feature, style="dim") if delta is None else "", "", "", "", ""])
+        if row.audit is not None:
+            label, colour = outcome_label(row.audit.outcome)
+            outcome = Text(label, style=colour)
+            moved = f"{num(row.audit.before)}→{num(row.audit.after)}"
+        elif row.edit is None:
+            outcome, moved = Text("no edit", style="dim"), ""
+        elif row.expected is None:  # e.g. a first-draft term: it names features, predicts nothing
+            outcome, moved = Text("no prediction", style="dim"), ""
+        else:
+            outcome = Text("not measured" if audited else "pending", style="dim")
+            moved = ""
+        expects = ARROW.get(row.expected, "") if row.expected else ""
+        table.add_row(*cells, "→", edit_label(row.edit_index, row.edit), expects, "→", outcome, moved)
+    return table
+
+
+def diff_view(it: IterationTrace) -> RenderableType:
+    """The reward-code diff of the iteration's RewardFeedback, highlighted."""
+    d = it.reward_diff
+    assert d is not None
+    title = f"reward diff {d.reward_feedback_id}: {d.base_label} → {d.new_label}"
+    if not d.diff:
+        body: RenderableType = Text("base program not found in the run directory" if d.base_label.startswith("(base")
+                                    else "no change to the program text", style="dim")
+    else:
+        body = Syntax(d.diff, "diff", theme="ansi_dark", word_wrap=True)
+    return Panel(body, title=title, title_align="left")
+
+
+def usage_table(trace: RunTrace) -> RenderableType:
+    """LLM calls, tokens and cost per (role, model), with the total."""
+    if not trace.usage:
+        return Text(f"no LLM calls (engine {trace.engine or '-'}): 0 tokens, $0.0000; "
+                    f"{trace.tool_call_count} tool calls")
+    table = Table(show_footer=True)
+    table.add_column("role", footer="total")
+    table.add_column("model")
+    table.add_column("calls", justify="right", footer=str(sum(u.calls for u in trace.usage)))
+    table.add_column("input tokens", justify="right", footer=str(sum(u.input_tokens for u in trace.usage)))
+    table.add_column("output tokens", justify="right", footer=str(sum(u.output_tokens for u in trace.usage)))
+    table.add_column("cost", justify="right", footer=f"${trace.total_cost:.4f}")
+    for u in trace.usage:
+        table.add_row(u.role, u.model, str(u.calls), str(u.input_tokens), str(u.output_tokens), f"${u.cost_usd:.4f}")
+    return table
