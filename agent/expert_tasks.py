@@ -27,7 +27,7 @@ class ExpertTask:
     env_id: str
     description: str
     reward_source: str
-    train_steps: int = 400_000
+    train_steps: int = 600_000
 
 
 _HEADER = "import numpy as np\n\n"
@@ -37,7 +37,8 @@ EXPERT_TASKS: dict[str, ExpertTask] = {t.name: t for t in [
         "hopper-steady", "Hopper-v5", "the hopper hops forward at a steady 0.8 m/s",
         _HEADER + "WEIGHTS = {\"speed\": 2.0, \"target\": 0.8, \"alive\": 1.0, \"ctrl\": 0.001}\n\n"
         "def compute_reward(s, a):\n"
-        "    c = {\"speed\": -WEIGHTS[\"speed\"] * abs(s.forward_velocity - WEIGHTS[\"target\"]),\n"
+        "    # A bell around the target speed: always positive, so staying up always pays.\n"
+        "    c = {\"speed\": WEIGHTS[\"speed\"] * float(np.exp(-4.0 * (s.forward_velocity - WEIGHTS[\"target\"]) ** 2)),\n"
         "         \"alive\": WEIGHTS[\"alive\"] * float(s.is_healthy),\n"
         "         \"ctrl\": -WEIGHTS[\"ctrl\"] * float(np.sum(np.square(a)))}\n"
         "    return sum(c.values()), c\n"),
@@ -56,7 +57,8 @@ EXPERT_TASKS: dict[str, ExpertTask] = {t.name: t for t in [
     ExpertTask(
         "walker-slow", "Walker2d-v5", "the walker walks forward slowly, at 0.7 m/s",
         _HEADER + "def compute_reward(s, a):\n"
-        "    c = {\"speed\": -2.0 * abs(s.forward_velocity - 0.7), \"alive\": float(s.is_healthy),\n"
+        "    c = {\"speed\": 2.0 * float(np.exp(-4.0 * (s.forward_velocity - 0.7) ** 2)),\n"
+        "         \"alive\": float(s.is_healthy),\n"
         "         \"ctrl\": -0.001 * float(np.sum(np.square(a)))}\n"
         "    return sum(c.values()), c\n", 500_000),
     ExpertTask(

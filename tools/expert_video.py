@@ -14,9 +14,9 @@ from typing import Any
 def prepare_expert(source: str, expert_dir: Path, *, start: float | None = None,
                    end: float | None = None) -> Path:
     """Fetch (URL) or read (file) the expert video, trimmed, into ``expert_dir/clip.mp4``."""
-    from vid2reward.tools.video_fetch import fetch_video
+    from vid2reward.tools.video_fetch import fetch_clip
 
-    cached = fetch_video(source, start=start, end=end)
+    cached = fetch_clip(source, start=start, end=end).path
     expert_dir.mkdir(parents=True, exist_ok=True)
     clip = expert_dir / "clip.mp4"
     shutil.copy2(cached, clip)

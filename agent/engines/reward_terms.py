@@ -1,5 +1,8 @@
 """A small library of standard reward terms, and the writer of reward programs made of them.
 
+Target terms are positive bells (largest at the target), never penalties: a reward that is
+negative while the body stands still teaches it to fall over and end the episode early.
+
 The offline engineer searches over programs built from these terms: which terms are on, and
 the numbers in ``WEIGHTS`` (each term's weight, plus targets such as a speed in m/s). Each term
 says which pixel features it is expected to move and in which direction: the prior the
@@ -44,21 +47,21 @@ TERMS: dict[str, RewardTerm] = {t.name: t for t in [
     RewardTerm("alive", 'W["alive"] * float(s.is_healthy)',
                {"alive": Param(1.0, "weight", 0.5, 0.01, 20.0)},
                description="a bonus for every step the body has not fallen"),
-    RewardTerm("speed", '-W["speed"] * abs(s.forward_velocity - W["speed_target"])',
+    RewardTerm("speed", 'W["speed"] * float(np.exp(-abs(s.forward_velocity - W["speed_target"]) / 0.5))',
                {"speed": Param(1.0, "weight", 0.5, 0.01, 20.0),
                 "speed_target": Param(1.0, "target", 0.5, -5.0, 8.0)},
                moves={"speed_target": {"forward_speed": +1, "motion_energy": +1}},
-               description="keep the forward speed near a target (m/s; negative = backward)"),
-    RewardTerm("height", '-W["height"] * abs(s.torso_height - W["height_target"])',
+               description="forward speed near a target (m/s; negative = backward)"),
+    RewardTerm("height", 'W["height"] * float(np.exp(-abs(s.torso_height - W["height_target"]) / 0.1))',
                {"height": Param(0.5, "weight", 0.5, 0.01, 20.0),
                 "height_target": Param(1.2, "target", 0.1, 0.1, 2.5)},
                moves={"height_target": {"height_ratio": +1, "aspect_ratio": -1}},
-               description="keep the torso near a target height (m)"),
+               description="torso near a target height (m)"),
     RewardTerm("upright", 'W["upright"] * s.uprightness',
                {"upright": Param(0.5, "weight", 0.5, 0.01, 20.0)},
                moves={"upright": {"tilt_deg": -1}},
                description="keep the torso upright"),
-    RewardTerm("lean", '-W["lean"] * abs(s.torso_pitch - W["lean_target"])',
+    RewardTerm("lean", 'W["lean"] * float(np.exp(-abs(s.torso_pitch - W["lean_target"]) / 0.2))',
                {"lean": Param(0.5, "weight", 0.5, 0.01, 20.0),
                 "lean_target": Param(0.0, "target", 0.1, -1.0, 1.0)},
                moves={"lean_target": {"tilt_deg": +1}},

@@ -8,6 +8,7 @@ up at the first unfinished candidate.
 
 from __future__ import annotations
 
+import json
 import shutil
 from typing import Any
 
@@ -36,8 +37,8 @@ def train_config(ctx: RunContext) -> TrainConfig:
 
 
 def train_key(ctx: RunContext, reward_sha: str) -> dict[str, Any]:
-    """What a finished training result depends on."""
-    return {"reward_sha256": reward_sha, **train_config(ctx).cache_key()}
+    """What a finished training result depends on (in its JSON form, as stored)."""
+    return json.loads(json.dumps({"reward_sha256": reward_sha, **train_config(ctx).cache_key()}))
 
 
 def _find_trained(ctx: RunContext, key: dict[str, Any]) -> Any:
