@@ -27,7 +27,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .green { color: #1a7f37; } .red { color: #c62828; } .yellow { color: #9a6700; } .dim { color: #888; }
 pre.diff { background: #f6f8fa; padding: .8em; overflow-x: auto; font-size: 12px; }
 pre.diff .add { color: #1a7f37; background: #e6ffec; } pre.diff .del { color: #c62828; background: #ffebe9; }
-pre.diff .hunk { color: #6f42c1; } figure { display: inline-block; margin: .5em; max-width: 100%; }
+pre.diff .hunk { color: #6f42c1; } figure { display: inline-block; margin: .5em; max-width: 47%; vertical-align: top; }
 figure img { max-width: 100%; border: 1px solid #ccc; } ul.timeline { font-size: 13px; }
 """
 
@@ -69,7 +69,7 @@ def _table(columns: list[str], rows: list[list[str]], caption: str = "",
            numeric: set[int] | None = None, classes: list[list[str]] | None = None) -> str:
     """An HTML table; cells are plain text (escaped here), ``classes`` a CSS class per cell."""
     numeric = numeric or set()
-    head = "".join(f"<th>{_e(c)}</th>" for c in columns)
+    head = "".join(f"<th>{_e(c)}</th>" for c in columns) if any(columns) else ""
     lines = []
     for r, row in enumerate(rows):
         cells = []
@@ -78,7 +78,8 @@ def _table(columns: list[str], rows: list[list[str]], caption: str = "",
             cells.append(f"<td class='{css}'>{_e(cell)}</td>" if css else f"<td>{_e(cell)}</td>")
         lines.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{_e(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
+    thead = f"<thead><tr>{head}</tr></thead>" if head else ""
+    return f"<table>{cap}{thead}<tbody>{''.join(lines)}</tbody></table>"
 
 
 def _header(trace: RunTrace) -> str:
@@ -185,7 +186,7 @@ def _chain(trace: RunTrace, it: IterationTrace) -> str:
 def _diff(diff: str) -> str:
     lines = []
     for line in diff.splitlines():
-        css = ("hunk" if line.startswith("@@") else "add" if line.startswith("+")
+        css = ("hunk" if line.startswith(("@@", "---", "+++")) else "add" if line.startswith("+")
                else "del" if line.startswith("-") else "")
         lines.append(f"<span class='{css}'>{_e(line)}</span>" if css else _e(line))
     return "<pre class='diff'>" + "\n".join(lines) + "</pre>"
