@@ -1,0 +1,231 @@
+"""The LLM engine against a local OpenAI-protocol server with scripted replies: what the critic
+and the engineer send, how they use tools, and how they repair or fall back."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from llm_fixtures import (
+    CRITIC,
+    ENGINEER,
+    PROGRAM,
+    Sink,
+    brief,
+    candidate,
+    critique_json,
+    engineer_json,
+    expert_view,
+    llm_config,
+)
+from openai_server import Reply, ScriptedOpenAI, image_parts, tool_names
+
+from vid2reward.agent.engines.llm import NoVideoCritic, make_llm_engines
+from vid2reward.agent.engines.offline import OfflineCritic
+from vid2reward.agent.messages import EditAudit
+from vid2reward.tools.agent_tools import feature_scales
+from vid2reward.tools.reward_check import check_reward_source, static_weights
+
+
+@pytest.fixture
+def server(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with ScriptedOpenAI() as s:
+        yield s
+
+
+def engines(server, **extra):
+    critic, engineer = make_llm_engines(llm_config(server.base_url, **extra))
+    sink = Sink()
+    critic.bind_context(sink)
+    engineer.bind_context(sink)
+    return critic, engineer, sink
+
+
+def messages_text(body) -> str:
+    """Every text part of a request, joined."""
+    parts = []
+    for m in body["messages"]:
+        content = m.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts += [p.get("text", "") for p in content]
+    return "\n".join(parts)
+
+
+def test_critic_is_shown_both_sheets_and_features(server, tmp_path):
+    critic, _, sink = engines(server)
+    expert, cand = expert_view(tmp_path), candidate(tmp_path)
+    server.script(CRITIC, Reply.text("It hops forward twice a second.\nKnees bend deeply."),
+                  Reply.json(critique_json()))
+    assert critic.describe_expert(expert).startswith("It hops forward")
+    fb = critic.critique(expert, cand, feedback_id="fb-001-00", iteration=1)
+
+    describe, judge = server.sent(CRITIC)
+    assert len(image_parts(describe)) == 1 and len(image_parts(judge)) == 2
+    assert all(url.startswith("data:image/png;base64,") for url in image_parts(judge))
+    assert judge["response_format"]["type"] == "json_schema"
+    text = messages_text(judge)
+    assert "forward_speed" in text and "body lengths/s" in text and "iter-001/cand-00" in text
+    # ids come from code, measured values replace the model's copies, free-text deltas stay
+    assert (fb.id, fb.iteration, fb.candidate_id) == ("fb-001-00", 1, "iter-001/cand-00")
+    speed = fb.deltas[0]
+    assert (speed.learner, speed.expert, speed.direction) == (0.1, 0.6, "increase")
+    assert fb.deltas[1].feature == "knee flexion" and fb.similarity == 0.35
+    usage = sink.kinds("llm_usage")
+    assert len(usage) == 2 and {u.role for u in usage} == {"critic"} and sink.tokens == 240
+    assert any("no price known" in n for n in sink.notes)
+
+
+def test_critic_repairs_malformed_json_then_falls_back(server, tmp_path):
+    critic, _, sink = engines(server)
+    expert, cand = expert_view(tmp_path), candidate(tmp_path)
+    server.script(CRITIC, Reply.text('{"similarity": 0.5, "problems": ['),
+                  Reply.json(critique_json()))
+    fb = critic.critique(expert, cand, feedback_id="fb", iteration=1)
+    assert fb.similarity == 0.35 and critic.fallbacks == 0
+    repair = server.sent(CRITIC)[1]
+    assert "could not be used" in messages_text(repair) and "not valid JSON" in messages_text(repair)
+
+    server.script(CRITIC, Reply.json({"similarity": 7}), Reply.json({"deltas": "none"}))
+    fb = critic.critique(expert, cand, feedback_id="fb", iteration=1)
+    reference = OfflineCritic(scales=feature_scales()).critique(expert, cand, feedback_id="fb",
+                                                                iteration=1)
+    assert fb == reference and critic.fallbacks == 1
+    assert any("used the feature critic" in n for n in sink.notes)
+    assert "similarity" in messages_text(server.sent(CRITIC)[-1])  # the validation error was quoted
+
+
+def test_critic_with_function_calling(server, tmp_path):
+    critic, _, _ = engines(server, structured_output="function_calling")
+    server.script(CRITIC, Reply.calls(("CritiqueReply", '{"similarity": 0.4, "deltas": [')),
+                  Reply.calls(("CritiqueReply", critique_json(similarity=0.45))))
+    fb = critic.critique(expert_view(tmp_path), candidate(tmp_path), feedback_id="fb", iteration=1)
+    assert fb.similarity == 0.45
+    first, second = server.sent(CRITIC)
+    assert first["tool_choice"]["function"]["name"] == "CritiqueReply"
+    tool_reply = [m for m in second["messages"] if m["role"] == "tool"]
+    assert tool_reply and "error:" in tool_reply[0]["content"]
+
+
+def test_engineer_edits_with_tools_and_answers(server, tmp_path):
+    _, engineer, sink = engines(server)
+    cand = candidate(tmp_path)
+    feedback = OfflineCritic(scales=feature_scales()).critique(
+        expert_view(tmp_path), cand, feedback_id="fb-001-00", iteration=1)
+    search = '"forward": 1.0, "healthy": 1.0'
+    server.script(
+        ENGINEER,
+        Reply.calls(("edit_reward", {"kind": "search_replace", "search": search,
+                                     "replace": '"forward": 2.0, "healthy": 1.0'}),
+                    ("training_stats", {"candidate_id": "iter-001/cand-00"})),
+        Reply.calls(("test_reward", '{"source": ')),          # malformed arguments
+        Reply.calls(("test_reward", {"source": 42}), ("no_such_tool", {})),
+        Reply.calls(("test_reward", {})),
+        Reply.text("The draft passes; forward is doubled."),
+        Reply.json(engineer_json()))
+    audits = [EditAudit(reward_feedback_id="rf-001", edit_index=0, component="forward",
+                        feature="forward_speed", expected="increase", before=0.1, after=0.05,
+                        outcome="opposite")]
+    answer = engineer.propose(brief(tmp_path, history=[cand]), feedback, audits)
+
+    requests = server.sent(ENGINEER)
+    assert len(requests) == 6
+    assert {"env_context", "read_reward", "edit_reward", "test_reward", "training_stats"} == set(
+        tool_names(requests[0]))
+    assert "probe_train" not in tool_names(requests[0])  # off unless extra["probe_steps"] > 0
+    first = messages_text(requests[0])
+    assert "forward_speed" in first and "opposite" in first and "healthy 90%" in first
+    tool_results = [m["content"] for m in requests[4]["messages"] if m["role"] == "tool"]
+    assert "draft is now version" in tool_results[0] and "share 90%" in tool_results[1]
+    assert "not valid JSON" in tool_results[2]
+    assert "invalid arguments for test_reward" in tool_results[3] and "no tool 'no_such_tool'" in tool_results[4]
+    assert json.loads(tool_results[5])["ok"] is True
+    assert "tools" not in requests[5] and requests[5]["response_format"]["type"] == "json_schema"
+
+    main = answer.programs[0].source
+    assert static_weights(main)["forward"] == 2.0 and len(answer.programs) == 3
+    scaled = [p.plan["scaled"] for p in answer.programs[1:]]
+    assert scaled == [{"forward": 1.5}, {"healthy": 1.5}]  # the edited weight is perturbed first
+    for p in answer.programs:
+        check_reward_source(p.source)
+    edit = answer.edits[0]
+    assert edit.addresses == ["forward_speed"] and edit.expected == {"forward_speed": "increase"}
+    assert answer.notes["rounds"] == 4 and answer.notes["tool_calls"] == 6
+    assert answer.notes["usage"]["calls"] == 6 and "fallback" not in answer.notes
+    calls = sink.kinds("tool_call")
+    assert [c.tool for c in calls][:2] == ["edit_reward", "training_stats"]
+    assert calls[2].error and "not valid JSON" in calls[2].error
+
+
+def test_engineer_answer_is_repaired_once(server, tmp_path):
+    _, engineer, _ = engines(server)
+    cand = candidate(tmp_path)
+    feedback = OfflineCritic(scales=feature_scales()).critique(
+        expert_view(tmp_path), cand, feedback_id="fb", iteration=1)
+    bad = engineer_json(source="import os\n" + PROGRAM, addresses=("speed of light",))
+    good = engineer_json(source=PROGRAM.replace('"forward": 1.0', '"forward": 3.0'))
+    server.script(ENGINEER, Reply.text("Done."), Reply.text("not json"), Reply.text("{still not"))
+    answer = engineer.propose(brief(tmp_path, history=[cand]), feedback, [])
+    # not JSON twice: the fallback is the unchanged draft, without edits
+    assert answer.programs[0].source == PROGRAM and answer.edits == []
+    assert "fallback" in answer.notes
+
+    server.script(ENGINEER, Reply.text("Done."), Reply.json(bad), Reply.json(good))
+    answer = engineer.propose(brief(tmp_path, history=[cand]), feedback, [])
+    repair = messages_text(server.sent(ENGINEER)[-1])
+    assert "import of 'os'" in repair and "speed of light" in repair
+    assert static_weights(answer.programs[0].source)["forward"] == 3.0
+    assert answer.edits[0].addresses == ["forward_speed"] and "problems" not in answer.notes
+
+
+def test_engineer_must_answer_when_rounds_are_spent(server, tmp_path):
+    _, engineer, _ = engines(server, engineer_rounds=2)
+    server.script(ENGINEER, Reply.calls(("env_context", {})), Reply.calls(("read_reward", {})),
+                  Reply.json(engineer_json(source=PROGRAM, addresses=("forward_speed",))))
+    answer = engineer.draft(brief(tmp_path))
+    requests = server.sent(ENGINEER)
+    assert len(requests) == 3 and "used all 2 rounds" in messages_text(requests[2])
+    assert "Pixel features of the expert video" in messages_text(requests[0])
+    assert answer.programs[0].source == PROGRAM and len(answer.programs) == 3
+
+
+def test_no_video_ablation_reflects_on_training_statistics(server, tmp_path):
+    config = llm_config(server.base_url)
+    config.critic = "none"
+    critic, engineer = make_llm_engines(config)
+    assert isinstance(critic, NoVideoCritic)
+    history = [candidate(tmp_path, "iter-001/cand-00", similarity=None),
+               candidate(tmp_path, "iter-001/cand-01", similarity=None)]
+    server.script(ENGINEER, Reply.text("ok"),
+                  Reply.json(engineer_json(source=PROGRAM, addresses=("episode_length",))))
+    answer = engineer.propose(brief(tmp_path, expert=False, history=history), None, [])
+    text = messages_text(server.sent(ENGINEER)[0])
+    assert "no video critic" in text and "iter-001/cand-01" in text and "healthy 90%" in text
+    assert not image_parts(server.sent(ENGINEER)[0])
+    assert answer.edits[0].addresses == ["episode_length"]  # free text without a critic
+    assert server.sent(CRITIC) == []
+
+
+def test_engineer_repairs_a_failing_program(server, tmp_path):
+    _, engineer, _ = engines(server)
+    broken = PROGRAM.replace("s.forward_velocity", "s.forward_velocity / 0.0")
+    server.script(ENGINEER,
+                  Reply.calls(("edit_reward", {"kind": "search_replace", "search": " / 0.0",
+                                               "replace": ""})),
+                  Reply.text("fixed"), Reply.json({"source": "", "fix": "removed the division"}))
+    fixed = engineer.repair(brief(tmp_path), broken, "compute_reward raised ZeroDivisionError")
+    assert fixed == PROGRAM
+    assert "ZeroDivisionError" in messages_text(server.sent(ENGINEER)[0])
+
+
+@pytest.mark.parametrize("fault", [Reply.error(429), Reply.error(500), Reply(content="late", delay=2.5)],
+                         ids=["429", "500", "timeout"])
+def test_transient_faults_are_retried(server, tmp_path, fault):
+    critic, _, sink = engines(server)
+    server.script(CRITIC, fault, Reply.json(critique_json()))
+    fb = critic.critique(expert_view(tmp_path), candidate(tmp_path), feedback_id="fb", iteration=1)
+    assert fb.similarity == 0.35 and len(server.sent(CRITIC)) == 2
+    assert any("retry 1/2" in n for n in sink.notes)
