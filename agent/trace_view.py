@@ -24,8 +24,8 @@ from vid2reward.agent.trace_chain import chain_rows
 from vid2reward.agent.trace_model import IterationTrace, NodeRun, RunTrace
 
 BARS = "▁▂▃▄▅▆▇█"
-ARROW = {"increase": "↑ increase", "decrease": "↓ decrease", "change": "↕ change"}
-OUTCOME = {"moved_as_expected": ("✓ moved as expected", "green"),
+ARROW = {"increase": "↑", "decrease": "↓", "change": "↕"}
+OUTCOME = {"moved_as_expected": ("✓ as expected", "green"),
            "opposite": ("✗ opposite", "red"),
            "unchanged": ("= unchanged", "yellow")}
 
@@ -231,15 +231,19 @@ def chain_table(trace: RunTrace, it: IterationTrace) -> Table:
     else:
         answer = "(no edits yet)" if trace.status == "running" else "(no edits: the run ended here)"
     title = f"chain rule: {feedback.id if feedback else '(no critique)'} → {answer}"
-    table = Table(title=title, title_justify="left", show_lines=False)
-    for col in ("delta feature", "learner", "expert", "direction", "importance"):
-        table.add_column(col, justify="right" if col in ("learner", "expert", "importance") else "left")
-    table.add_column("→", justify="center", style="dim")
-    table.add_column(f"edit ({rf.id})" if rf else "edit", no_wrap=True)
-    table.add_column("expects")
-    table.add_column("→", justify="center", style="dim")
-    table.add_column("audit outcome")
-    table.add_column("before→after", justify="right")
+    # Feature names never wrap (they are what the eye scans for); directions are arrows, so the
+    # table keeps one line per row down to ~110 columns.
+    table = Table(title=title, title_justify="left", caption="↑ increase  ↓ decrease  ↕ change",
+                  caption_justify="left")
+    table.add_column("delta feature", no_wrap=True)
+    table.add_column("learner", justify="right")
+    table.add_column("expert", justify="right")
+    table.add_column("dir", justify="center", no_wrap=True)
+    table.add_column("imp", justify="right")
+    table.add_column(f"→ edit ({rf.id})" if rf else "→ edit", min_width=16)
+    table.add_column("expects", justify="center", no_wrap=True)
+    table.add_column("→ audit", min_width=11)
+    table.add_column("before→after", justify="right", overflow="fold")
     shown: set[str] = set()
     for row in chain_rows(feedback, rf, it.audits):
         delta = row.delta
@@ -261,7 +265,7 @@ def chain_table(trace: RunTrace, it: IterationTrace) -> Table:
             outcome = Text("not measured" if audited else "pending", style="dim")
             moved = ""
         expects = ARROW.get(row.expected, "") if row.expected else ""
-        table.add_row(*cells, "→", edit_label(row.edit_index, row.edit), expects, "→", outcome, moved)
+        table.add_row(*cells, edit_label(row.edit_index, row.edit), expects, outcome, moved)
     return table
 
 

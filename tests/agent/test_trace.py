@@ -190,16 +190,16 @@ def test_report_has_every_section_and_key_values(run_dir):
     # timeline: nodes with summaries, messages and the tool call
     assert "critic → VisualFeedback fb-001-00 on iter-001/cand-00: similarity 0.410, 2 deltas" in text
     assert "engineer → RewardFeedback rf-002 answering fb-001-00: 2 edits (reweight ctrl, add stride)" in text
-    assert "auditor → 2 EditAudits of rf-002: 1 moved as expected, 1 opposite" in text
+    assert "auditor → 2 EditAudits of rf-002: 1 as expected, 1 opposite" in text
     assert "tool critic.compare_clips(candidate='iter-001/cand-00')" in text
     # candidate table: sha, status, speed, return, similarity, the rejected program
     assert re.search(r"iter-001/cand-00 ★ +│ " + sha(SRC1)[:12] + r" +│ finished .*│ +1500 .*│ +12\.5 │ +0\.410", text)
     assert "rejected: SyntaxError: line 1" in text
     # chain rule, left to right on one line: delta -> edit -> audit outcome
     assert "chain rule: fb-001-00 → rf-002 → audit in iteration 2" in text
-    assert re.search(r"cadence +│ +1\.8 │ +0\.9 │ ↓ decrease │ +0\.90 │ → │ #0 reweight ctrl 0\.001→0\.01 +│ "
-                     r"↓ decrease │ → │ ✓ moved as expected +│ +1\.8→1\.1", text)
-    assert re.search(r"forward_speed .*#1 add stride .*↑ increase .*✗ opposite .*0\.2→0\.15", text)
+    assert re.search(r"cadence +│ +1\.8 │ +0\.9 │ +↓ +│ +0\.90 │ #0 reweight ctrl 0\.001→0\.01 +│ +↓ +│ "
+                     r"✓ as expected +│ +1\.8→1\.1 │", text)
+    assert re.search(r"forward_speed .*#1 add stride .*↑ .*✗ opposite .*0\.2→0\.15", text)
     assert "(no edits: the run ended here)" in text
     # reward diff between the base (iteration 1's best) and the new centre program
     assert "reward diff rf-002: iter-001/cand-00 → iter-002/cand-00" in text
@@ -232,7 +232,7 @@ def test_html_export_holds_iterations_sheets_and_escapes(run_dir, tmp_path):
     assert "id='iteration-1'" in html and "id='iteration-2'" in html
     assert html.count("data:image/png;base64,") == 3  # expert + two candidate sheets
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "moved as expected" in html and "reweight ctrl 0.001→0.01" in html
+    assert "✓ as expected" in html and "reweight ctrl 0.001→0.01" in html
     assert "<span class='add'>+    &quot;ctrl&quot;: 0.01,</span>" in html
 
 
@@ -313,5 +313,5 @@ def test_running_run_shows_pending_audits_and_running_nodes(tmp_path):
     text = rendered_text(trace)
     assert trace.status == "running" and re.search(r"status +running", text)
     assert re.search(r"test_rewards +running", text)
-    assert re.search(r"forward_speed .*#0 reweight stride 0\.5→0\.9 .*↑ increase .*pending", text)
+    assert re.search(r"forward_speed .*#0 reweight stride 0\.5→0\.9 .*↑ .*pending", text)
     assert "reward diff rf-003: iter-002/cand-00 → rf-003" in text
