@@ -52,6 +52,7 @@ def render_html(trace: RunTrace, iteration: int | None = None) -> str:
     if trace.expert is not None and iteration is None:
         body += ["<h2 id='expert'>expert</h2>", _table(list(trace.expert.features),
                                                        [[num(v) for v in trace.expert.features.values()]]),
+                 f"<pre>{_e(trace.expert.description)}</pre>" if trace.expert.description else "",
                  _figure(root, trace.expert.sheet, "expert contact sheet")]
     for it in iterations:
         body.append(_iteration(trace, it, root))
@@ -111,7 +112,7 @@ def _node(node: NodeRun, start: float, run_is_live: bool) -> str:
     if node.seconds is not None:
         seconds = f"{node.seconds:.1f}s"
     else:  # no node_finished: still at work, or cut off
-        seconds = "running" if run_is_live else "did not finish"
+        seconds = "running" if run_is_live and not node.cut_off else "did not finish"
     children = []
     for m in node.messages:
         msg = m.message

@@ -47,6 +47,7 @@ class NodeRun(BaseModel):
     iteration: int = Field(description="the iteration the node started in (0 = set-up)")
     started: float = Field(description="seconds since the epoch")
     seconds: float | None = Field(default=None, description="None while running or if cut off")
+    cut_off: bool = Field(default=False, description="its session ended before it finished")
     summary: str = ""
     messages: list[MessageEvent] = Field(default_factory=list)
     tool_calls: list[ToolCall] = Field(default_factory=list)
@@ -250,6 +251,11 @@ def build_trace(root: Path, events: list[Any]) -> RunTrace:
         trace.started = trace.started if trace.started is not None else e.ts
         trace.last_event = e.ts
         kind = e.kind
+        if kind in ("run_started", "run_finished"):  # a session boundary: nothing still runs
+            for n in open_nodes:
+                n.cut_off = True
+            open_nodes.clear()
+            current = None
         if kind == "run_started":
             trace.sessions += 1
             trace.run_id, trace.env_id, trace.engine = e.run_id, e.env_id, e.engine
@@ -257,7 +263,6 @@ def build_trace(root: Path, events: list[Any]) -> RunTrace:
             trace.status, trace.finish = "running", None
         elif kind == "run_finished":
             trace.status, trace.finish = e.status, e
-            current = None
         elif kind == "node_started":
             current = NodeRun(name=e.node, iteration=e.iteration, started=e.ts)
             open_nodes.append(current)

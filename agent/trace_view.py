@@ -132,7 +132,7 @@ def _node_label(node: NodeRun, start: float, run_is_live: bool) -> Text:
     if node.seconds is not None:
         seconds = f"{node.seconds:.1f}s"
     else:  # no node_finished: still at work, or cut off by a crash, a failure or Ctrl-C
-        seconds = "running" if run_is_live else "did not finish"
+        seconds = "running" if run_is_live and not node.cut_off else "did not finish"
     label = Text(f"+{node.started - start:7.1f}s  ", style="dim")
     label.append(node.name, style="bold")
     label.append(f"  {seconds}  ", style="magenta")
@@ -173,8 +173,10 @@ def expert_table(trace: RunTrace) -> RenderableType:
     for name in expert.features:
         table.add_column(name, justify="right")
     table.add_row(*(num(v) for v in expert.features.values()))
-    where = "   ".join(p for p in (expert.clip, expert.sheet) if p)
-    return Group(table, Text(where, style="dim")) if where else table
+    lines = expert.description.strip().splitlines()
+    words = Text("\n".join(lines[:12]) + ("\n…" if len(lines) > 12 else ""), style="italic")
+    where = Text("   ".join(p for p in (expert.clip, expert.sheet) if p), style="dim")
+    return Group(table, words, where)
 
 
 def iteration_section(trace: RunTrace, it: IterationTrace) -> list[RenderableType]:

@@ -183,7 +183,7 @@ def test_report_has_every_section_and_key_values(run_dir):
                     "candidates of iteration 1", "candidates of iteration 2", "tokens and cost"):
         assert section in text, section
     # header: status, best, sparkline (0.41 -> ▄, 0.67 -> ▆), tokens and cost
-    assert "finished (all 2 iterations done)" in text
+    assert "finished (all 2 iterations done)" in text and "hops slowly forward" in text
     assert "0.670 (iter-002/cand-00)" in text
     assert "▄▆" in text and "0.410 → 0.670" in text
     assert "4350" in text and "$0.0420" in text
@@ -315,3 +315,18 @@ def test_running_run_shows_pending_audits_and_running_nodes(tmp_path):
     assert re.search(r"test_rewards +running", text)
     assert re.search(r"forward_speed .*#0 reweight stride 0\.5→0\.9 .*↑ .*pending", text)
     assert "reward diff rf-003: iter-002/cand-00 → rf-003" in text
+
+
+def test_a_node_cut_off_by_a_kill_is_not_running_after_resume(tmp_path):
+    root = record_run(tmp_path / "resumed", finished=False)
+    log = RunLog(root)
+    log.write(NodeStarted(node="keep_best", iteration=2))  # then kill -9: no finish, no run_finished
+    log.write(RunStarted(run_id="rec-run", env_id="Hopper-v5", engine="llm", config={}, resumed=True))
+    node(log, "keep_best", 2, "best iter-002/cand-00")
+    log.write(NodeStarted(node="engineer", iteration=2))
+    trace = load_trace(root)
+    keep_best = [n for n in trace.iteration(2).nodes if n.name == "keep_best"]
+    assert [(n.seconds, n.cut_off) for n in keep_best] == [(None, True), (0.5, False)]
+    text = rendered_text(trace)
+    assert re.search(r"keep_best +did not finish", text) and re.search(r"engineer +running", text)
+    assert trace.sessions == 2 and "sessions 2" in text
