@@ -132,6 +132,8 @@ def execute(paths: RunPaths, config: RunConfig, run_id: str, *, resume: bool = F
     ctx = RunContext(run_id=run_id, config=config, paths=paths, log=RunLog(paths.root),
                      critic=critic, engineer=engineer, stop=stop or StopFlag(),
                      listeners=list(listeners or []), progress=progress)
+    for engine in (critic, engineer):  # LLM engines report usage, tool calls and fallbacks
+        getattr(engine, "bind_context", lambda _ctx: None)(ctx)
     ctx.emit(RunStarted(run_id=run_id, env_id=config.env_id, engine=config.engine,
                         config=config.to_json(), resumed=resume))
     conn = sqlite3.connect(str(paths.checkpoints), check_same_thread=False)

@@ -229,3 +229,50 @@ def test_transient_faults_are_retried(server, tmp_path, fault):
     fb = critic.critique(expert_view(tmp_path), candidate(tmp_path), feedback_id="fb", iteration=1)
     assert fb.similarity == 0.35 and len(server.sent(CRITIC)) == 2
     assert any("retry 1/2" in n for n in sink.notes)
+
+
+def test_llm_run_end_to_end(server, tmp_path, monkeypatch):
+    """One tiny iteration of the whole graph on the LLM engine: real training and rendering,
+    the expert's video measurement stubbed, one rate-limit fault on the critic."""
+    from llm_fixtures import EXPERT_FEATURES, UNITS, sheet
+
+    from vid2reward.agent.nodes import candidates as candidate_nodes
+    from vid2reward.agent.nodes import expert as expert_nodes
+    from vid2reward.agent.run_log import read_events
+    from vid2reward.agent.runner import execute, new_run_dir
+
+    def prepare(source, expert_dir, start=None, end=None):
+        expert_dir.mkdir(parents=True, exist_ok=True)
+        (expert_dir / "clip.mp4").write_bytes(b"not a real video")
+        return expert_dir / "clip.mp4"
+
+    def measure(clip, sheet_path=None, **_):
+        if sheet_path is not None:
+            sheet(sheet_path, 40)
+        return {"features": dict(EXPERT_FEATURES), "units": dict(UNITS), "details": {}}
+
+    monkeypatch.setattr(expert_nodes, "prepare_expert", prepare)
+    monkeypatch.setattr(expert_nodes, "measure_video", lambda clip, sheet=None: measure(clip, sheet))
+    monkeypatch.setattr(candidate_nodes, "measure_video", lambda clip: measure(clip))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-test-key")
+    config = llm_config(server.base_url)
+    config.video, config.iterations, config.candidates = "expert.mp4", 1, 2
+    config.steps, config.n_envs, config.n_workers, config.clip_seconds = 2048, 4, 1, 1.0
+    server.script(CRITIC, Reply.text("It hops forward."), Reply.error(429),
+                  *[Reply.json(critique_json(similarity=s)) for s in (0.3, 0.6)])
+    server.script(ENGINEER, Reply.calls(("edit_reward", {"kind": "replace_all", "source": PROGRAM})),
+                  Reply.calls(("test_reward", {})), Reply.text("done"), Reply.json(engineer_json()))
+    paths = new_run_dir(config, tmp_path / "run")
+    outcome = execute(paths, config, "run")
+
+    assert outcome.status == "finished" and outcome.best_similarity == 0.6
+    assert server.remaining(CRITIC) == server.remaining(ENGINEER) == 0
+    events = read_events(paths.root)
+    usage = [e for e in events if e.kind == "llm_usage"]
+    assert {u.role for u in usage} == {"critic", "engineer"} and len(usage) == 7
+    assert [e.tool for e in events if e.kind == "tool_call"] == ["edit_reward", "test_reward"]
+    assert any("retry 1/2" in e.summary for e in events if e.kind == "node_finished")
+    summary = json.loads((paths.root / "best" / "summary.json").read_text())
+    assert summary["usage"]["tokens"] == 7 * 120
+    assert "sk-secret" not in (paths.root / "run.json").read_text()
+    assert (paths.root / "iter-001" / "cand-01" / "reward.py").read_text().startswith("# variant")
