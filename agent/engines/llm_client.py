@@ -32,7 +32,7 @@ import openai
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from vid2reward.agent.run_log import LLMUsage
 from vid2reward.sim.errors import UserError
@@ -273,7 +273,7 @@ class RoleClient:
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def _record(self, reply: AIMessage) -> None:
-        usage = reply.usage_metadata or {}
+        usage: dict[str, Any] = dict(reply.usage_metadata or {})
         tokens_in, tokens_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
         cost = 0.0
         if self._price is not None:
@@ -334,7 +334,7 @@ def make_chat_model(model: str, base_url: str | None, settings: LLMSettings) -> 
     kwargs: dict[str, Any] = {}
     if settings.temperature is not None:
         kwargs["temperature"] = settings.temperature
-    return ChatOpenAI(model=model, base_url=base_url, api_key=api_key_for(base_url),
+    return ChatOpenAI(model=model, base_url=base_url, api_key=SecretStr(api_key_for(base_url)),
                       timeout=settings.timeout, max_retries=0, use_responses_api=False, **kwargs)
 
 

@@ -25,10 +25,13 @@ def weights_span(source: str) -> tuple[int, int] | None:
     """Character offsets of the top-level ``WEIGHTS = {...}`` dict literal (None if absent)."""
     lines = source.splitlines(keepends=True)
     for node in ast.parse(source).body:
-        target = (node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1
-                  else node.target if isinstance(node, ast.AnnAssign) else None)
-        if isinstance(target, ast.Name) and target.id == "WEIGHTS" and isinstance(node.value, ast.Dict):
-            value = node.value
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id == "WEIGHTS" and isinstance(value, ast.Dict):
             assert value.end_lineno is not None and value.end_col_offset is not None
             return (_offset(lines, value.lineno, value.col_offset),
                     _offset(lines, value.end_lineno, value.end_col_offset))

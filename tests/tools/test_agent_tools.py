@@ -81,3 +81,14 @@ def test_critic_tools_compare_in_visible_units():
     assert "error: no clip" in tools["compare_clips"].invoke({"candidate_id": "nope"})
     assert "cadence_hz: 2 Hz" in tools["pixel_features"].invoke({})
     assert comparison_table({"x": 0.0}, {"x": 0.2}, {}, {}).endswith("| x | 0 | 0.2 | +0.2 | +2.00 |  |")
+
+
+def test_probe_train_reports_component_statistics(tmp_path):
+    ws = EngineerWorkspace(env_id="Hopper-v5", store=RewardStore(tmp_path / "store"), draft=PROGRAM,
+                           probe_steps=1024)
+    tools = {t.name: t for t in engineer_tools(ws)}
+    out = tools["probe_train"].invoke({"steps": 50_000})  # capped at the run's limit
+    assert out.startswith("probe of 1024 steps:") and "status: finished" in out
+    assert "- forward:" in out and "- ctrl:" in out
+    ws.draft = "import os\n" + PROGRAM
+    assert tools["probe_train"].invoke({"steps": 1024}).startswith("error: reward program rejected")
