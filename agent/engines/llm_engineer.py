@@ -124,7 +124,8 @@ class LLMEngineer:
                           feedback=_feedback_text(feedback), audits=_audit_text(audits),
                           history=history, base_id=base.id, base_source=base.source)
             rule = ("Each edit's addresses must be features of the critic's deltas: "
-                    + ", ".join(d.feature for d in feedback.deltas) + ".")
+                    + ", ".join(d.feature for d in feedback.deltas) + "." if feedback.deltas else
+                    "The critic reported no deltas: addresses name the behaviours each edit keeps or refines.")
         return self._answer(brief, task, rule, feedback=feedback, base=base)
 
     def repair(self, brief: EngineerBrief, source: str, report: str) -> str:
@@ -252,7 +253,7 @@ def _checked(result: Structured, ws: EngineerWorkspace,
     if not source.strip():
         return reply, ["there is no program: give the complete program in source"]
     problems = [f"the program is rejected: {v}" for v in find_violations(source)]
-    if feedback is not None:
+    if feedback is not None and feedback.deltas:  # no deltas (a perfect clip): nothing to cite
         known = {d.feature for d in feedback.deltas}
         if not reply.edits:
             problems.append("list every edit you made in edits")
@@ -270,7 +271,7 @@ def _checked(result: Structured, ws: EngineerWorkspace,
 def _mended_edits(edits: list[RewardEdit], feedback: VisualFeedback | None) -> list[RewardEdit]:
     """Edits made consistent after the repair round: addresses that are not deltas are dropped
     and a missing prediction is the delta's own direction (with a video critic only)."""
-    if feedback is None:
+    if feedback is None or not feedback.deltas:
         return edits
     direction = {d.feature: d.direction for d in feedback.deltas}
     mended = []

@@ -180,6 +180,12 @@ def test_engineer_answer_is_repaired_once(server, tmp_path):
     assert static_weights(answer.programs[0].source)["forward"] == 3.0
     assert answer.edits[0].addresses == ["forward_speed"] and "problems" not in answer.notes
 
+    # a critic that found nothing to fix leaves the addresses free
+    server.script(ENGINEER, Reply.text("Done."), Reply.json(engineer_json(addresses=("style",))))
+    answer = engineer.propose(brief(tmp_path, history=[cand]),
+                              feedback.model_copy(update={"deltas": []}), [])
+    assert answer.edits[0].addresses == ["style"] and "problems" not in answer.notes
+
 
 def test_engineer_must_answer_when_rounds_are_spent(server, tmp_path):
     _, engineer, _ = engines(server, engineer_rounds=2)
