@@ -53,6 +53,12 @@ def test_grey_subject_falls_back_to_motion_segmentation(follow):
     assert close(feats.cadence_hz, 2.0, 0.10) and close(feats.forward_speed, 0.6, 0.15)
 
 
+def test_a_subject_that_does_not_bob_has_no_cadence():
+    feats = measure_features(synthetic_clip(5, FPS, 240, speed=0.5, bob_height=0.0), FPS)
+    assert feats.cadence_hz == 0.0 and feats.vertical_oscillation < 0.005
+    assert close(feats.forward_speed, 0.5, 0.10) and feats.flight_fraction == 0.0
+
+
 def test_forward_direction_for_a_leftward_runner():
     frames = synthetic_clip(3, FPS, 240, bob_hz=2.0, speed=-0.5)
     as_is = measure_features(frames, FPS)
