@@ -4,6 +4,7 @@ simulator's own metrics, and the typed / JSON results."""
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,6 +82,12 @@ def test_video_file_and_memory_agree_and_serialise(tmp_path):
     assert len(data["series"]["t"]) == from_file.frames == len(data["series"]["height_ratio"])
     for definition in FEATURE_DEFINITIONS.values():
         assert definition.unit and len(definition.definition) > 40 and definition.scale > 0
+
+
+def test_every_feature_is_documented_for_people():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "video.md").read_text()
+    for name in FEATURE_DEFINITIONS:
+        assert f"| `{name}` |" in doc
 
 
 def test_segmentation_settings_are_honoured():
