@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import cv2
 import numpy as np
@@ -26,7 +27,7 @@ from vid2reward.tools.pixel_features import (
 )
 from vid2reward.tools.video_frames import Frames, probe_video, read_frames
 
-ClipSource = str | Path | Frames
+ClipSource: TypeAlias = str | Path | Frames
 """A video file, or frames in memory (``video_frames.frames_from_arrays(episode.frames, fps)``)."""
 
 DISPLAY_HEIGHT = 240

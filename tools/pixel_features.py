@@ -151,7 +151,7 @@ class PixelFeatures:
     fps: float
     frames: int
     duration_s: float
-    series: dict[str, list[float]] = field(default_factory=dict)
+    series: dict[str, list[float | None]] = field(default_factory=dict)
     """Per analysed frame: t, height_ratio, aspect_ratio, tilt_deg, height_up (L, ground-relative),
     forward_velocity (L/s, per frame pair, first = 0), airborne (0/1, empty if no ground)."""
 
@@ -437,9 +437,9 @@ def _motion_energy(masks: np.ndarray, found: np.ndarray, g: _Geometry, fps: floa
             continue
         dx, dy = int(round(g.cx[i] - g.cx[i - 1])), int(round(g.cy[i] - g.cy[i - 1]))
         prev = np.roll(masks[i - 1], (dy, dx), axis=(0, 1))
-        changed = np.count_nonzero(prev ^ masks[i])
+        changed = int(np.count_nonzero(prev ^ masks[i]))
         m = masks[i].astype(np.uint8)
-        outline = max(1, np.count_nonzero(m - cv2.erode(m, kernel)))
+        outline = max(1, int(np.count_nonzero(m - cv2.erode(m, kernel))))
         speeds.append(changed / outline)  # mean outline displacement, pixels per frame
     return float(np.mean(speeds) * fps / length) if speeds else 0.0
 

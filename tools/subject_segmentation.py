@@ -93,7 +93,7 @@ _L_BINS, _AB_BINS = 8, 32
 
 def _quantise(frame: np.ndarray) -> np.ndarray:
     """Lab colour bin of every pixel: 8 lightness x 32 x 32 chroma bins."""
-    lab = cv2.cvtColor(frame, cv2.COLOR_RGB2Lab)
+    lab = np.asarray(cv2.cvtColor(frame, cv2.COLOR_RGB2Lab), dtype=np.uint8)
     q = (lab[..., 0] >> 5).astype(np.int32) * (_AB_BINS * _AB_BINS)
     q += (lab[..., 1] >> 3).astype(np.int32) * _AB_BINS
     q += lab[..., 2] >> 3
@@ -158,18 +158,24 @@ def camera_shift(prev_gray: np.ndarray, gray: np.ndarray, region: np.ndarray | N
     if corners is None or len(corners) < 8:
         return float("nan"), float("nan")
     start = (corners.reshape(-1, 2) + (0.0, r0)).astype(np.float32)
-    guess = start + np.float32(prior)
-    lk = dict(winSize=(15, 15), maxLevel=2,
-              criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
-    end, ok, _ = cv2.calcOpticalFlowPyrLK(prev_gray, gray, start, guess.copy(),
-                                          flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)
-    back, ok_back, _ = cv2.calcOpticalFlowPyrLK(gray, prev_gray, end, start.copy(),
-                                                flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)
+    guess = start + np.asarray(prior, dtype=np.float32)
+    end, ok = _track(prev_gray, gray, start, guess)
+    back, ok_back = _track(gray, prev_gray, end, start)
     good = (ok.ravel() == 1) & (ok_back.ravel() == 1) & (np.linalg.norm(back - start, axis=1) < 0.5)
     if good.sum() < 8:
         return float("nan"), float("nan")
     motion = end[good] - start[good]
     return float(np.median(motion[:, 0])), float(np.median(motion[:, 1]))
+
+
+def _track(prev_gray: np.ndarray, gray: np.ndarray, points: np.ndarray,
+           guess: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pyramidal Lucas-Kanade from ``points`` in ``prev_gray`` to ``gray``, starting at ``guess``:
+    (new points, 1 where tracked)."""
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03)
+    end, ok, _ = cv2.calcOpticalFlowPyrLK(prev_gray, gray, points, guess.copy(), None, None,
+                                          (15, 15), 2, criteria, cv2.OPTFLOW_USE_INITIAL_FLOW)
+    return np.asarray(end), np.asarray(ok)
 
 
 def motion_masks(frames: Sequence[np.ndarray], settings: SegmentationSettings) -> np.ndarray:
@@ -200,7 +206,7 @@ def motion_masks(frames: Sequence[np.ndarray], settings: SegmentationSettings) -
         stack, seen = [], np.zeros((h, w), np.int32)
         for j in others:
             dx, dy = pos[i] - pos[j]
-            warp = np.float32([[1, 0, dx], [0, 1, dy]])
+            warp = np.array([[1, 0, dx], [0, 1, dy]], dtype=np.float32)
             stack.append(cv2.warpAffine(smooth[j], warp, (w, h), borderMode=cv2.BORDER_REPLICATE))
             inside = np.zeros((h, w), np.uint8)
             x0, y0 = int(np.ceil(max(0, dx))), int(np.ceil(max(0, dy)))

@@ -330,7 +330,7 @@ def download(url: str, work: Path, *, max_height: int, start: float = 0.0,
         "progress_hooks": [hook],
     }
 
-    def run() -> dict:
+    def run() -> dict | None:
         # yt-dlp looks for ffmpeg through a context variable its own CLI sets; set it in a
         # copied context so the bundled binary is found without touching PATH
         location = getattr(FFmpegPostProcessor, "_ffmpeg_location", None)
@@ -339,6 +339,7 @@ def download(url: str, work: Path, *, max_height: int, start: float = 0.0,
         with yt_dlp.YoutubeDL(options) as ydl:  # type: ignore[arg-type]
             return ydl.extract_info(url, download=True)
 
+    info: dict | None
     try:
         info = contextvars.copy_context().run(run)
     except yt_dlp.utils.DownloadError as exc:
