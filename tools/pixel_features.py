@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +29,11 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from vid2reward.tools.feature_definitions import (
+    FEATURE_DEFINITIONS,
+    STILL_OSCILLATION,
+    FeatureDefinition,
+)
 from vid2reward.tools.subject_segmentation import (
     SegmentationSettings,
     camera_shift,
@@ -37,71 +41,9 @@ from vid2reward.tools.subject_segmentation import (
 )
 from vid2reward.tools.video_frames import CropBox, prepare, probe_video, read_frames
 
-STILL_OSCILLATION = 0.005
-"""Below this vertical oscillation (body lengths) the subject does not bob: cadence is 0."""
-
-
-@dataclass(frozen=True)
-class FeatureDefinition:
-    """What one feature means, so a critic (person or model) can read a difference."""
-
-    name: str
-    unit: str
-    definition: str
-    """Scale-free definition, in words."""
-    scale: float
-    """A difference of this size is clearly visible; used to normalise differences."""
-    sim_metric: str | None = None
-    """The simulator-state metric it estimates (``sim.metrics.BehaviourMetrics``), if any."""
-
-
-FEATURE_DEFINITIONS: dict[str, FeatureDefinition] = {d.name: d for d in [
-    FeatureDefinition(
-        "forward_speed", "body lengths/s",
-        "mean horizontal speed of the subject's centroid over the ground: its image motion minus "
-        "the ground's image motion near its feet, divided by the body length L; positive = "
-        "moving right in the image (forward in MuJoCo renders)", 0.5,
-        "forward_velocity / body length"),
-    FeatureDefinition(
-        "cadence_hz", "Hz",
-        "dominant frequency (0.3-10 Hz) of the subject's vertical position relative to the "
-        "ground: steps or hops per second; 0 when that position varies by less than 0.5 % of "
-        "L (standard deviation)", 0.5, "cadence_hz"),
-    FeatureDefinition(
-        "vertical_oscillation", "body lengths",
-        "standard deviation of the subject's vertical centroid position relative to the ground "
-        "(slow drift removed), divided by L: how much it bobs", 0.03,
-        "torso_height_std / body length"),
-    FeatureDefinition(
-        "height_ratio", "fraction of L",
-        "mean bounding-box height divided by L: ~1 upright and extended, small when crouched, "
-        "lying or moving horizontally", 0.15, None),
-    FeatureDefinition(
-        "height_ratio_std", "fraction of L",
-        "standard deviation of bounding-box height / L over the clip: how much the body "
-        "stretches and folds", 0.05, None),
-    FeatureDefinition(
-        "aspect_ratio", "width/height",
-        "median bounding-box width divided by height", 0.3, None),
-    FeatureDefinition(
-        "tilt_deg", "degrees",
-        "mean lean of the upper body from vertical: the angle of the line from the mask's "
-        "centroid in the rows 15-30 % down its box (chest) to its centroid in the top 15 % "
-        "(head); positive = top leans right (forward in MuJoCo renders)", 5.0,
-        "torso_pitch (deg)"),
-    FeatureDefinition(
-        "flight_fraction", "fraction of frames",
-        "fraction of frames in which the subject's lowest point is more than 5 % of L above the "
-        "ground line (the 90th percentile of its lowest point, ground-relative, within +-0.75 s); "
-        "None when the ground is not visible. Sees clear hops, not millimetre clearances",
-        0.15, "flight_fraction"),
-    FeatureDefinition(
-        "motion_energy", "body lengths/s",
-        "mean speed of the silhouette's outline relative to the silhouette's own centroid: "
-        "pixels that change between frames (centroid shift removed) / outline length / L, per "
-        "second: how fast the limbs move", 0.3, None),
-]}
-"""Every comparable feature: name -> definition (also the keys of ``PixelFeatures.vector()``)."""
+__all__ = ["FEATURE_DEFINITIONS", "FeatureDefinition", "FeatureSettings", "PixelFeatures",
+           "analysis_rate", "dominant_frequency", "features_from_video", "ground_motion",
+           "measure_features"]
 
 
 @dataclass(frozen=True)
@@ -444,69 +386,10 @@ def _motion_energy(masks: np.ndarray, found: np.ndarray, g: _Geometry, fps: floa
     return float(np.mean(speeds) * fps / length) if speeds else 0.0
 
 
-# -- benchmark ----------------------------------------------------------------------------------
-def synthetic_clip(seconds: float = 10.0, fps: float = 30.0, height: int = 480,
-                   bob_hz: float = 2.0, speed: float = 1.0, follow: bool = True,
-                   colour: tuple[int, int, int] = (230, 120, 40), bob_height: float = 0.06,
-                   seed: int = 0) -> list[np.ndarray]:
-    """A test clip with known answers: a figure (orange unless ``colour``) bobbing at ``bob_hz``
-    by ``bob_height`` of its height over a blocky grey ground, moving at ``speed`` figure
-    heights per second (negative = left).
-
-    With ``follow`` the camera follows it (the figure stays in the middle, the ground scrolls
-    the other way), else the camera is still and the figure crosses the frame from one third
-    in. The true forward speed is ``speed`` body lengths/s, the true cadence ``bob_hz``.
-    """
-    rng = np.random.default_rng(seed)
-    width = int(round(height * 16 / 9)) // 16 * 16
-    figure = height // 3  # bounding-box height of the figure, pixels
-    horizon, tile = height // 2, max(4, height // 20)
-    blocks = rng.integers(60, 200, size=(height // tile + 1, 2 * width // tile + 1), dtype=np.uint8)
-    ground = cv2.resize(blocks, (blocks.shape[1] * tile, blocks.shape[0] * tile),
-                        interpolation=cv2.INTER_NEAREST)  # periodic: wraps without a seam
-    period = ground.shape[1]
-    ground = np.concatenate([ground, ground], axis=1)
-    frames = []
-    for i in range(int(round(seconds * fps))):
-        t = i / fps
-        frame = np.empty((height, width, 3), np.uint8)
-        frame[:horizon] = (150, 170, 200)  # sky
-        travelled = speed * figure * t
-        offset = int(round(travelled if follow else 0.0)) % period
-        frame[horizon:] = ground[: height - horizon, offset:offset + width, None]
-        lift = bob_height * figure * (0.5 + 0.5 * np.sin(2 * np.pi * bob_hz * t))
-        foot = int(round(horizon + 0.25 * figure - lift))
-        x = width // 2 if follow else int(round(width / 3 if speed >= 0 else 2 * width / 3)
-                                          + travelled)
-        r = figure // 10
-        cv2.rectangle(frame, (x - r, foot - figure + 2 * r), (x + r, foot), colour, -1)
-        cv2.circle(frame, (x, foot - figure + r), r, colour, -1)
-        frames.append(frame)
-    return frames
-
-
-def bench_pixel_features(seconds: float = 10.0, height: int = 480, fps: float = 30.0) -> dict:
-    """Time the features of a synthetic ``seconds`` clip at ``height`` rows, decoded from an mp4.
-
-    Returns {"seconds": wall time for decode + features, "clip_s", "height", "frames", "fps",
-    "cadence_hz" (true 2.0), "forward_speed" (true ~1.0)}.
-    """
-    import tempfile
-
-    from vid2reward.sim.render import write_mp4
-
-    with tempfile.TemporaryDirectory() as tmp:
-        clip = write_mp4(synthetic_clip(seconds, fps, height), Path(tmp) / "bench.mp4", fps)
-        t0 = time.perf_counter()
-        feats = features_from_video(clip)
-        elapsed = time.perf_counter() - t0
-    return {"seconds": round(elapsed, 3), "clip_s": seconds, "height": height,
-            "frames": feats.frames, "fps": fps, "cadence_hz": round(feats.cadence_hz, 3),
-            "forward_speed": round(feats.forward_speed, 3)}
-
-
 if __name__ == "__main__":  # python -m vid2reward.tools.pixel_features (--bench | CLIP)
     if len(sys.argv) > 1 and sys.argv[1] != "--bench":
         print(features_from_video(sys.argv[1]).to_json(series=False))
     else:
+        from vid2reward.tools.synthetic_clips import bench_pixel_features
+
         print(json.dumps(bench_pixel_features(), indent=2))

@@ -11,7 +11,7 @@ import pytest
 
 from vid2reward.agent.cli import main
 from vid2reward.sim.render import write_mp4
-from vid2reward.tools.pixel_features import synthetic_clip
+from vid2reward.tools.synthetic_clips import synthetic_clip
 
 FPS = 30
 

@@ -8,7 +8,8 @@ import pytest
 
 from vid2reward.sim.render import write_mp4
 from vid2reward.tools.clip_compare import compare_clips, normalised_differences
-from vid2reward.tools.pixel_features import FEATURE_DEFINITIONS, measure_features, synthetic_clip
+from vid2reward.tools.pixel_features import FEATURE_DEFINITIONS, measure_features
+from vid2reward.tools.synthetic_clips import synthetic_clip
 from vid2reward.tools.video_frames import frames_from_arrays
 
 FPS = 30

@@ -16,12 +16,11 @@ from vid2reward.sim.rollout import run_episodes
 from vid2reward.tools.pixel_features import (
     FEATURE_DEFINITIONS,
     FeatureSettings,
-    bench_pixel_features,
     features_from_video,
     measure_features,
-    synthetic_clip,
 )
 from vid2reward.tools.subject_segmentation import SegmentationSettings
+from vid2reward.tools.synthetic_clips import bench_pixel_features, synthetic_clip
 
 FPS = 30
 
