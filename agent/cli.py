@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from vid2reward import __version__
-from vid2reward.agent.commands import bench, demo, fetch, render, reward, run, trace, train
+from vid2reward.agent.commands import bench, chat, demo, fetch, render, reward, run, trace, train
 from vid2reward.sim.errors import UserError
 
-VERB_MODULES = [demo, run, fetch, train, render, reward, bench, trace]
+VERB_MODULES = [demo, run, chat, trace, fetch, train, render, reward, bench]
 """Each module adds its verb(s) with ``register(subparsers)`` and sets ``func`` on its parser."""
 
 

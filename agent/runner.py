@@ -118,65 +118,111 @@ def _stop_on_signals(stop: StopFlag) -> Iterator[None]:
                 pass
 
 
+class RunSession:
+    """One open run: its context, compiled graph and checkpointer. ``execute`` drives it to the
+    end; the chat session drives it step by step (approve, reject, feedback, rollback).
+
+    Args:
+        approve: override ``config.approve_rewards`` (pause before each training) for this session.
+    """
+
+    def __init__(self, paths: RunPaths, config: RunConfig, run_id: str, *, resume: bool = False,
+                 listeners: list[Callable[[BaseModel], None]] | None = None,
+                 progress: Callable[[str, int, int], None] | None = None,
+                 stop: StopFlag | None = None, engines: tuple[Critic, Engineer] | None = None,
+                 approve: bool | None = None) -> None:
+        critic, engineer = engines or make_engines(config)
+        if approve is not None:
+            config.approve_rewards = approve
+        self.paths, self.config, self.run_id = paths, config, run_id
+        self.ctx = RunContext(run_id=run_id, config=config, paths=paths, log=RunLog(paths.root),
+                              critic=critic, engineer=engineer, stop=stop or StopFlag(),
+                              listeners=list(listeners or []), progress=progress)
+        for engine in (critic, engineer):  # LLM engines report usage, tool calls and fallbacks
+            getattr(engine, "bind_context", lambda _ctx: None)(self.ctx)
+        self.ctx.emit(RunStarted(run_id=run_id, env_id=config.env_id, engine=config.engine,
+                                 config=config.to_json(), resumed=resume))
+        self.conn = sqlite3.connect(str(paths.checkpoints), check_same_thread=False)
+        self.graph = build_graph(self.ctx, SqliteSaver(self.conn))
+        self.thread: dict[str, Any] = {"configurable": {"thread_id": run_id}}
+
+    def close(self) -> None:
+        """Close the checkpoint database."""
+        self.conn.close()
+
+    def state(self) -> Any:
+        """The latest checkpoint (LangGraph StateSnapshot: ``values``, ``next``)."""
+        return self.graph.get_state(self.thread)
+
+    def update(self, values: dict[str, Any], as_node: str | None = None) -> None:
+        """Change the state at the latest checkpoint, as if ``as_node`` had returned ``values``."""
+        self.graph.update_state(self.thread, values, as_node=as_node)
+
+    def advance(self) -> RunOutcome:
+        """Run until the graph ends, pauses for approval, or a stop is requested."""
+        ctx, paths = self.ctx, self.paths
+        fresh = not self.state().values
+        try:
+            with _stop_on_signals(ctx.stop):
+                for _ in self.graph.stream({"iteration": 0} if fresh else None, self.thread,
+                                           stream_mode="updates"):
+                    if ctx.stop.requested:
+                        break
+            snapshot = self.state()
+        except UserError:
+            if fresh and not any(paths.root.glob("iter-*")):
+                self.close()
+                shutil.rmtree(paths.root, ignore_errors=True)  # nothing worth keeping yet
+                raise
+            ctx.emit(RunFinished(status="failed", reason="user error (see the message)"))
+            raise
+        except KeyboardInterrupt:
+            ctx.emit(RunFinished(status="interrupted", reason="aborted by a second Ctrl-C"))
+            return RunOutcome("interrupted", "aborted", paths.root)
+        except Exception as exc:
+            ctx.emit(RunFinished(status="failed", reason=f"{type(exc).__name__}: {exc}"))
+            raise
+        return self._outcome(snapshot)
+
+    def _outcome(self, snapshot: Any) -> RunOutcome:
+        ctx, paths = self.ctx, self.paths
+        state = snapshot.values
+        best = state.get("best") or {}
+        if snapshot.next:
+            if ctx.stop.requested:
+                ctx.emit(RunFinished(status="interrupted", reason=ctx.stop.reason))
+                return RunOutcome("interrupted", ctx.stop.reason, paths.root, best.get("similarity"))
+            return RunOutcome("awaiting_approval", f"paused before {snapshot.next[0]}", paths.root,
+                              best.get("similarity"))
+        reason = state.get("stop_reason") or "done"
+        status = "finished" if reason.startswith("all ") else (
+            "failed" if reason.startswith("no candidate") else "budget")
+        ctx.emit(RunFinished(status=status, reason=reason, best_candidate_id=best.get("id"),
+                             best_similarity=best.get("similarity")))
+        return RunOutcome(status, reason, paths.root, best.get("similarity"))
+
+    def checkpoint_after_iteration(self, iteration: int) -> Any:
+        """The checkpoint just after ``keep_best`` of ``iteration`` (the point to fork from)."""
+        for snapshot in self.graph.get_state_history(self.thread):
+            values = snapshot.values
+            if values.get("iteration") == iteration and snapshot.next in (("engineer",), ("write_best",)) \
+                    and len(values.get("history", [])) == iteration:
+                return snapshot
+        return None
+
+
 def execute(paths: RunPaths, config: RunConfig, run_id: str, *, resume: bool = False,
             listeners: list[Callable[[BaseModel], None]] | None = None,
             progress: Callable[[str, int, int], None] | None = None,
             stop: StopFlag | None = None, engines: tuple[Critic, Engineer] | None = None,
-            update: dict[str, Any] | None = None) -> RunOutcome:
-    """Run (or resume) the graph until it ends, pauses for approval, or is stopped.
-
-    Args:
-        update: state values to set before continuing (chat: approvals, human feedback, budgets).
-    """
-    critic, engineer = engines or make_engines(config)
-    ctx = RunContext(run_id=run_id, config=config, paths=paths, log=RunLog(paths.root),
-                     critic=critic, engineer=engineer, stop=stop or StopFlag(),
-                     listeners=list(listeners or []), progress=progress)
-    for engine in (critic, engineer):  # LLM engines report usage, tool calls and fallbacks
-        getattr(engine, "bind_context", lambda _ctx: None)(ctx)
-    ctx.emit(RunStarted(run_id=run_id, env_id=config.env_id, engine=config.engine,
-                        config=config.to_json(), resumed=resume))
-    conn = sqlite3.connect(str(paths.checkpoints), check_same_thread=False)
-    graph = build_graph(ctx, SqliteSaver(conn))
-    thread = {"configurable": {"thread_id": run_id}}
-    fresh = not resume and not graph.get_state(thread).values
+            ) -> RunOutcome:
+    """Run (or resume) the graph until it ends, pauses for approval, or is stopped."""
+    session = RunSession(paths, config, run_id, resume=resume, listeners=listeners,
+                         progress=progress, stop=stop, engines=engines)
     try:
-        with _stop_on_signals(ctx.stop):
-            if update:
-                graph.update_state(thread, update)
-            for _ in graph.stream({"iteration": 0} if fresh else None, thread, stream_mode="updates"):
-                if ctx.stop.requested:
-                    break
-        snapshot = graph.get_state(thread)
-    except UserError:
-        if fresh and not any(paths.root.glob("iter-*")):
-            conn.close()
-            shutil.rmtree(paths.root, ignore_errors=True)  # nothing worth keeping yet
-            raise
-        ctx.emit(RunFinished(status="failed", reason="user error (see the message)"))
-        raise
-    except KeyboardInterrupt:
-        ctx.emit(RunFinished(status="interrupted", reason="aborted by a second Ctrl-C"))
-        return RunOutcome("interrupted", "aborted", paths.root)
-    except Exception as exc:
-        ctx.emit(RunFinished(status="failed", reason=f"{type(exc).__name__}: {exc}"))
-        raise
+        return session.advance()
     finally:
-        conn.close()
-    state = snapshot.values
-    best = state.get("best") or {}
-    if snapshot.next:
-        if ctx.stop.requested:
-            ctx.emit(RunFinished(status="interrupted", reason=ctx.stop.reason))
-            return RunOutcome("interrupted", ctx.stop.reason, paths.root, best.get("similarity"))
-        return RunOutcome("awaiting_approval", f"paused before {snapshot.next[0]}", paths.root,
-                          best.get("similarity"))
-    reason = state.get("stop_reason") or "done"
-    status = "finished" if reason.startswith("all ") else (
-        "failed" if reason.startswith("no candidate") else "budget")
-    ctx.emit(RunFinished(status=status, reason=reason, best_candidate_id=best.get("id"),
-                         best_similarity=best.get("similarity")))
-    return RunOutcome(status, reason, paths.root, best.get("similarity"))
+        session.close()
 
 
 def _versions() -> dict[str, str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from vid2reward.agent.config import RunConfig
 from vid2reward.agent.dashboard import Dashboard
-from vid2reward.agent.runner import execute, load_run, new_run_dir
+from vid2reward.agent.runner import execute, load_run, make_engines, new_run_dir
 from vid2reward.sim.envs import get_spec
 from vid2reward.sim.errors import UserError
 
@@ -91,10 +91,11 @@ def _check_video(video: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    engines = make_engines(config)  # a missing model or key fails here, before any directory
     paths = new_run_dir(config, args.out)
     with Dashboard(config, paths.root, quiet=args.quiet) as board:
         outcome = execute(paths, config, paths.root.name, listeners=[board.on_event],
-                          progress=board.on_progress)
+                          progress=board.on_progress, engines=engines)
     board.print_summary(outcome)
     return outcome.exit_code
 

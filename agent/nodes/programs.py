@@ -139,9 +139,15 @@ def engineer(state: RunState, ctx: RunContext) -> dict[str, Any]:
     if best and best.get("feedback_id"):
         fb_path = ctx.paths.candidate(best["id"]) / "feedback.json"
         feedback = VisualFeedback.model_validate(read_json(fb_path))
-    if state.get("human_feedback") and feedback is not None:
-        feedback = feedback.model_copy(update={"problems": [f"(person) {state['human_feedback']}",
-                                                            *feedback.problems]})
+    words = state.get("human_feedback")
+    if words:  # human as critic: the person's words join (or, with no video, are) the feedback
+        human = VisualFeedback(id=f"hf-{iteration:03d}", iteration=iteration,
+                               candidate_id=best["id"] if best else "", problems=[f"(person) {words}"],
+                               similarity=feedback.similarity if feedback else 0.0)
+        ctx.emit(MessageEvent(sender="human", message=human))
+        (ctx.paths.iteration(iteration) / "human_feedback.txt").write_text(words, encoding="utf-8")
+        feedback = human if feedback is None else feedback.model_copy(
+            update={"problems": [*human.problems, *feedback.problems]})
     audit_path = ctx.paths.iteration(iteration) / "audit.json"
     audits = [EditAudit.model_validate(a) for a in read_json(audit_path)] if audit_path.is_file() else []
     answer = ctx.engineer.propose(brief(state, ctx, iteration), feedback, audits)

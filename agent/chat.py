@@ -1,0 +1,245 @@
+"""``vid2reward chat``: a person steers a run, one step at a time.
+
+The run pauses before each training (a LangGraph interrupt); the person approves or rejects the
+proposed rewards, gives feedback in words (human as critic: it goes to the engineer with the
+critic's own), changes budgets, rolls back to an earlier iteration and forks from there
+(checkpoint time travel), and looks at clips, contact sheets and diffs. Slash commands work
+offline; free text goes to the LLM engineer when one is configured and is taken as feedback
+when not. Every command is a ``cmd_*`` method whose docstring is its help line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import shutil
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.table import Table
+
+from vid2reward.agent.config import RunConfig
+from vid2reward.agent.run_dir import read_json, write_json
+from vid2reward.agent.runner import RunOutcome, RunSession
+from vid2reward.agent.state import CandidateRecord
+
+
+class ChatSession:
+    """A chat over one open :class:`RunSession`.
+
+    Args:
+        session: the run, opened with ``approve=True`` so it pauses before each training.
+        console: where everything is printed (one output seam, for colour and for tests).
+        ask_llm: answers free text (None: free text is taken as feedback).
+    """
+
+    def __init__(self, session: RunSession, console: Console,
+                 ask_llm: Callable[[str, str], str] | None = None) -> None:
+        self.session = session
+        self.console = console
+        self.ask_llm = ask_llm
+        self.last_outcome: RunOutcome | None = None
+        self.done = False
+        """True once the person quits."""
+        self.finished = False
+        """True while the run has ended (a rollback or a bigger budget reopens it)."""
+
+    # -- the loop -------------------------------------------------------------------------
+    def handle(self, line: str) -> None:
+        """Carry out one line typed by the person."""
+        line = line.strip()
+        if not line:
+            return
+        if not line.startswith("/"):
+            self._free_text(line)
+            return
+        name, _, rest = line[1:].partition(" ")
+        method = getattr(self, f"cmd_{name.lower()}", None)
+        if method is None:
+            self.console.print(f"unknown command /{name}; /help lists them")
+            return
+        method(rest.strip())
+
+    def _free_text(self, text: str) -> None:
+        if self.ask_llm is not None:
+            self.console.print(self.ask_llm(self._status_text(), text))
+        else:
+            self.cmd_feedback(text)
+
+    # -- commands (docstring = help line) ---------------------------------------------------
+    def cmd_help(self, _: str) -> None:
+        """/help: list the commands."""
+        for name in sorted(n for n in dir(self) if n.startswith("cmd_")):
+            self.console.print("  " + (getattr(self, name).__doc__ or "").strip())
+
+    def cmd_status(self, _: str) -> None:
+        """/status: where the run is, its best candidate, budgets and the proposed rewards."""
+        self.console.print(self._status_text())
+
+    def cmd_approve(self, _: str) -> None:
+        """/approve: train the proposed rewards and go on to the next pause (or the end)."""
+        if self.finished:
+            self.console.print("the run has finished; /rollback N forks from an iteration, "
+                               "/budget iterations=N lets it go on")
+            return
+        self.last_outcome = self.session.advance()
+        self._report()
+
+    def cmd_reject(self, reason: str) -> None:
+        """/reject [WHY]: send the proposed rewards back to the engineer, with your reason."""
+        snap = self.session.state()
+        if snap.next != ("train_candidates",):
+            self.console.print("nothing to reject: no rewards are waiting for approval")
+            return
+        why = reason or "rejected by the person"
+        records = []
+        for rec in snap.values.get("candidates", []):
+            rec = CandidateRecord(**rec)
+            if rec["status"] == "tested":
+                rec["status"], rec["problem"] = "rejected", f"the person rejected it: {why}"
+            records.append(rec)
+        # As if the test had failed them: the graph routes them to repair_rewards, then re-tests.
+        self.session.update({"candidates": records, "repairs": 0}, as_node="test_rewards")
+        self.last_outcome = self.session.advance()
+        self._report()
+
+    def cmd_feedback(self, text: str) -> None:
+        """/feedback TEXT: your words on the behaviour, for the engineer's next edits."""
+        if not text:
+            self.console.print("say what should change, e.g. /feedback hop higher and slower")
+            return
+        snap = self.session.state()
+        previous = snap.values.get("human_feedback")
+        combined = f"{previous} / {text}" if previous else text
+        self.session.update({"human_feedback": combined})
+        self.console.print(f"noted for the engineer: {combined}")
+
+    def cmd_budget(self, text: str) -> None:
+        """/budget iterations=N time=SECONDS tokens=N money=USD patience=N: change budgets."""
+        keys = {"iterations": ("iterations", int), "time": ("wall_clock_limit", float),
+                "tokens": ("token_budget", int), "money": ("money_budget", float),
+                "patience": ("patience", int)}
+        config = self.session.config
+        for item in text.split():
+            key, _, value = item.partition("=")
+            if key not in keys:
+                self.console.print(f"unknown budget '{key}': use {', '.join(keys)}")
+                return
+            field_name, kind = keys[key]
+            try:
+                setattr(config, field_name, kind(value))
+            except ValueError:
+                self.console.print(f"'{value}' is not a number for {key}")
+                return
+        run_json = self.session.paths.run_json
+        data = read_json(run_json)
+        data["config"] = config.to_json()
+        write_json(run_json, data)
+        # A run that ended on a budget may go on now: fork from the end of its last iteration
+        # with the reason it stopped for cleared (keep_best checks the budgets again).
+        snap = self.session.state()
+        if not snap.next and snap.values.get("stop_reason"):
+            last = self.session.checkpoint_after_iteration(snap.values.get("iteration", 0))
+            if last is not None:
+                self.session.graph.update_state(last.config, {"stop_reason": None}, as_node="keep_best")
+                self.finished = False
+        self.console.print(f"budgets: iterations {config.iterations}, time {config.wall_clock_limit}, "
+                           f"tokens {config.token_budget}, money {config.money_budget}, "
+                           f"patience {config.patience}")
+
+    def cmd_rollback(self, text: str) -> None:
+        """/rollback N: fork the run from the end of iteration N (later iterations are kept aside)."""
+        try:
+            iteration = int(text)
+        except ValueError:
+            self.console.print("give an iteration number, e.g. /rollback 1")
+            return
+        snapshot = self.session.checkpoint_after_iteration(iteration)
+        if snapshot is None:
+            self.console.print(f"no finished iteration {iteration} to roll back to")
+            return
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        root = self.session.paths.root
+        for later in sorted(root.glob("iter-*")):
+            if later.is_dir() and later.name[5:].isdigit() and int(later.name[5:]) > iteration:
+                later.rename(root / f"{later.name}.abandoned-{stamp}")  # kept, not lost
+        shutil.rmtree(self.session.paths.best, ignore_errors=True)
+        # Writing at the old checkpoint forks the thread: later steps continue from here.
+        self.session.graph.update_state(snapshot.config, {"stop_reason": None, "human_feedback": None},
+                                        as_node="keep_best")
+        self.finished = False
+        self.console.print(f"rolled back to the end of iteration {iteration}; "
+                           f"later iterations moved to *.abandoned-{stamp}; /approve goes on")
+
+    def cmd_show(self, text: str) -> None:
+        """/show [N]: iteration N's best candidate: clip, contact sheet, similarity, reward."""
+        values = self.session.state().values
+        history = values.get("history", [])
+        if not history:
+            self.console.print("no finished iteration yet")
+            return
+        n = int(text) if text.isdigit() else history[-1]["iteration"]
+        point = next((h for h in history if h["iteration"] == n), None)
+        if point is None or point["best_candidate_id"] is None:
+            self.console.print(f"no evaluated candidate in iteration {n}")
+            return
+        d = self.session.paths.candidate(point["best_candidate_id"])
+        self.console.print(f"iteration {n}: {point['best_candidate_id']} similarity "
+                           f"{point['iteration_best_similarity']}\n  clip  {d / 'clip.mp4'}\n"
+                           f"  sheet {d / 'sheet.png'}\n  reward {d / 'reward.py'}")
+
+    def cmd_diff(self, _: str) -> None:
+        """/diff: the proposed program (candidate 0) against the best program so far."""
+        values = self.session.state().values
+        pending = values.get("candidates", [])
+        best = values.get("best")
+        if not pending or best is None:
+            self.console.print("nothing to compare yet")
+            return
+        new = self.session.paths.candidate(pending[0]["id"]) / "reward.py"
+        old = self.session.paths.candidate(best["id"]) / "reward.py"
+        diff = "".join(difflib.unified_diff(old.read_text().splitlines(True), new.read_text().splitlines(True),
+                                            str(old.relative_to(self.session.paths.root)),
+                                            str(new.relative_to(self.session.paths.root))))
+        self.console.print(Syntax(diff or "(identical)\n", "diff", theme="ansi_dark"))
+
+    def cmd_quit(self, _: str) -> None:
+        """/quit: leave (the run stays resumable: vid2reward resume / chat RUN_DIR)."""
+        self.done = True
+        self.console.print(f"bye; continue with: vid2reward chat {self.session.paths.root}")
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _report(self) -> None:
+        outcome = self.last_outcome
+        if outcome is None:
+            return
+        if outcome.status == "awaiting_approval":
+            self.cmd_status("")
+            self.console.print("/approve to train them, /reject WHY, /diff, /feedback TEXT")
+        else:
+            self.console.print(f"run {outcome.status}: {outcome.reason}; best similarity "
+                               f"{outcome.best_similarity}")
+            self.finished = outcome.status in ("finished", "budget", "failed")
+
+    def _status_text(self) -> str:
+        snap = self.session.state()
+        values: dict[str, Any] = snap.values
+        config: RunConfig = self.session.config
+        best = values.get("best") or {}
+        table = Table(show_header=True, box=None)
+        for col in ("candidate", "status", "similarity", "note"):
+            table.add_column(col)
+        for rec in values.get("candidates", []):
+            table.add_row(rec["id"], rec["status"], _fmt(rec.get("similarity")), rec.get("problem", ""))
+        with self.console.capture() as cap:
+            self.console.print(table)
+        waiting = f"waiting before {snap.next[0]}" if snap.next else "finished"
+        return (f"{config.env_id}: iteration {values.get('iteration', 0)}/{config.iterations}, "
+                f"{waiting}; best {best.get('id')} ({_fmt(best.get('similarity'))}); "
+                f"feedback for the engineer: {values.get('human_feedback') or '-'}\n{cap.get()}")
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

@@ -1,0 +1,77 @@
+"""``vid2reward chat``: steer a run from the terminal (see ``vid2reward.agent.chat``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from vid2reward.agent.chat import ChatSession
+from vid2reward.agent.commands.run import add_run_options, config_from_args
+from vid2reward.agent.runner import RunSession, load_run, make_engines, new_run_dir
+from vid2reward.sim.errors import UserError
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    p = verbs.add_parser(
+        "chat", help="steer a run: approve rewards, give feedback, roll back",
+        description="A chat session over a run. Start one with the run options (--env, --video, "
+                    "...) or attach to RUN_DIR. The run pauses before each training: /approve, "
+                    "/reject WHY, /feedback TEXT, /budget ..., /rollback N, /show N, /diff, "
+                    "/status, /help, /quit. Free text goes to the LLM engineer when one is "
+                    "configured and is taken as feedback when not.")
+    p.add_argument("run_dir", nargs="?", type=Path, default=None, help="a run directory to attach to")
+    add_run_options(p, required=False)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console(highlight=False)
+    if args.run_dir is not None:
+        paths, config, run_id = load_run(args.run_dir)
+        session = RunSession(paths, config, run_id, resume=True, approve=True)
+    else:
+        if not args.env or not args.video:
+            raise UserError("chat needs a run directory, or --env and --video for a new run",
+                            where="vid2reward chat", fix="vid2reward chat RUN_DIR, or "
+                            "vid2reward chat --env Hopper-v5 --video clip.mp4")
+        config = config_from_args(args)
+        engines = make_engines(config)
+        paths = new_run_dir(config, args.out)
+        session = RunSession(paths, config, paths.root.name, engines=engines, approve=True)
+    chat = ChatSession(session, console, ask_llm=_llm_answer(session))
+    try:
+        console.print(f"[bold]vid2reward chat[/] on {session.paths.root} (/help for commands)")
+        if session.state().next or not session.state().values:
+            chat.cmd_approve("") if not session.state().values else chat.cmd_status("")
+        interactive = sys.stdin.isatty()
+        while not chat.done:
+            try:
+                line = console.input("[bold]> [/]") if interactive else sys.stdin.readline()
+            except EOFError:
+                break
+            if not interactive and line == "":
+                break  # end of a scripted session
+            chat.handle(line)
+    finally:
+        session.close()
+    return 0
+
+
+def _llm_answer(session: RunSession) -> Callable[[str, str], str] | None:
+    """Free text to the engineer's model, when the run has an LLM engineer."""
+    client = getattr(session.ctx.engineer, "client", None)
+    if session.config.engine != "llm" or client is None:
+        return None
+    from langchain_core.messages import HumanMessage
+
+    from vid2reward.agent.prompts import render
+
+    def ask(status: str, message: str) -> str:
+        reply = client.invoke([HumanMessage(render("chat_reply", status=status, message=message))])
+        return str(reply.content)
+
+    return ask

@@ -1,0 +1,52 @@
+"""A chat session driven by scripted stdin changes the run as asked: approve, reject,
+feedback (human as critic), rollback (checkpoint time travel), budgets."""
+
+import io
+
+from vid2reward.agent.cli import main
+from vid2reward.agent.run_dir import read_json
+from vid2reward.agent.run_log import read_events
+
+SCRIPT = """/status
+/feedback hop higher and slower
+/approve
+/reject too timid
+/approve
+/show 1
+/rollback 1
+/budget iterations=3 patience=5
+/approve
+/approve
+/approve
+/quit
+"""
+
+
+def test_scripted_chat_session(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "chat"
+    monkeypatch.setattr("sys.stdin", io.StringIO(SCRIPT))
+    code = main(["chat", "--env", "Hopper-v5", "--video", "examples/demo_expert_hopper.mp4",
+                 "--iterations", "2", "--candidates", "2", "--steps", "2048", "--envs", "4",
+                 "--out", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0
+    # approve: iteration 1 was trained; feedback reached the engineer as a human message.
+    events = read_events(out)
+    human = [e for e in events if e.kind == "message" and e.sender == "human"]
+    assert human and "hop higher and slower" in human[0].message.problems[0]
+    assert (out / "iter-001" / "human_feedback.txt").read_text() == "hop higher and slower"
+    # reject: the proposed programs went back to the engineer and were tested again.
+    assert any(e.kind == "node_finished" and e.node == "repair_rewards" for e in events)
+    # rollback: iteration 2 of the first branch was kept aside, not lost, and redone.
+    abandoned = list(out.glob("iter-002.abandoned-*"))
+    assert len(abandoned) == 1 and (abandoned[0] / "cand-00" / "reward.py").is_file()
+    # budget: three iterations now, and the run reached the third and finished it.
+    assert read_json(out / "run.json")["config"]["iterations"] == 3
+    assert (out / "iter-003" / "cand-00" / "evaluation.json").is_file()
+    assert (out / "best" / "summary.json").is_file()
+    assert "rolled back to the end of iteration 1" in text and "bye" in text
+
+
+def test_chat_without_a_run_is_a_user_error(capsys):
+    assert main(["chat"]) == 2
+    assert "chat needs a run directory" in capsys.readouterr().err
