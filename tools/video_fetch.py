@@ -187,9 +187,10 @@ def fetch_clip(source: str, *, start: float | None = None, end: float | None = N
             work.rename(final)
         except OSError:  # another process cached the same clip meanwhile: use theirs
             theirs = _read_cached(final)
-            if theirs is None:
-                raise
-            return theirs
+            if theirs is not None:
+                return theirs
+            shutil.rmtree(final, ignore_errors=True)  # an unreadable entry (older format?)
+            work.rename(final)
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -104,6 +104,14 @@ def test_local_file_offline_resampled_into_the_env_cache(videos, tmp_path, monke
     assert abs(index_of(frames[1], scale=0.5) - 3) <= 1  # every third frame, at half the width
 
 
+def test_an_unreadable_cache_entry_is_replaced(videos, tmp_path):
+    first = fetch_clip(str(videos / "clip.mp4"), end=1, cache_dir=tmp_path)
+    (Path(first.path).parent / "clip.json").write_text("{not json")
+    again = fetch_clip(str(videos / "clip.mp4"), end=1, cache_dir=tmp_path)
+    assert not again.cached and again.path == first.path
+    assert fetch_clip(str(videos / "clip.mp4"), end=1, cache_dir=tmp_path).cached
+
+
 def test_cache_dir_precedence(monkeypatch, tmp_path):
     monkeypatch.delenv("VID2REWARD_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
