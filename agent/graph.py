@@ -79,9 +79,9 @@ def build_graph(ctx: RunContext, checkpointer: Any = None) -> Any:
         "engineer": programs.engineer,
         "write_best": finish.write_best,
     }
-    graph = StateGraph(RunState)
+    graph: StateGraph[Any] = StateGraph(RunState)
     for name, fn in nodes.items():
-        graph.add_node(name, _instrumented(name, fn, ctx))
+        graph.add_node(name, _instrumented(name, fn, ctx))  # type: ignore[call-overload]  # stub overloads miss plain callables
 
     graph.add_edge(START, "ingest_expert")
     graph.add_edge("ingest_expert", "describe_expert")

@@ -141,7 +141,7 @@ Event = Annotated[
     | CandidateEvaluated | LLMUsage | IterationFinished | RunFinished,
     Field(discriminator="kind"),
 ]
-_EVENT = TypeAdapter(Event)
+_EVENT: TypeAdapter[Any] = TypeAdapter(Event)
 
 
 class RunLog:

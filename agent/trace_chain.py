@@ -54,7 +54,8 @@ def chain_rows(feedback: VisualFeedback | None, reward_feedback: RewardFeedback 
                         expected=edit.expected.get(feature), audit=audit_by_key.get((index, feature)))
 
     for delta in deltas:
-        matching = [i for i, e in enumerate(edits) if delta.feature in e.addresses or delta.feature in e.expected]
+        matching: list[int | None] = [i for i, e in enumerate(edits)
+                                      if delta.feature in e.addresses or delta.feature in e.expected]
         for index in matching or [None]:
             rows.append(row(delta.feature, delta, index))
     for i, edit in enumerate(edits):

@@ -8,7 +8,7 @@ how its own reward measures forward motion, and a short description for the env 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import gymnasium as gym
 
@@ -36,7 +36,7 @@ class EnvSpec:
     from the torso body's world position, or from the whole-body centre of mass."""
     typical_height: tuple[float, float]
     """Typical torso height range in metres while the body moves normally."""
-    make_kwargs: dict[str, object] = field(default_factory=dict)
+    make_kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments for ``gymnasium.make``."""
     camera_distance: float = 4.0
     """Distance in metres of the tracking render camera from the torso."""
@@ -119,7 +119,7 @@ def get_spec(env_id: str) -> EnvSpec:
                         fix="use one of: " + ", ".join(ENV_SPECS)) from None
 
 
-def make_env(env_id: str, **kwargs: object) -> gym.Env:
+def make_env(env_id: str, **kwargs: Any) -> gym.Env:
     """``gymnasium.make`` for a registered env (rendering is done by sim.render, not the env).
 
     Args:

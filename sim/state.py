@@ -198,6 +198,7 @@ class StateView:
     """
 
     __slots__ = ("__tracker",)
+    __tracker: StateTracker
 
     def __init__(self, tracker: StateTracker) -> None:
         object.__setattr__(self, "_StateView__tracker", tracker)

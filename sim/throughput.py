@@ -23,7 +23,7 @@ EXAMPLE_FOR_ENV = {
 
 def example_reward_path(env_id: str) -> Path:
     """Path of the bundled example reward program for ``env_id``."""
-    from vid2reward import examples
+    import vid2reward.examples as examples
 
     return Path(examples.__file__).parent / EXAMPLE_FOR_ENV[env_id]
 

@@ -134,7 +134,7 @@ def make_training_env(config: TrainConfig, program: RewardProgram,
 
     ``worker_init`` runs first in each worker process (the sandbox sets resource limits there).
     """
-    fns = [partial(_make_reward_env, config.env_id, program.source, program.name, loader,
+    fns: list[Callable[[], gym.Env]] = [partial(_make_reward_env, config.env_id, program.source, program.name, loader,
                    config.max_episode_steps) for _ in range(config.n_envs)]
     if config.n_workers > 0:
         venv: VecEnv = BatchedSubprocVecEnv(fns, num_workers=config.n_workers,

@@ -19,7 +19,7 @@ DEMO_INFO = "demo_expert_hopper.json"
 
 def demo_files() -> tuple[Path, dict]:
     """The bundled expert clip and what is known about it (task, hidden reward, state metrics)."""
-    from vid2reward import examples
+    import vid2reward.examples as examples
 
     folder = Path(examples.__file__).parent
     return folder / DEMO_CLIP, json.loads((folder / DEMO_INFO).read_text(encoding="utf-8"))

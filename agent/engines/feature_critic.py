@@ -77,7 +77,7 @@ class FeatureCritic:
                 direction="increase" if v < 0 else "decrease",
                 importance=round(min(1.0, abs(v) * self.weights.get(f, 1.0) / 2.0), 3),
                 evidence=f"learner {learner[f]:.3g} vs expert {expert[f]:.3g} {unit}".strip()))
-        problems = []
+        problems: list[str] = []
         for d in deltas:
             if d.importance < 0.125:  # within a quarter of a scale: not worth a sentence
                 continue
