@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import resource
 import sys
 import tempfile
 import time
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import VecNormalize
@@ -33,30 +36,49 @@ from vid2reward.tools.reward_training import train_sandboxed
 
 
 class _RolloutClock(BaseCallback):
-    """Records (time, steps) at the end of each rollout."""
+    """Records wall time, CPU time (this process and the env workers) and steps at the end of
+    each rollout. CPU time per step is what other load on the machine distorts least."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.marks: list[tuple[float, int]] = []
+        self.marks: list[tuple[float, float, int]] = []
 
     def _on_step(self) -> bool:
         return True
 
     def _on_rollout_end(self) -> None:
-        self.marks.append((time.perf_counter(), self.num_timesteps))
+        self.marks.append((time.perf_counter(), self._cpu_seconds(), self.num_timesteps))
+
+    def _cpu_seconds(self) -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        total = usage.ru_utime + usage.ru_stime
+        venv = self.training_env
+        while not hasattr(venv, "processes") and hasattr(venv, "venv"):
+            venv = venv.venv  # unwrap VecNormalize
+        for proc in getattr(venv, "processes", []):
+            with open(f"/proc/{proc.pid}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
     def rate(self) -> float:
         """Steps/s between the first and the last rollout."""
-        (t0, s0), (t1, s1) = self.marks[0], self.marks[-1]
+        (t0, _, s0), (t1, _, s1) = self.marks[0], self.marks[-1]
         return (s1 - s0) / (t1 - t0)
+
+    def cpu_us_per_step(self) -> float:
+        """CPU microseconds (all processes) per training step over the same window."""
+        (_, c0, s0), (_, c1, s1) = self.marks[0], self.marks[-1]
+        return (c1 - c0) / (s1 - s0) * 1e6
 
 
 def _plain_env(env_id: str) -> gym.Env:
     return Monitor(make_env(env_id))
 
 
-def _builtin_rate(config: TrainConfig) -> float:
+def _builtin_run(config: TrainConfig) -> _RolloutClock:
     """PPO on the unwrapped env: its own reward, no reward program at all."""
+    torch.set_num_threads(config.torch_threads)  # as train() does: spare threads only spin
     fns = [partial(_plain_env, config.env_id) for _ in range(config.n_envs)]
     venv = VecNormalize(BatchedSubprocVecEnv(fns, num_workers=config.n_workers),
                         gamma=config.gamma, norm_reward=config.normalize_reward)
@@ -66,10 +88,10 @@ def _builtin_rate(config: TrainConfig) -> float:
         make_ppo(config, venv).learn(config.total_steps, callback=clock)
     finally:
         venv.close()
-    return clock.rate()
+    return clock
 
 
-def _program_rate(config: TrainConfig, reward: Path, sandboxed: bool) -> float:
+def _program_run(config: TrainConfig, reward: Path, sandboxed: bool) -> _RolloutClock:
     clock = _RolloutClock()
     with tempfile.TemporaryDirectory() as tmp:
         if sandboxed:
@@ -77,7 +99,7 @@ def _program_rate(config: TrainConfig, reward: Path, sandboxed: bool) -> float:
                             callbacks=[clock])
         else:
             train(config, load_reward_program(reward), Path(tmp) / "out", callbacks=[clock])
-    return clock.rate()
+    return clock
 
 
 def bench_reward_overhead(steps: int = 60_000, env_id: str = "Hopper-v5",
@@ -87,23 +109,30 @@ def bench_reward_overhead(steps: int = 60_000, env_id: str = "Hopper-v5",
     Returns:
         ``builtin``, ``program`` and ``sandboxed`` steps/s; ``overhead_percent`` (sandboxed vs
         built-in: the cost of the whole reward-program path) and
-        ``sandbox_overhead_percent`` (sandboxed vs the same program unsandboxed).
+        ``sandbox_overhead_percent`` (sandboxed vs the same program unsandboxed);
+        ``cpu_us_per_step`` per way (best of ``repeats``) and ``cpu_overhead_percent``
+        (sandboxed vs built-in), which other load on the machine distorts far less than
+        steps/s; ``runs`` holds every measured rate (such load shows up as spread there).
     """
     from vid2reward.sim.throughput import example_reward_path
 
     config = dataclasses.replace(TrainConfig(), env_id=env_id, total_steps=steps)
     reward = example_reward_path(env_id)
-    rates: dict[str, list[float]] = {"builtin": [], "program": [], "sandboxed": []}
+    clocks: dict[str, list[_RolloutClock]] = {"builtin": [], "program": [], "sandboxed": []}
     for _ in range(repeats):
-        rates["builtin"].append(_builtin_rate(config))
-        rates["program"].append(_program_rate(config, reward, sandboxed=False))
-        rates["sandboxed"].append(_program_rate(config, reward, sandboxed=True))
-    best = {k: max(v) for k, v in rates.items()}
+        clocks["builtin"].append(_builtin_run(config))
+        clocks["program"].append(_program_run(config, reward, sandboxed=False))
+        clocks["sandboxed"].append(_program_run(config, reward, sandboxed=True))
+    best = {k: max(c.rate() for c in v) for k, v in clocks.items()}
+    cpu = {k: min(c.cpu_us_per_step() for c in v) for k, v in clocks.items()}
     return {
         "env_id": env_id, "steps": steps, "repeats": repeats,
         **{k: round(v, 1) for k, v in best.items()},
         "overhead_percent": round(100 * (1 - best["sandboxed"] / best["builtin"]), 1),
         "sandbox_overhead_percent": round(100 * (1 - best["sandboxed"] / best["program"]), 1),
+        "cpu_us_per_step": {k: round(v, 1) for k, v in cpu.items()},
+        "cpu_overhead_percent": round(100 * (cpu["sandboxed"] / cpu["builtin"] - 1), 1),
+        "runs": {k: [round(c.rate(), 1) for c in v] for k, v in clocks.items()},
     }
 
 
@@ -119,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  sandboxed program    {result['sandboxed']:>9,.0f} steps/s")
     print(f"  overhead vs built-in {result['overhead_percent']:>8.1f} %  (target <= 10 %)")
     print(f"  sandbox alone        {result['sandbox_overhead_percent']:>8.1f} %")
+    cpu = result["cpu_us_per_step"]
+    print(f"  CPU per step (us)    built-in {cpu['builtin']:.0f}, program {cpu['program']:.0f}, "
+          f"sandboxed {cpu['sandboxed']:.0f}: overhead {result['cpu_overhead_percent']:.1f} %")
     print(json.dumps(result))
     return 0
 
