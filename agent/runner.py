@@ -85,6 +85,10 @@ def make_engines(config: RunConfig) -> tuple[Critic, Engineer]:
         from vid2reward.tools.pixel_features import FEATURE_DEFINITIONS
 
         critic = OfflineCritic(scales={d.name: d.scale for d in FEATURE_DEFINITIONS.values()})
+        if config.extra.get("search") == "random":  # the benchmark's ablation (docs/benchmark.md)
+            from vid2reward.agent.engines.random_search import RandomSearchEngineer
+
+            return critic, RandomSearchEngineer(config.env_id, seed=config.seed)
         return critic, OfflineEngineer(critic, config.env_id, seed=config.seed)
     if config.engine == "llm":
         from vid2reward.agent.engines.llm import make_llm_engines
