@@ -66,6 +66,10 @@ DENIED_ATTRIBUTES = frozenset({
     "mro", "cffi", "subprocess", "builtins", "importlib", "inspect", "gc", "types", "operator",
     "codecs", "tempfile", "io", "pathlib", "shutil", "socket", "pickle", "marshal", "signal",
     "resource", "threading", "multiprocessing", "platform", "fileinput",
+    # stdlib modules numpy submodules re-export (np.ma.extras.warnings, ...): warnings can read
+    # any file's lines through linecache (formatwarning), the rest are needless surface
+    "warnings", "linecache", "formatwarning", "showwarning", "warn_explicit", "functools",
+    "itertools", "abc", "re", "textwrap", "object", "ntypes", "numbers", "collections",
 })
 """Attribute names a reward program may not read or write, on any object."""
 

@@ -1,9 +1,18 @@
 """Static validation of reward programs: hostile source is rejected with its line and rule."""
 
+import builtins
+import collections
+import math
+import types
+
+import numpy as np
 import pytest
 
+from vid2reward.sim.envs import get_spec, make_env
 from vid2reward.sim.reward import RewardError, load_reward_program
+from vid2reward.sim.state import StateTracker
 from vid2reward.tools.reward_check import (
+    DENIED_ATTRIBUTES,
     MAX_SOURCE_CHARS,
     RULES,
     check_reward_source,
@@ -61,6 +70,11 @@ STATIC_CORPUS = [
      "denied-attribute", 3),
     ("numpy-f2py", program("f = np.f2py"), "denied-attribute", 3),
     ("numpy-tofile", program("a.tofile('/tmp/pwned')"), "denied-attribute", 3),
+    ("numpy-reexported-warnings",
+     program("x = np.ma.extras.warnings.formatwarning('', UserWarning, '/etc/passwd', 1)"),
+     "denied-attribute", 3),
+    ("numpy-reexported-object", program("o = np.ma.extras.ma.ntypes.object"),
+     "denied-attribute", 3),
     ("frame-walk", program("f = (x for x in ()).gi_frame.f_back.f_globals"),
      "denied-attribute", 3),
     ("bare-except", program("try:", "    x = 1 / 0", "except:", "    pass"), "broad-except", 5),
@@ -139,3 +153,47 @@ def test_restricted_builtins_hold_without_the_static_check(body, error):
     source = f"{body}\ndef compute_reward(s, a):\n    return 1.0, {{}}\n"
     with pytest.raises(RewardError, match=error):
         load_reward_program(source, exec_globals={"__builtins__": safe_builtins()})
+
+
+def test_no_stdlib_module_or_unsafe_builtin_is_reachable_through_allowed_attributes():
+    # Walk every attribute chain a program may write (no '_' names, no denied attributes) from
+    # what it can reach (np, math, s, a, the sandbox builtins): none may lead to a module
+    # outside numpy and math, or to a builtin the sandbox withholds. New numpy versions
+    # re-export modules in new places; this is where that shows up.
+    env = make_env("Hopper-v5")
+    tracker = StateTracker(env, get_spec("Hopper-v5"))
+    env.reset(seed=0)
+    tracker.reset()
+    action = env.action_space.sample()
+    tracker.before_step()
+    env.step(action)
+    withheld = {id(getattr(builtins, n)) for n in (
+        "open", "eval", "exec", "compile", "getattr", "setattr", "delattr", "globals", "locals",
+        "vars", "__import__", "breakpoint", "input", "type", "object", "super")}
+    roots = {"np": np, "math": math, "s": tracker.view(action), "a": action,
+             **{k: v for k, v in safe_builtins().items() if not k.startswith("_")}}
+    queue = collections.deque((name, obj, 0) for name, obj in roots.items())
+    seen: set[int] = set()
+    found = []
+    while queue:
+        path, obj, depth = queue.popleft()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if id(obj) in withheld or (isinstance(obj, types.ModuleType)
+                                   and obj.__name__.split(".")[0] not in ("numpy", "math")):
+            found.append(path)
+            continue
+        if depth == 6:
+            continue
+        for name in dir(obj):
+            if name.startswith("_") or name in DENIED_ATTRIBUTES:
+                continue
+            try:
+                value = getattr(obj, name)
+            except Exception:  # properties that need arguments or state
+                continue
+            if not isinstance(value, int | float | str | bytes | bool | type(None)):
+                queue.append((f"{path}.{name}", value, depth + 1))
+    env.close()
+    assert len(seen) > 10_000 and found == []
