@@ -8,6 +8,7 @@ prints them as ``error: <what> (<where>)`` and ``fix: <how>`` and exits 2 (no tr
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -15,15 +16,30 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from vid2reward import __version__
-from vid2reward.agent.commands import bench, chat, demo, fetch, render, reward, run, trace, train
 from vid2reward.sim.errors import UserError
 
-VERB_MODULES = [demo, run, chat, trace, fetch, train, render, reward, bench]
-"""Each module adds its verb(s) with ``register(subparsers)`` and sets ``func`` on its parser."""
+VERBS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "run the offline demo end to end on the bundled expert clip"),
+    "run": ("run", "learn a reward from an expert video (the bi-level search)"),
+    "resume": ("run", "continue a run after a crash, kill or stop"),
+    "chat": ("chat", "steer a run: approve rewards, give feedback, roll back"),
+    "trace": ("trace", "show a run: timeline, chain rule, reward diffs, candidates, costs"),
+    "fetch": ("fetch", "fetch a video (URL or file), trim it and cache the clip"),
+    "features": ("fetch", "measure behaviour features of a clip from its pixels"),
+    "compare": ("fetch", "compare an expert clip with a learner clip"),
+    "train": ("train", "train a PPO policy on a reward program"),
+    "render": ("render", "render a trained policy to an mp4 with a contact sheet"),
+    "reward": ("reward", "test, check or diff reward programs"),
+    "bench": ("bench", "run benchmarks and print their numbers"),
+}
+"""verb -> (module in vid2reward.agent.commands that registers it, one-line help). Only the
+module of the verb being run is imported: the others pull in torch, MuJoCo and LangGraph, and
+`vid2reward --help` or `vid2reward trace` should not wait for them."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (every verb has ``--help``)."""
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; ``verb``'s module registers its full options, the other verbs get
+    a placeholder carrying their help line (every verb's own ``--help`` is complete)."""
     parser = argparse.ArgumentParser(
         prog="vid2reward",
         description="Learn a reinforcement-learning reward, as code, from a video of an expert.")
@@ -31,15 +47,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
-    for module in VERB_MODULES:
-        module.register(verbs)
+    if verb in VERBS:
+        importlib.import_module(f"vid2reward.agent.commands.{VERBS[verb][0]}").register(verbs)
+    for name, (_, help_line) in VERBS.items():
+        if name not in verbs.choices:
+            verbs.add_parser(name, help=help_line)
     return parser
+
+
+def _verb_in(argv: Sequence[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vid2reward`` console script; returns the exit code."""
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering on a machine with no screen
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_verb_in(argv))
     args = parser.parse_args(argv)
     err = Console(stderr=True, highlight=False)
     try:

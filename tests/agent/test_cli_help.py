@@ -1,0 +1,33 @@
+"""Every verb has --help, and the lazy verb table matches what the verb modules register."""
+
+import importlib
+
+import pytest
+
+from vid2reward.agent.cli import VERBS, build_parser, main
+
+
+@pytest.mark.parametrize("verb", sorted(VERBS))
+def test_every_verb_has_help(verb, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([verb, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert f"usage: vid2reward {verb}" in out and "-h, --help" in out
+
+
+def test_each_module_registers_exactly_its_verbs():
+    for module_name in {m for m, _ in VERBS.values()}:
+        parser = build_parser(None)
+        sub = next(a for a in parser._subparsers._group_actions)  # the VERB subparsers
+        fresh = type(sub)(option_strings=[], prog="x", parser_class=type(parser))
+        importlib.import_module(f"vid2reward.agent.commands.{module_name}").register(fresh)
+        assert set(fresh.choices) == {v for v, (m, _) in VERBS.items() if m == module_name}
+
+
+def test_top_level_help_lists_every_verb(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for verb in VERBS:
+        assert verb in out
