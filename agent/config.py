@@ -21,6 +21,9 @@ class RunConfig:
     """Trim the expert video from this second."""
     video_end: float | None = None
     """Trim the expert video up to this second."""
+    expert_forward: str = "right"
+    """Which way the expert moves forward in its video: "right" (MuJoCo renders), "left", or
+    "auto" (the way it moves: real footage)."""
     task: str = ""
     """Optional words about the task (shown to LLM agents; the offline engine ignores it)."""
     iterations: int = 3

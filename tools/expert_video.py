@@ -23,13 +23,22 @@ def prepare_expert(source: str, expert_dir: Path, *, start: float | None = None,
     return clip
 
 
-def measure_video(clip: Path, sheet: Path | None = None) -> dict[str, Any]:
+def measure_video(clip: Path, sheet: Path | None = None, forward: str = "right") -> dict[str, Any]:
     """``{"features": {name: value}, "units": {name: unit}}`` of a clip, measured from pixels;
-    with ``sheet``, also save a contact sheet of the clip there."""
-    from vid2reward.tools.pixel_features import FEATURE_DEFINITIONS, features_from_video
+    with ``sheet``, also save a contact sheet of the clip there.
+
+    ``forward`` says which way in the image counts as forward: "right" for MuJoCo renders
+    (learner clips, and experts rendered by the project), "left" to mirror, "auto" for the
+    direction the subject moves (real footage, where the camera side is arbitrary).
+    """
+    from vid2reward.tools.pixel_features import (
+        FEATURE_DEFINITIONS,
+        FeatureSettings,
+        features_from_video,
+    )
     from vid2reward.tools.video_frames import read_frames, save_contact_sheet
 
-    measured = features_from_video(clip)
+    measured = features_from_video(clip, FeatureSettings(forward=forward))  # type: ignore[arg-type]
     if sheet is not None:
         save_contact_sheet(read_frames(clip, count=12), sheet)
     # Features that could not be measured (None: e.g. flight with no ground in view) are left

@@ -19,6 +19,9 @@ def add_run_options(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--video", required=required, help="expert video: a URL yt-dlp understands, or a file")
     p.add_argument("--start", type=float, default=None, help="trim the video from this second")
     p.add_argument("--end", type=float, default=None, help="trim the video up to this second")
+    p.add_argument("--forward", choices=["right", "left", "auto"], default="right",
+                   help="which way the expert moves forward in its video: right (default, as in "
+                        "MuJoCo renders), left, or auto (the way it moves; for real footage)")
     p.add_argument("--task", default="", help="words about the task, for LLM agents")
     p.add_argument("--iterations", type=int, default=d.iterations, help=f"critique/edit rounds (default {d.iterations})")
     p.add_argument("--candidates", type=int, default=d.candidates,
@@ -75,7 +78,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
         os.environ["OPENAI_API_KEY"] = args.api_key  # this process only; never written to run.json
     return RunConfig(env_id=args.env, video=args.video, video_start=args.start, video_end=args.end,
-                     task=args.task, iterations=args.iterations, candidates=args.candidates,
+                     expert_forward=args.forward, task=args.task, iterations=args.iterations, candidates=args.candidates,
                      steps=args.steps, seed=args.seed, engine=args.engine, critic=args.critic,
                      engineer=args.engineer, base_url=args.base_url,
                      wall_clock_limit=args.time_limit, token_budget=args.token_budget,

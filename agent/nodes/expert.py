@@ -20,7 +20,7 @@ def ingest_expert(state: RunState, ctx: RunContext) -> dict[str, Any]:
     expert_dir = ctx.paths.expert
     if not (expert_dir / "features.json").is_file():
         clip = prepare_expert(cfg.video, expert_dir, start=cfg.video_start, end=cfg.video_end)
-        measured = measure_video(clip, sheet=expert_dir / "sheet.png")
+        measured = measure_video(clip, sheet=expert_dir / "sheet.png", forward=cfg.expert_forward)
         write_json(expert_dir / "features.json", measured)
     features = read_json(expert_dir / "features.json")["features"]
     ctx.note("expert features: " + ", ".join(f"{k}={v:.3g}" for k, v in features.items()))
