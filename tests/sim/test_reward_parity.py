@@ -6,15 +6,9 @@ import pytest
 
 from vid2reward.sim.envs import ENV_SPECS, make_env
 from vid2reward.sim.reward import RewardWrapper, load_reward_program
+from vid2reward.sim.throughput import EXAMPLE_FOR_ENV
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-EXAMPLE_FOR_ENV = {
-    "Hopper-v5": "hopper_default.py",
-    "Walker2d-v5": "walker2d_default.py",
-    "HalfCheetah-v5": "halfcheetah_default.py",
-    "Ant-v5": "ant_default.py",
-    "Humanoid-v5": "humanoid_default.py",
-}
 
 
 def test_every_registered_env_has_an_example():
