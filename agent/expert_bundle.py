@@ -46,7 +46,7 @@ def bundled_expert(task: str, folder: Path | None = None) -> tuple[Path, dict[st
 def build_experts(tasks: list[str], out: Path, *, work: Path, seed: int = 0,
                   log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Train, render and measure each task's expert; copy ``<task>.mp4`` and ``<task>.json``
-    (plus a contact sheet ``<task>.png``) into ``out``. Training output stays in ``work``.
+    into ``out``. Training output (policy, contact sheet) stays in ``work``.
     """
     out.mkdir(parents=True, exist_ok=True)
     infos = []
@@ -59,7 +59,6 @@ def build_experts(tasks: list[str], out: Path, *, work: Path, seed: int = 0,
                            f"{task.train_steps} steps)")
         info["wall_seconds"] = round(time.monotonic() - t0, 1)
         shutil.copyfile(work / name / "clip.mp4", out / f"{name}.mp4")
-        shutil.copyfile(work / name / "sheet.png", out / f"{name}.png")
         write_json(out / f"{name}.json", info)
         m = info["state_metrics"]
         log(f"{name}: forward {m['forward_velocity']:+.2f} m/s, height {m['torso_height_mean']:.2f} "

@@ -52,9 +52,12 @@ EXPERT_TASKS: dict[str, ExpertTask] = {t.name: t for t in [
         "         \"ctrl\": -0.001 * float(np.sum(np.square(a)))}\n"
         "    return sum(c.values()), c\n", 800_000),
     ExpertTask(
+        # With "still" as -|forward velocity| it hopped forward at 0.6 m/s (more bounce paid
+        # more than the penalty cost); a bell at zero speed pays only for staying in place.
         "hopper-in-place", "Hopper-v5", "the hopper hops in place, high",
         _HEADER + "def compute_reward(s, a):\n"
-        "    c = {\"bounce\": 1.0 * abs(s.vertical_velocity), \"still\": -1.0 * abs(s.forward_velocity),\n"
+        "    c = {\"bounce\": 1.0 * abs(s.vertical_velocity),\n"
+        "         \"still\": 1.5 * float(np.exp(-8.0 * s.forward_velocity ** 2)),\n"
         "         \"alive\": float(s.is_healthy), \"ctrl\": -0.001 * float(np.sum(np.square(a)))}\n"
         "    return sum(c.values()), c\n"),
     ExpertTask(
@@ -70,9 +73,13 @@ EXPERT_TASKS: dict[str, ExpertTask] = {t.name: t for t in [
         "    c = {\"backward\": -1.0 * s.forward_velocity, \"ctrl\": -0.1 * float(np.sum(np.square(a)))}\n"
         "    return sum(c.values()), c\n"),
     ExpertTask(
+        # With only -|v - 1.5| it flipped onto its back and shuffled at 0.7 m/s: the upright
+        # term makes the flip cost, the bell makes the target speed pay.
         "cheetah-steady", "HalfCheetah-v5", "the half cheetah runs forward at a steady 1.5 m/s",
         _HEADER + "def compute_reward(s, a):\n"
-        "    c = {\"speed\": -1.0 * abs(s.forward_velocity - 1.5), \"ctrl\": -0.1 * float(np.sum(np.square(a)))}\n"
+        "    c = {\"speed\": 2.0 * float(np.exp(-2.0 * (s.forward_velocity - 1.5) ** 2)),\n"
+        "         \"upright\": 1.0 * s.uprightness,\n"
+        "         \"ctrl\": -0.1 * float(np.sum(np.square(a)))}\n"
         "    return sum(c.values()), c\n"),
 ]}
 """Tasks none of which is an env's default reward."""

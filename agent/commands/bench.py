@@ -1,4 +1,5 @@
-"""``vid2reward bench``: benchmarks that print numbers (throughput; more kinds register here)."""
+"""``vid2reward bench``: benchmarks that print numbers (throughput here; ``nes`` and ``experts``
+in bench_nes.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 from rich.console import Console
 from rich.table import Table
 
+from vid2reward.agent.commands.bench_nes import register_kinds as register_nes_kinds
 from vid2reward.sim.envs import get_spec
 from vid2reward.sim.throughput import measure_throughput
 
@@ -28,6 +30,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
                    help="steps for the training rate (default 60000)")
     t.add_argument("--json", action="store_true", help="print JSON instead of a table")
     t.set_defaults(func=run_throughput)
+    register_nes_kinds(kinds)
 
 
 def run_throughput(args: argparse.Namespace) -> int:

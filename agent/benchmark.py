@@ -1,0 +1,268 @@
+"""The NES benchmark: does the learned reward reproduce the expert?
+
+For each expert task (a bundled clip whose reward stays hidden) and seed it runs four methods
+with the same training budget (iterations x candidates x steps env steps):
+
+- ``full``: the offline engine (pixel-feature critic + chain-rule numeric engineer);
+- ``random``: random programs from the same term library, kept by the same video critic's
+  similarity (isolates the chain-rule step; agent/engines/random_search.py);
+- ``eureka``: ``--critic none``, no video: programs explored around the best by their own
+  training return;
+- ``default``: the env's own reward (examples/<env>_default.py), one PPO run of the whole budget.
+
+Each method's best policy (and, per iteration, the best-so-far candidate by the method's own
+selection rule) is rolled out for several seeded episodes and scored with the Normalized Expert
+Score on simulator-state metrics (sim/expert_score.py). Method directories are resumable: a
+finished one (``result.json``) is read back, an interrupted run is resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vid2reward.agent.config import RunConfig
+from vid2reward.agent.expert_bundle import bundled_expert
+from vid2reward.agent.run_dir import read_json, write_json
+from vid2reward.sim.envs import make_env
+from vid2reward.sim.expert_score import behaviour_distance, normalized_expert_score
+from vid2reward.sim.metrics import behaviour_metrics
+from vid2reward.sim.rollout import load_policy, run_episodes
+
+METHODS = ("full", "random", "eureka", "default")
+"""The compared methods, in table order."""
+DEFAULT_REWARD = {"Hopper-v5": "hopper_default.py", "Walker2d-v5": "walker2d_default.py",
+                  "HalfCheetah-v5": "halfcheetah_default.py", "Ant-v5": "ant_default.py",
+                  "Humanoid-v5": "humanoid_default.py"}
+"""The env's own reward, as a bundled reward program (examples/)."""
+EVAL_SEED = 2000
+"""First seed of the evaluation episodes (apart from training and clip seeds)."""
+RANDOM_SEED = 3000
+
+
+@dataclass
+class BenchConfig:
+    """What the benchmark runs. Budgets are per method, per task, per seed."""
+
+    tasks: list[str]
+    seeds: int = 1
+    """Seeds 0..seeds-1 of each method (RunConfig.seed / TrainConfig.seed)."""
+    iterations: int = 3
+    candidates: int = 4
+    steps: int = 60_000
+    """PPO steps per candidate; ``default`` trains once for iterations*candidates*steps."""
+    n_envs: int = 32
+    clip_seconds: float = 8.0
+    """Length of the learner clips the critic sees (the expert clips are 8 s)."""
+    eval_episodes: int = 5
+    """Seeded episodes (no rendering) measured per evaluated policy."""
+    random_episodes: int = 10
+    """Uniform-random-action episodes that give d(random, expert)."""
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    experts: Path | None = None
+    """Folder of bundled experts (default examples/experts)."""
+
+    @property
+    def budget_steps(self) -> int:
+        """Training env steps each method may spend."""
+        return self.iterations * self.candidates * self.steps
+
+
+FAST = {"iterations": 2, "candidates": 2, "steps": 2048, "n_envs": 4, "clip_seconds": 3.0,
+        "eval_episodes": 2, "random_episodes": 3}
+"""Tiny budgets for the pipeline check (CI): minutes, not numbers worth reading."""
+
+
+@dataclass
+class MethodResult:
+    """One method on one task with one seed."""
+
+    task: str
+    method: str
+    seed: int
+    nes: float
+    nes_per_iteration: list[float]
+    distance: float
+    wall_seconds: float
+    env_steps: int
+    best_candidate: str | None
+    best_metrics: dict[str, float]
+    run_dir: str
+
+
+@dataclass
+class TaskGround:
+    """What the score needs about a task: env, the expert's and a random policy's metrics."""
+
+    task: str
+    env_id: str
+    clip: Path
+    expert_metrics: dict[str, float]
+    random_metrics: dict[str, float]
+    max_steps: int
+    """Episode length of every measurement: the expert clip's duration in env steps."""
+
+
+def task_ground(task: str, cfg: BenchConfig, out: Path) -> TaskGround:
+    """The bundled expert's clip and metrics, and (cached in ``out/random``) a random policy's."""
+    clip, info = bundled_expert(task, cfg.experts)
+    env_id = info["env_id"]
+    probe = make_env(env_id)
+    max_steps = int(round(float(info.get("clip_seconds", 8.0)) / probe.unwrapped.dt))
+    probe.close()
+    cache = out / "random" / f"{task}.json"
+    if cache.is_file() and read_json(cache).get("episodes") == cfg.random_episodes:
+        random_metrics = read_json(cache)
+    else:
+        episodes = run_episodes(env_id, None, episodes=cfg.random_episodes, seed=RANDOM_SEED,
+                                max_steps=max_steps)
+        random_metrics = behaviour_metrics(episodes).to_dict()
+        write_json(cache, random_metrics)
+    return TaskGround(task, env_id, clip, info["state_metrics"], random_metrics, max_steps)
+
+
+def measure_policy(policy_dir: Path, ground: TaskGround, episodes: int) -> dict[str, float]:
+    """State metrics of a trained policy over seeded episodes, cached in the policy's directory
+    (``bench_metrics.json``, keyed by episodes and length)."""
+    cache = policy_dir / "bench_metrics.json"
+    key = {"episodes": episodes, "max_steps": ground.max_steps, "seed": EVAL_SEED}
+    if cache.is_file() and read_json(cache).get("key") == key:
+        return read_json(cache)["metrics"]
+    policy = load_policy(policy_dir, ground.env_id)
+    metrics = behaviour_metrics(run_episodes(ground.env_id, policy, episodes=episodes,
+                                             seed=EVAL_SEED, max_steps=ground.max_steps)).to_dict()
+    write_json(cache, {"key": key, "metrics": metrics})
+    return metrics
+
+
+def _selection_score(cand: Path) -> float:
+    """How the run itself ranks a candidate (agent/nodes/judge.py): the critic's similarity,
+    or, without a video critic, the training return."""
+    evaluation = read_json(cand / "evaluation.json")
+    if evaluation.get("similarity") is not None:
+        return float(evaluation["similarity"])
+    return float(read_json(cand / "metrics.json").get("return_mean") or float("-inf"))
+
+
+def best_so_far(run_dir: Path) -> list[Path]:
+    """Per iteration, the best candidate of iterations 1..i by the run's own selection rule."""
+    out: list[Path] = []
+    best: tuple[float, Path] | None = None
+    for it_dir in sorted(run_dir.glob("iter-*")):
+        for cand in sorted(it_dir.glob("cand-*")):
+            if (cand / "evaluation.json").is_file() and (cand / "policy.zip").is_file():
+                score = _selection_score(cand)
+                if best is None or score > best[0]:
+                    best = (score, cand)
+        if best is not None:
+            out.append(best[1])
+    return out
+
+
+def _env_steps(run_dir: Path) -> int:
+    """Env steps actually trained: one count per distinct training (cached copies excluded)."""
+    seen: dict[str, int] = {}
+    for key_file in run_dir.glob("iter-*/cand-*/train_key.json"):
+        steps = read_json(key_file.parent / "metrics.json").get("steps", 0)
+        seen[key_file.read_text()] = int(steps)
+    return sum(seen.values())
+
+
+def _run_search(method: str, ground: TaskGround, cfg: BenchConfig, seed: int, run_dir: Path,
+                log: Callable[[str], None]) -> None:
+    """Run (or resume) the graph for the full, random or eureka method."""
+    from vid2reward.agent.runner import execute, load_run, new_run_dir
+
+    if (run_dir / "run.json").is_file():
+        paths, config, run_id = load_run(run_dir)
+        resume = True
+    else:
+        config = RunConfig(env_id=ground.env_id, video=str(ground.clip), iterations=cfg.iterations,
+                           candidates=cfg.candidates, steps=cfg.steps, seed=seed,
+                           patience=cfg.iterations, n_envs=cfg.n_envs,
+                           clip_seconds=cfg.clip_seconds,
+                           critic="none" if method == "eureka" else None,
+                           extra={"search": "random"} if method == "random" else {})
+        paths, run_id, resume = new_run_dir(config, run_dir), run_dir.name, False
+    # make_engines reads extra["search"]: "random" swaps in the random-search engineer.
+    outcome = execute(paths, config, run_id, resume=resume)
+    log(f"  {method}: run {outcome.status} ({outcome.reason})")
+
+
+def _train_default(ground: TaskGround, cfg: BenchConfig, seed: int, run_dir: Path) -> Path:
+    """Train the env's own reward for the whole budget; returns the policy directory."""
+    from vid2reward import examples
+    from vid2reward.sim.reward import load_reward_program
+    from vid2reward.sim.train import TrainConfig, train
+
+    policy_dir = run_dir / "policy"
+    if (policy_dir / "policy.zip").is_file():
+        return policy_dir
+    name = DEFAULT_REWARD[ground.env_id]
+    source = (Path(examples.__file__).parent / name).read_text(encoding="utf-8")
+    train(TrainConfig(env_id=ground.env_id, total_steps=cfg.budget_steps, seed=seed,
+                      n_envs=cfg.n_envs), load_reward_program(source, name=name), policy_dir)
+    return policy_dir
+
+
+def run_method(method: str, ground: TaskGround, cfg: BenchConfig, seed: int, out: Path,
+               log: Callable[[str], None] = print) -> MethodResult:
+    """One method on one task and seed; read back when ``result.json`` exists."""
+    run_dir = out / "runs" / ground.task / f"{method}-s{seed}"
+    done = run_dir / "result.json"
+    if done.is_file():
+        return MethodResult(**read_json(done))
+    t0 = time.monotonic()
+    if method == "default":
+        policy_dir = _train_default(ground, cfg, seed, run_dir)
+        steps = int(read_json(policy_dir / "metrics.json").get("steps", cfg.budget_steps))
+        trail = [policy_dir]
+    else:
+        _run_search(method, ground, cfg, seed, run_dir, log)
+        steps = _env_steps(run_dir)
+        trail = best_so_far(run_dir)
+    curve = [normalized_expert_score(measure_policy(p, ground, cfg.eval_episodes),
+                                     ground.expert_metrics, ground.random_metrics) for p in trail]
+    best_metrics = measure_policy(trail[-1], ground, cfg.eval_episodes) if trail else {}
+    result = MethodResult(
+        task=ground.task, method=method, seed=seed, nes=curve[-1] if curve else 0.0,
+        nes_per_iteration=curve,
+        distance=behaviour_distance(best_metrics, ground.expert_metrics) if best_metrics else float("nan"),
+        wall_seconds=round(time.monotonic() - t0, 1), env_steps=steps,
+        best_candidate=str(trail[-1].relative_to(run_dir)) if trail else None,
+        best_metrics=best_metrics, run_dir=str(run_dir))
+    write_json(done, asdict(result))
+    return result
+
+
+def run_benchmark(cfg: BenchConfig, out: Path, log: Callable[[str], None] = print,
+                  ) -> tuple[list[MethodResult], dict[str, TaskGround]]:
+    """Every task x seed x method, in that order (each method's directory resumable)."""
+    out.mkdir(parents=True, exist_ok=True)
+    grounds: dict[str, TaskGround] = {}
+    results = []
+    for task in cfg.tasks:
+        ground = grounds[task] = task_ground(task, cfg, out)
+        log(f"{task} ({ground.env_id}): d(random, expert) = "
+            f"{behaviour_distance(ground.random_metrics, ground.expert_metrics):.2f}")
+        for seed in range(cfg.seeds):
+            for method in cfg.methods:
+                log(f"  {method} seed {seed} ...")
+                r = run_method(method, ground, cfg, seed, out, log)
+                log(f"  {method} seed {seed}: NES {r.nes:.3f} "
+                    f"(per iteration {', '.join(f'{v:.2f}' for v in r.nes_per_iteration)}), "
+                    f"{r.wall_seconds:.0f} s, {r.env_steps:,} steps")
+                results.append(r)
+    return results, grounds
+
+
+def config_json(cfg: BenchConfig) -> dict[str, Any]:
+    """The benchmark config as JSON."""
+    data = asdict(cfg)
+    data["experts"] = str(cfg.experts) if cfg.experts else None
+    data["budget_steps"] = cfg.budget_steps
+    return json.loads(json.dumps(data))

@@ -1,0 +1,122 @@
+"""``vid2reward bench nes`` (does the learned reward reproduce the expert?) and
+``vid2reward bench experts`` (make the bundled expert clips)."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from vid2reward.agent.benchmark import FAST, METHODS, BenchConfig, config_json, run_benchmark
+from vid2reward.agent.benchmark_report import rich_table, summarise, write_outputs
+from vid2reward.agent.expert_bundle import build_experts, experts_folder
+from vid2reward.agent.expert_tasks import EXPERT_TASKS
+from vid2reward.sim.errors import UserError
+
+FAST_TASK = "hopper-steady"
+"""The one task of ``--fast`` (its clip is bundled: CI never trains an expert)."""
+FULL_TASKS = ["hopper-steady", "cheetah-backward", "walker-slow"]
+"""Default tasks of the full mode."""
+
+
+def register_kinds(kinds: argparse._SubParsersAction) -> None:
+    """Add the ``nes`` and ``experts`` kinds to ``vid2reward bench``."""
+    n = kinds.add_parser(
+        "nes", help="Normalized Expert Score of the full method vs ablations, on expert tasks",
+        description="Per expert task and seed: the full offline method, random reward search, "
+                    "the Eureka-style ablation (--critic none) and the env's default reward, "
+                    "all with the same training budget; scored by NES on simulator-state "
+                    "metrics (docs/benchmark.md). Prints one table; writes results.json, "
+                    "results.csv, summary.md and nes_curve.png to --out. Finished methods are "
+                    "read back, so rerunning the same command resumes.")
+    n.add_argument("--fast", action="store_true",
+                   help=f"pipeline check: task {FAST_TASK}, iterations 2, candidates 2, "
+                        "steps 2048, 4 envs (about 2 minutes)")
+    n.add_argument("--tasks", nargs="+", metavar="TASK",
+                   help=f"expert tasks (default {' '.join(FULL_TASKS)}; --fast: {FAST_TASK}); "
+                        f"known: {', '.join(EXPERT_TASKS)}")
+    n.add_argument("--methods", nargs="+", choices=METHODS, help="methods (default all four)")
+    n.add_argument("--seeds", type=int, default=None, help="seeds per method (default 1)")
+    n.add_argument("--iterations", type=int, default=None, help="iterations (default 3)")
+    n.add_argument("--candidates", type=int, default=None, help="candidates per iteration (default 4)")
+    n.add_argument("--steps", type=int, default=None, help="PPO steps per candidate (default 60000)")
+    n.add_argument("--eval-episodes", type=int, default=None,
+                   help="seeded episodes measured per policy (default 5)")
+    n.add_argument("--experts", type=Path, default=None,
+                   help="folder of expert clips and JSONs (default: the bundled examples/experts)")
+    n.add_argument("--out", type=Path, default=None, help="output folder (default runs/bench-<time>)")
+    n.set_defaults(func=run_nes)
+
+    e = kinds.add_parser(
+        "experts", help="train, render and measure the expert of each task (the bundled clips)",
+        description="For each expert task: train PPO on its hidden reference reward, render an "
+                    "8 s clip (320x240) and measure its simulator-state behaviour metrics; "
+                    "write <task>.mp4, <task>.png and <task>.json to --out.")
+    e.add_argument("--tasks", nargs="+", metavar="TASK", help="tasks (default all)")
+    e.add_argument("--out", type=Path, default=None,
+                   help="where the clips go (default the bundled examples/experts)")
+    e.add_argument("--work", type=Path, default=Path("runs/experts"),
+                   help="training output (policies; default runs/experts)")
+    e.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    e.set_defaults(func=run_experts)
+
+
+def _check_tasks(tasks: list[str]) -> None:
+    for t in tasks:
+        if t not in EXPERT_TASKS:
+            raise UserError(f"unknown expert task '{t}'", where="--tasks",
+                            fix=f"choose from {', '.join(EXPERT_TASKS)}")
+
+
+def bench_config(args: argparse.Namespace) -> BenchConfig:
+    """The BenchConfig from the flags (``--fast`` budgets, then explicit flags over them)."""
+    base = dict(FAST) if args.fast else {}
+    tasks = args.tasks or ([FAST_TASK] if args.fast else list(FULL_TASKS))
+    _check_tasks(tasks)
+    for flag, key in (("seeds", "seeds"), ("iterations", "iterations"),
+                      ("candidates", "candidates"), ("steps", "steps"),
+                      ("eval_episodes", "eval_episodes")):
+        value = getattr(args, flag)
+        if value is not None:
+            if value < 1:
+                raise UserError(f"--{flag.replace('_', '-')} must be at least 1", where=str(value))
+            base[key] = value
+    return BenchConfig(tasks=tasks, methods=list(args.methods or METHODS), experts=args.experts,
+                       **base)  # type: ignore[arg-type]
+
+
+def run_nes(args: argparse.Namespace) -> int:
+    """Run the NES benchmark and print its table."""
+    cfg = bench_config(args)
+    out = args.out or Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
+    err = Console(stderr=True)
+    err.print(f"[bold]vid2reward bench nes[/]: {len(cfg.tasks)} task(s) x {cfg.seeds} seed(s) x "
+              f"{len(cfg.methods)} method(s); budget {cfg.iterations} x {cfg.candidates} x "
+              f"{cfg.steps:,} = {cfg.budget_steps:,} env steps per method; output {out}")
+    t0 = time.monotonic()
+    results, grounds = run_benchmark(cfg, out, log=lambda line: err.print(line, highlight=False))
+    meta = {"command": "vid2reward " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "",
+            "config": config_json(cfg), "wall_seconds": round(time.monotonic() - t0, 1),
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, python "
+                       f"{platform.python_version()}"}
+    paths = write_outputs(results, grounds, out, meta)
+    Console().print(rich_table(summarise(results), "Normalized Expert Score (1 = the expert, "
+                                                   "0 = no closer than random actions)"))
+    err.print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def run_experts(args: argparse.Namespace) -> int:
+    """Make the expert clips and metrics."""
+    tasks = args.tasks or list(EXPERT_TASKS)
+    _check_tasks(tasks)
+    err = Console(stderr=True)
+    build_experts(tasks, args.out or experts_folder(), work=args.work, seed=args.seed,
+                  log=lambda line: err.print(line, highlight=False))
+    return 0
