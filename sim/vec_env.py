@@ -65,7 +65,10 @@ def exit_reason(exitcode: int | None) -> str:
     if exitcode is None:
         return "still running"
     if exitcode < 0:
-        sig = signal.Signals(-exitcode)
+        try:
+            sig = signal.Signals(-exitcode)
+        except ValueError:
+            return f"killed by signal {-exitcode}"
         return f"{_SIGNAL_REASONS.get(sig, 'killed')} [{sig.name}]"
     return f"exited with code {exitcode}"
 

@@ -1,0 +1,84 @@
+"""BatchedSubprocVecEnv's generic guards: worker_init, step timeouts, dead workers."""
+
+import os
+import signal
+import time
+from functools import partial
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from vid2reward.sim.vec_env import BatchedSubprocVecEnv, EnvWorkerError
+
+
+class Misbehaving(gym.Env):
+    """A trivial env whose step misbehaves once its counter reaches ``at``."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,))
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,))
+
+    def __init__(self, how: str, at: int = 3) -> None:
+        self.how, self.at, self.count = how, at, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, dtype=np.float32), {}
+
+    def step(self, action):
+        self.count += 1
+        if self.count >= self.at:
+            if self.how == "sleep":
+                time.sleep(30)  # interruptible: the worker's own alarm ends it
+            elif self.how == "die":
+                os.kill(os.getpid(), signal.SIGKILL)
+        return np.zeros(1, dtype=np.float32), 0.0, False, False, {}
+
+
+def make(how):
+    return Misbehaving(how)
+
+
+def mark(path):
+    with open(path, "w") as f:
+        f.write(str(os.getpid()))
+
+
+def step_until_failure(venv, steps=5):
+    for _ in range(steps):
+        venv.step(np.zeros((venv.num_envs, 1), dtype=np.float32))
+
+
+def test_worker_init_runs_in_each_worker(tmp_path):
+    venv = BatchedSubprocVecEnv([partial(make, "ok")] * 2, num_workers=1,
+                                worker_init=partial(mark, tmp_path / "init"))
+    try:
+        venv.reset()
+        step_until_failure(venv)
+        assert int((tmp_path / "init").read_text()) == venv.processes[0].pid != os.getpid()
+    finally:
+        venv.close()
+
+
+def test_step_timeout_interrupts_and_names_the_line():
+    venv = BatchedSubprocVecEnv([partial(make, "sleep")] * 2, num_workers=1, step_timeout=0.5)
+    try:
+        venv.reset()
+        started = time.monotonic()
+        with pytest.raises(EnvWorkerError, match=r"longer than the step timeout of 0.5 s "
+                                                 r"\(interrupted at .*test_vec_env_guards.py "
+                                                 r"line \d+ in step\)"):
+            step_until_failure(venv)
+        assert time.monotonic() - started < 5
+    finally:
+        venv.close()
+
+
+def test_a_dead_worker_is_an_error_not_a_hang():
+    venv = BatchedSubprocVecEnv([partial(make, "die")] * 2, num_workers=1, step_timeout=10)
+    try:
+        venv.reset()
+        with pytest.raises(EnvWorkerError, match=r"env worker 0 died: .*\[SIGKILL\]"):
+            step_until_failure(venv)
+    finally:
+        venv.close()
