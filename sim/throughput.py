@@ -78,3 +78,21 @@ def measure_throughput(env_id: str, raw_steps: int = 20_000, train_steps: int = 
     """Raw and training steps/s for one env."""
     return Throughput(env_id, raw_steps_per_second(env_id, raw_steps),
                       train_steps_per_second(env_id, train_steps))
+
+
+TRAIN_VARIANTS: dict[str, dict[str, int]] = {
+    "in-process, 8 envs (DummyVecEnv)": {"n_envs": 8, "n_workers": 0, "n_steps": 512},
+    "in-process, 32 envs (DummyVecEnv)": {"n_envs": 32, "n_workers": 0},
+    "1 process per env, 8 envs (like SubprocVecEnv)": {"n_envs": 8, "n_workers": 8, "n_steps": 512},
+    "2 workers x 4 envs": {"n_envs": 8, "n_workers": 2, "n_steps": 512},
+    "2 workers x 16 envs (default)": {},
+    "2 workers x 16 envs, 2 torch threads": {"torch_threads": 2},
+}
+"""Training set-ups compared by ``vid2reward bench throughput --variants`` (TrainConfig fields;
+every variant keeps 4096-sample rollouts so the PPO update costs the same)."""
+
+
+def measure_train_variants(env_id: str = "Hopper-v5", steps: int = 60_000) -> dict[str, float]:
+    """Training steps/s of each :data:`TRAIN_VARIANTS` set-up on ``env_id``."""
+    return {name: train_steps_per_second(env_id, steps, TrainConfig(**overrides))  # type: ignore[arg-type]
+            for name, overrides in TRAIN_VARIANTS.items()}

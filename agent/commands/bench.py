@@ -11,7 +11,7 @@ from rich.table import Table
 
 from vid2reward.agent.commands.bench_nes import register_kinds as register_nes_kinds
 from vid2reward.sim.envs import get_spec
-from vid2reward.sim.throughput import measure_throughput
+from vid2reward.sim.throughput import measure_throughput, measure_train_variants
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
@@ -28,6 +28,9 @@ def register(verbs: argparse._SubParsersAction) -> None:
     t.add_argument("--raw-steps", type=int, default=20_000, help="steps for the raw rate (default 20000)")
     t.add_argument("--train-steps", type=int, default=60_000,
                    help="steps for the training rate (default 60000)")
+    t.add_argument("--variants", action="store_true",
+                   help="also compare training set-ups on the first env: in-process vs worker "
+                        "processes, envs per worker, torch threads")
     t.add_argument("--json", action="store_true", help="print JSON instead of a table")
     t.set_defaults(func=run_throughput)
     register_nes_kinds(kinds)
@@ -42,10 +45,15 @@ def run_throughput(args: argparse.Namespace) -> int:
     for env_id in envs:
         with console.status(f"measuring {env_id}"):
             results.append(measure_throughput(env_id, args.raw_steps, args.train_steps))
+    variants: dict[str, float] = {}
+    if args.variants:
+        with console.status(f"measuring training set-ups on {envs[0]}"):
+            variants = measure_train_variants(envs[0], args.train_steps)
     if args.json:
-        print(json.dumps([{"env_id": r.env_id, "raw_steps_per_second": round(r.raw_steps_per_second),
-                           "train_steps_per_second": round(r.train_steps_per_second),
-                           "ratio": round(r.ratio, 3)} for r in results], indent=2))
+        print(json.dumps({"envs": [{"env_id": r.env_id, "raw_steps_per_second": round(r.raw_steps_per_second),
+                                    "train_steps_per_second": round(r.train_steps_per_second),
+                                    "ratio": round(r.ratio, 3)} for r in results],
+                          "variants": {k: round(v) for k, v in variants.items()}}, indent=2))
         return 0
     table = Table(title="throughput (steps/s)")
     for col in ("env", "raw, 1 process", "PPO training", "ratio"):
@@ -54,4 +62,12 @@ def run_throughput(args: argparse.Namespace) -> int:
         table.add_row(r.env_id, f"{r.raw_steps_per_second:,.0f}", f"{r.train_steps_per_second:,.0f}",
                       f"{r.ratio:.2f}")
     Console().print(table)
+    if variants:
+        raw = results[0].raw_steps_per_second
+        vt = Table(title=f"training set-ups on {envs[0]} (steps/s; same 4096-sample rollouts)")
+        for col in ("set-up", "PPO training", "x raw"):
+            vt.add_column(col, justify="left" if col == "set-up" else "right")
+        for name, rate in variants.items():
+            vt.add_row(name, f"{rate:,.0f}", f"{rate / raw:.2f}")
+        Console().print(vt)
     return 0
