@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from typing import Any
 
 from vid2reward.agent.context import RunContext
@@ -129,10 +130,12 @@ def evaluate_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
     max_steps = max(1, int(cfg.clip_seconds / probe.unwrapped.dt))
     probe.close()
     records = []
+    render_s = features_s = 0.0
     for rec in state["candidates"]:
         rec = CandidateRecord(**rec)
         d = ctx.paths.candidate(rec["id"])
         if rec["status"] == "trained" and not (d / "evaluation.json").is_file():
+            started = time.monotonic()
             policy = load_policy(d, cfg.env_id)
             episodes = run_episodes(cfg.env_id, policy, episodes=1, seed=cfg.seed + 1000,
                                     max_steps=max_steps, render_size=cfg.render_size)
@@ -141,11 +144,15 @@ def evaluate_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
             labels = [f"t={i / ep.fps:.1f}s" for i in range(len(ep.frames))]
             contact_sheet(ep.frames, d / "sheet.png", labels=labels)
             write_json(d / "state_metrics.json", behaviour_metrics(episodes).to_dict())
+            rendered = time.monotonic()
             measured = measure_video(clip)
             write_json(d / "evaluation.json", {"features": measured["features"],
                                                "units": measured.get("units", {})})
+            render_s += rendered - started
+            features_s += time.monotonic() - rendered
         if rec["status"] == "trained":
             rec["status"] = "evaluated"
         records.append(rec)
-    ctx.note(f"{sum(r['status'] == 'evaluated' for r in records)} clips rendered and measured")
+    ctx.note(f"{sum(r['status'] == 'evaluated' for r in records)} clips rendered and measured "
+             f"(rendering {render_s:.1f}s, pixel features {features_s:.1f}s)")
     return {"candidates": records}
