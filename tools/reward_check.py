@@ -103,7 +103,7 @@ class Violation:
 
     def __str__(self) -> str:
         where = f"line {self.line}" if self.line else "source"
-        return f"{where}: {self.message} [rule {self.rule}]"
+        return f"{where}: {self.message} (rule {self.rule})"
 
 
 def find_violations(source: str) -> list[Violation]:
@@ -127,7 +127,7 @@ def find_violations(source: str) -> list[Violation]:
 def check_reward_source(source: str, name: str = "<reward>", *, show: int = 3) -> None:
     """Raise :class:`RewardError` listing (up to ``show``) violations; return when none.
 
-    The message is one line: ``line 3: import of 'os' is not allowed ... [rule import]; ...``.
+    The message is one line: ``line 3: import of 'os' is not allowed ... (rule import); ...``.
     """
     found = find_violations(source)
     if not found:

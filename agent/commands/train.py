@@ -62,8 +62,8 @@ def run(args: argparse.Namespace) -> int:
             on_progress=lambda done, total: progress.update(task, completed=done))
     m = result.metrics
     if result.status == "failed":  # one line: the reason, then where the record is
-        console.print(f"[bold red]error:[/] training stopped: {escape(m['failure'])} "
-                      f"({escape(str(result.out_dir / 'metrics.json'))})", soft_wrap=True)
+        console.print(f"[bold red]error:[/] training stopped: {escape(m['failure'])}; see "
+                      f"{escape(str(result.out_dir / 'metrics.json'))}", soft_wrap=True)
         return 2
     env_ret = m["env_return_mean"]
     console.print(f"{result.status}: {m['steps']} steps in {m['wall_seconds']:.1f}s "

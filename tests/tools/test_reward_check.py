@@ -103,7 +103,7 @@ def test_hostile_source_is_rejected_with_line_and_rule(source, rule, line):
     with pytest.raises(RewardError) as err:
         check_reward_source(source, "evil.py")
     message = str(err.value)
-    assert f"[rule {rule}]" in message and "evil.py" in message and "\n" not in message
+    assert f"(rule {rule})" in message and "evil.py" in message and "\n" not in message
     if line:
         assert f"line {line}:" in message
 
