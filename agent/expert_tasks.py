@@ -54,9 +54,10 @@ EXPERT_TASKS: dict[str, ExpertTask] = {t.name: t for t in [
     ExpertTask(
         # With "still" as -|forward velocity| it hopped forward at 0.6 m/s (more bounce paid
         # more than the penalty cost); a bell at zero speed pays only for staying in place.
+        # With bounce 1.0 it then stood still (600k steps): bounce 3.0 makes hopping pay.
         "hopper-in-place", "Hopper-v5", "the hopper hops in place, high",
         _HEADER + "def compute_reward(s, a):\n"
-        "    c = {\"bounce\": 1.0 * abs(s.vertical_velocity),\n"
+        "    c = {\"bounce\": 3.0 * abs(s.vertical_velocity),\n"
         "         \"still\": 1.5 * float(np.exp(-8.0 * s.forward_velocity ** 2)),\n"
         "         \"alive\": float(s.is_healthy), \"ctrl\": -0.001 * float(np.sum(np.square(a)))}\n"
         "    return sum(c.values()), c\n"),
@@ -67,6 +68,13 @@ EXPERT_TASKS: dict[str, ExpertTask] = {t.name: t for t in [
         "         \"alive\": float(s.is_healthy),\n"
         "         \"ctrl\": -0.001 * float(np.sum(np.square(a)))}\n"
         "    return sum(c.values()), c\n", 1_000_000),  # 500k steps: it fell in every episode
+    ExpertTask(
+        "walker-backward", "Walker2d-v5", "the walker walks backward at about 0.6 m/s",
+        _HEADER + "def compute_reward(s, a):\n"
+        "    c = {\"backward\": 2.0 * float(np.exp(-4.0 * (s.forward_velocity + 0.6) ** 2)),\n"
+        "         \"alive\": float(s.is_healthy),\n"
+        "         \"ctrl\": -0.001 * float(np.sum(np.square(a)))}\n"
+        "    return sum(c.values()), c\n", 1_000_000),
     ExpertTask(
         "cheetah-backward", "HalfCheetah-v5", "the half cheetah runs backward",
         _HEADER + "def compute_reward(s, a):\n"
