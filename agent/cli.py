@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 
 from vid2reward import __version__
 from vid2reward.sim.errors import UserError
@@ -71,9 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         if args.debug:
             raise
-        err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+        # Messages quote user input and code ("[1.0]", "x[0]"): never read them as markup.
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
         if exc.fix:
-            err.print(f"[bold]fix:[/] {exc.fix}", soft_wrap=True)
+            err.print(f"[bold]fix:[/] {escape(exc.fix)}", soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("interrupted")

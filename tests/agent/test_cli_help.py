@@ -31,3 +31,10 @@ def test_top_level_help_lists_every_verb(capsys):
     out = capsys.readouterr().out
     for verb in VERBS:
         assert verb in out
+
+
+def test_error_text_is_printed_verbatim_not_as_markup(tmp_path, capsys):
+    code = main(["render", "--policy", str(tmp_path), "--out", str(tmp_path / "c.mp4"),
+                 "--size", "[bold]x"])
+    err = capsys.readouterr().err
+    assert code == 2 and "bad frame size '[bold]x'" in err

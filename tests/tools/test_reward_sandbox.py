@@ -19,8 +19,10 @@ from vid2reward.tools.reward_sandbox import (
     sandboxed_program,
 )
 
-FAST = SandboxLimits(memory_mb=512, cpu_seconds=20, wall_seconds=20, load_seconds=1.0,
-                     call_seconds=0.5)
+# call_seconds leaves room for a loaded machine: the memory and recursion bombs must reach their
+# own limits (MemoryError, RecursionError) before the per-call alarm, even at a load of 8.
+FAST = SandboxLimits(memory_mb=512, cpu_seconds=20, wall_seconds=30, load_seconds=1.0,
+                     call_seconds=2.0)
 HEAD = "import math\nimport numpy as np\n"
 
 
@@ -32,12 +34,12 @@ def program(*body: str, ret: str = "return 1.0, {'alive': 1.0}") -> str:
 
 # (id, source, substrings the error must contain): the half of the corpus that runs.
 RUNTIME_CORPUS = [
-    ("infinite-loop", program("while True:", "    x = 1"), ["longer than 0.5 s", "interrupted on line"]),
+    ("infinite-loop", program("while True:", "    x = 1"), ["longer than 2 s", "interrupted on line"]),
     ("loop-swallowing-exceptions",
      program("while True:", "    try:", "        x = 1", "    except Exception:",
-             "        pass"), ["longer than 0.5 s"]),
+             "        pass"), ["longer than 2 s"]),
     ("very-slow-code", program("t = 0", "for i in range(10**9):", "    t += i"),
-     ["longer than 0.5 s", "line 6"]),
+     ["longer than 2 s", "line 6"]),
     ("infinite-loop-at-top-level", HEAD + "while True:\n    pass\n" + program()[len(HEAD):],
      ["top level ran longer than 1 s", "interrupted on line"]),
     ("huge-numpy-array", program("x = np.ones(2 * 10**8)"), ["MemoryError", "line 4"]),
