@@ -133,7 +133,7 @@ def _worker(remote: Any, parent_remote: Any, fns_wrapper: CloudpickleWrapper,
             # Two setitimer calls per batch (< 1 us): the alarm raises _StepTimeout in here.
             timed = step_timeout is not None and cmd in ("step", "reset")
             try:
-                if timed:
+                if timed and step_timeout is not None:
                     signal.setitimer(signal.ITIMER_REAL, step_timeout)
                 try:
                     reply = _serve(envs, cmd, data)
@@ -183,7 +183,7 @@ class BatchedSubprocVecEnv(VecEnv):
         self.step_timeout = step_timeout
         for sl in self._slices:
             remote, work_remote = ctx.Pipe()
-            proc = ctx.Process(target=_worker, daemon=True,
+            proc = ctx.Process(target=_worker,  # type: ignore[attr-defined]  # typeshed's BaseContext lacks Process daemon=True,
                                args=(work_remote, remote, CloudpickleWrapper(list(env_fns[sl])),
                                      worker_init, step_timeout))
             proc.start()

@@ -271,6 +271,8 @@ def _warnings(report: RewardTestReport, rec: _Records) -> list[str]:
                    f"good behaviour from bad; make it depend on the state s")
     for key, where in rec.first_nonfinite.items():
         stats = total if key == "total" else next(c for c in report.components if c.name == key)
+        if stats is None:
+            continue
         out.append(f"{_label(key)} was NaN or inf on {stats.nonfinite} of {stats.count} states (first on "
                    f"the {where}); guard divisions, logs and exponentials, e.g. "
                    f"max(x, 1e-6) or np.clip")
