@@ -7,12 +7,25 @@ how its own reward measures forward motion, and a short description for the env 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import gymnasium as gym
+import mujoco
 
 from vid2reward.sim.errors import UserError
+
+
+def _mujoco_warning(message: str) -> None:
+    # Gymnasium's Humanoid model uses a compiler attribute MuJoCo 4 deprecates; MuJoCo prints
+    # that to stderr (and MUJOCO_LOG.TXT) every time a worker builds the model. Drop that one,
+    # pass every other MuJoCo warning on as a Python warning.
+    if "settotalmass" not in message:
+        warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
+
+
+mujoco.set_mju_user_warning(_mujoco_warning)
 
 ForwardFrom = Literal["root_qpos", "torso_xpos", "mass_center"]
 
