@@ -1,5 +1,6 @@
 """A wheel (a non-editable install) carries every module, prompt and bundled clip."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,8 +12,12 @@ FOLDERS = {"agent": "vid2reward/agent", "tools": "vid2reward/tools", "sim": "vid
 
 
 def test_wheel_holds_every_source_file(tmp_path):
+    # Build from a clean copy: a build/ folder left in the checkout would hide missing packages.
+    source = tmp_path / "src"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", "build", "dist", "runs", "*.egg-info", "__pycache__", ".*_cache"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(tmp_path), str(REPO)], check=True, cwd=tmp_path)
+                    "-w", str(tmp_path), str(source)], check=True, cwd=tmp_path)
     wheel = next(tmp_path.glob("vid2reward-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = set()
