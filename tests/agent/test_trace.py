@@ -42,10 +42,10 @@ from vid2reward.agent.run_log import (
     ToolCall,
     TrainingSummary,
 )
-from vid2reward.agent.trace_chain import chain_rows
-from vid2reward.agent.trace_html import export_html
-from vid2reward.agent.trace_model import RunTrace, load_trace
-from vid2reward.agent.trace_view import render_trace, sparkline
+from vid2reward.agent.trace.chain import chain_rows
+from vid2reward.agent.trace.html import export_html
+from vid2reward.agent.trace.model import RunTrace, load_trace
+from vid2reward.agent.trace.view import render_trace, sparkline
 
 SRC1 = '''import numpy as np
 

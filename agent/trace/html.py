@@ -13,9 +13,9 @@ import base64
 from html import escape
 from pathlib import Path
 
-from vid2reward.agent.trace_chain import chain_rows
-from vid2reward.agent.trace_model import IterationTrace, NodeRun, RunTrace
-from vid2reward.agent.trace_view import ARROW, edit_label, num, outcome_label, sparkline
+from vid2reward.agent.trace.chain import chain_rows
+from vid2reward.agent.trace.model import IterationTrace, NodeRun, RunTrace
+from vid2reward.agent.trace.view import ARROW, edit_label, num, outcome_label, sparkline
 
 CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }

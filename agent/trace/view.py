@@ -1,4 +1,4 @@
-"""Rich renderables of a :class:`~vid2reward.agent.trace_model.RunTrace`.
+"""Rich renderables of a :class:`~vid2reward.agent.trace.model.RunTrace`.
 
 The report reads top to bottom: a header (status, best similarity, a sparkline of the run-best
 similarity per iteration, tokens and cost), the timeline (iterations -> nodes -> messages and
@@ -20,8 +20,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from vid2reward.agent.trace_chain import chain_rows
-from vid2reward.agent.trace_model import IterationTrace, NodeRun, RunTrace
+from vid2reward.agent.trace.chain import chain_rows
+from vid2reward.agent.trace.model import IterationTrace, NodeRun, RunTrace
 
 BARS = "▁▂▃▄▅▆▇█"
 ARROW = {"increase": "↑", "decrease": "↓", "change": "↕"}
