@@ -14,16 +14,19 @@ import numpy as np
 from rich.table import Table
 
 from vid2reward.agent.benchmark import METHODS, MethodResult, TaskGround
-from vid2reward.sim.expert_score import NES_METRICS
+from vid2reward.sim.expert_score import NES_METRICS, behaviour_distance
 
 COLOURS = {"full": (200, 90, 30), "random": (40, 160, 40), "eureka": (30, 30, 210),
            "default": (120, 120, 120)}
 """BGR line colour per method."""
 
 
-def summarise(results: list[MethodResult]) -> list[dict[str, Any]]:
-    """One row per (task, method): NES mean and std over seeds, mean wall time and env steps."""
+def summarise(results: list[MethodResult], grounds: dict[str, TaskGround]) -> list[dict[str, Any]]:
+    """One row per (task, method): NES mean and std over seeds, the unclipped distance ratio
+    d(learner, expert) / d(random, expert) (NES = 1 - ratio, clipped; the ratio still ranks
+    methods that are all farther than random), mean wall time and env steps."""
     rows = []
+    d_random = {t: behaviour_distance(g.random_metrics, g.expert_metrics) for t, g in grounds.items()}
     tasks = list(dict.fromkeys(r.task for r in results))
     for task in tasks:
         for method in METHODS:
@@ -31,8 +34,10 @@ def summarise(results: list[MethodResult]) -> list[dict[str, Any]]:
             if not group:
                 continue
             nes = np.array([r.nes for r in group])
+            ratio = float(np.mean([r.distance / d_random[task] for r in group]))
             rows.append({"task": task, "method": method, "seeds": len(group),
                          "nes_mean": float(nes.mean()), "nes_std": float(nes.std()),
+                         "distance_ratio": ratio,
                          "wall_seconds": float(np.mean([r.wall_seconds for r in group])),
                          "env_steps": int(np.mean([r.env_steps for r in group]))})
     for method in METHODS:  # the mean over tasks, each task weighted equally
@@ -41,6 +46,7 @@ def summarise(results: list[MethodResult]) -> list[dict[str, Any]]:
             group = [r for r in rows if r["method"] == method]
             rows.append({"task": "mean", "method": method, "seeds": group[0]["seeds"],
                          "nes_mean": float(np.mean(per_task)), "nes_std": float(np.std(per_task)),
+                         "distance_ratio": float(np.mean([r["distance_ratio"] for r in group])),
                          "wall_seconds": float(np.mean([r["wall_seconds"] for r in group])),
                          "env_steps": int(np.mean([r["env_steps"] for r in group]))})
     return rows
@@ -49,12 +55,15 @@ def summarise(results: list[MethodResult]) -> list[dict[str, Any]]:
 def rich_table(rows: list[dict[str, Any]], title: str) -> Table:
     """The summary as a rich table."""
     table = Table(title=title)
-    for col in ("task", "method", "NES mean ± std", "seeds", "wall time", "env steps"):
-        table.add_column(col, justify="left" if col in ("task", "method") else "right")
+    for col in ("task", "method", "NES mean ± std", "d / d(random)", "seeds", "wall time",
+                "env steps"):
+        table.add_column(col, justify="left" if col in ("task", "method") else "right",
+                         no_wrap=col != "task")
     last = None
     for r in rows:
         table.add_row(r["task"] if r["task"] != last else "", r["method"],
-                      f"{r['nes_mean']:.3f} ± {r['nes_std']:.3f}", str(r["seeds"]),
+                      f"{r['nes_mean']:.3f} ± {r['nes_std']:.3f}", f"{r['distance_ratio']:.2f}",
+                      str(r["seeds"]),
                       f"{r['wall_seconds']:.0f} s", f"{r['env_steps']:,}")
         last = r["task"]
     return table
@@ -62,11 +71,11 @@ def rich_table(rows: list[dict[str, Any]], title: str) -> Table:
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """The summary as a GitHub markdown table (for docs/benchmark.md)."""
-    lines = ["| task | method | NES mean ± std | seeds | wall time | env steps |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = ["| task | method | NES mean ± std | d / d(random) | seeds | wall time | env steps |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['task']} | {r['method']} | {r['nes_mean']:.3f} ± {r['nes_std']:.3f} "
-                     f"| {r['seeds']} | {r['wall_seconds']:.0f} s | {r['env_steps']:,} |")
+                     f"| {r['distance_ratio']:.2f} | {r['seeds']} | {r['wall_seconds']:.0f} s | {r['env_steps']:,} |")
     return "\n".join(lines)
 
 
@@ -74,7 +83,7 @@ def write_outputs(results: list[MethodResult], grounds: dict[str, TaskGround], o
                   meta: dict[str, Any]) -> dict[str, Path]:
     """results.json (everything), results.csv (one row per task, method, seed), summary.md
     (the table) and nes_curve.png; returns their paths."""
-    rows = summarise(results)
+    rows = summarise(results, grounds)
     paths = {"json": out / "results.json", "csv": out / "results.csv",
              "markdown": out / "summary.md", "png": out / "nes_curve.png"}
     data = {**meta, "summary": rows, "results": [asdict(r) for r in results],

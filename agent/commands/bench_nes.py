@@ -106,8 +106,9 @@ def run_nes(args: argparse.Namespace) -> int:
             "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, python "
                        f"{platform.python_version()}"}
     paths = write_outputs(results, grounds, out, meta)
-    Console().print(rich_table(summarise(results), "Normalized Expert Score (1 = the expert, "
-                                                   "0 = no closer than random actions)"))
+    title = "Normalized Expert Score (1 = the expert, 0 = no closer than random actions)"
+    # At least 100 columns: a narrow (or piped) terminal would squeeze the task names to "…".
+    Console(width=max(Console().width, 100)).print(rich_table(summarise(results, grounds), title))
     err.print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
 
