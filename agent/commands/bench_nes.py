@@ -102,6 +102,8 @@ def run_nes(args: argparse.Namespace) -> int:
     results, grounds = run_benchmark(cfg, out, log=lambda line: err.print(line, highlight=False))
     meta = {"command": "vid2reward " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "",
             "config": config_json(cfg), "wall_seconds": round(time.monotonic() - t0, 1),
+            # this invocation's time is small when finished methods were read back:
+            "wall_seconds_all_methods": round(sum(r.wall_seconds for r in results), 1),
             "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, python "
                        f"{platform.python_version()}"}
