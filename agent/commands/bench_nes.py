@@ -36,7 +36,7 @@ def register_kinds(kinds: argparse._SubParsersAction) -> None:
                     "read back, so rerunning the same command resumes.")
     n.add_argument("--fast", action="store_true",
                    help=f"pipeline check: task {FAST_TASK}, iterations 2, candidates 2, "
-                        "steps 2048, 4 envs (about 2 minutes)")
+                        "steps 2048, 4 envs (2-3 minutes on an idle machine)")
     n.add_argument("--tasks", nargs="+", metavar="TASK",
                    help=f"expert tasks (default {' '.join(FULL_TASKS)}; --fast: {FAST_TASK}); "
                         f"known: {', '.join(EXPERT_TASKS)}")
