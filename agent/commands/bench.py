@@ -33,7 +33,20 @@ def register(verbs: argparse._SubParsersAction) -> None:
                         "processes, envs per worker, torch threads")
     t.add_argument("--json", action="store_true", help="print JSON instead of a table")
     t.set_defaults(func=run_throughput)
+    o = kinds.add_parser("reward-overhead", help="cost of the sandboxed reward path in training",
+                         description="Hopper-v5 training steps/s with the env's built-in reward, "
+                                     "with the example reward program, and with the same program "
+                                     "sandboxed (target: sandboxed within 10 % of built-in).")
+    o.add_argument("--steps", type=int, default=60_000, help="training steps per run (default 60000)")
+    o.add_argument("--repeats", type=int, default=3, help="runs per way, best kept (default 3)")
+    o.set_defaults(func=run_reward_overhead)
     register_nes_kinds(kinds)
+
+
+def run_reward_overhead(args: argparse.Namespace) -> int:
+    from vid2reward.tools.reward_bench import main as reward_bench_main
+
+    return reward_bench_main([str(args.steps), str(args.repeats)])
 
 
 def run_throughput(args: argparse.Namespace) -> int:
