@@ -1,10 +1,7 @@
 """The video verbs end to end: fetch (from a local HTTP server, then from the cache),
 features and compare; bad input is one error line and exit 2."""
 
-import functools
-import http.server
 import json
-import threading
 from pathlib import Path
 
 import pytest
@@ -16,27 +13,14 @@ from vid2reward.tools.synthetic_clips import synthetic_clip
 FPS = 30
 
 
-class _QuietServer(http.server.ThreadingHTTPServer):
-    def handle_error(self, request, client_address):  # clients hanging up early is fine
-        pass
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site(tmp_path_factory, serve_directory):
     root = tmp_path_factory.mktemp("site")
     write_mp4(synthetic_clip(4, FPS, 240, bob_hz=2.0, speed=0.8), root / "clip.mp4", FPS)
     write_mp4(synthetic_clip(3, FPS, 240, bob_hz=3.0, speed=0.4), root / "other.mp4", FPS)
     (root / "page.html").write_text("<html><body><p>no video here</p></body></html>")
-    server = _QuietServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", root
-    server.shutdown()
-    server.server_close()
+    with serve_directory(root) as url:
+        yield url, root
 
 
 def test_fetch_prints_the_path_then_serves_the_cache(site, tmp_path, capsys):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from llm_fixtures import llm_config
-from openai_server import Reply, ScriptedOpenAI
+from openai_server import Reply
 
 from vid2reward.agent.engines.llm import make_llm_engines
 from vid2reward.agent.engines.llm_client import (
@@ -21,14 +21,6 @@ from vid2reward.agent.engines.llm_client import (
 from vid2reward.agent.prompts import PromptError, load_prompt, prompt_names, render
 from vid2reward.agent.run_log import LLMUsage, NodeStarted
 from vid2reward.sim.errors import UserError
-
-
-@pytest.fixture
-def server(monkeypatch):
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    with ScriptedOpenAI() as s:
-        yield s
 
 
 def client(server, model="m", **settings) -> RoleClient:

@@ -18,21 +18,13 @@ from llm_fixtures import (
     expert_view,
     llm_config,
 )
-from openai_server import Reply, ScriptedOpenAI, image_parts, tool_names
+from openai_server import Reply, image_parts, tool_names
 
 from vid2reward.agent.engines.llm import NoVideoCritic, make_llm_engines
 from vid2reward.agent.engines.offline import OfflineCritic
 from vid2reward.agent.messages import EditAudit
 from vid2reward.tools.agent_tools import feature_scales
 from vid2reward.tools.reward_check import check_reward_source, static_weights
-
-
-@pytest.fixture
-def server(monkeypatch):
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    with ScriptedOpenAI() as s:
-        yield s
 
 
 def engines(server, **extra):

@@ -2,11 +2,8 @@
 (yt-dlp's generic extractor), local files work offline, exact trims, the cache, and one-line
 errors that leave nothing in the cache."""
 
-import functools
-import http.server
 import os
 import socket
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -45,24 +42,10 @@ def videos(tmp_path_factory) -> Path:
     return root
 
 
-class _QuietServer(http.server.ThreadingHTTPServer):
-    def handle_error(self, request, client_address):  # clients hanging up early is fine
-        pass
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
-def site(videos):
-    server = _QuietServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(videos)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+def site(videos, serve_directory):
+    with serve_directory(videos) as url:
+        yield url
 
 
 def closed_port() -> int:
