@@ -7,7 +7,6 @@ goes to ``iter-NNN/edits.json``.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from vid2reward.agent.context import RunContext
@@ -19,11 +18,7 @@ from vid2reward.agent.run_log import MessageEvent
 from vid2reward.agent.state import CandidateRecord, RunState
 from vid2reward.sim import env_context
 from vid2reward.tools.reward_runtime import run_reward_test
-
-
-def sha256(source: str) -> str:
-    """Content hash of a reward program's source."""
-    return hashlib.sha256(source.encode()).hexdigest()
+from vid2reward.tools.reward_versions import sha256_of
 
 
 def brief(state: RunState, ctx: RunContext, iteration: int) -> EngineerBrief:
@@ -70,13 +65,13 @@ def write_candidates(ctx: RunContext, iteration: int, answer: EngineerAnswer,
         (d / "reward.py").write_text(program.source, encoding="utf-8")
         if program.plan is not None:
             write_json(d / "plan.json", program.plan)
-        records.append(CandidateRecord(id=cid, reward_sha256=sha256(program.source), status="pending"))
+        records.append(CandidateRecord(id=cid, reward_sha256=sha256_of(program.source), status="pending"))
     centre = answer.programs[0].source
     feedback = RewardFeedback(id=f"rf-{iteration:03d}", iteration=iteration - 1,
                               feedback_id=feedback_id,
                               base_sha256=base.get("reward_sha256") if base else None,
                               edits=answer.edits,
-                              source=centre, sha256=sha256(centre))
+                              source=centre, sha256=sha256_of(centre))
     path = ctx.paths.iteration(iteration) / "edits.json"
     # "base": the candidate the edits were applied to, which the next audit compares against.
     write_json(path, {**feedback.model_dump(), "notes": answer.notes,
@@ -125,7 +120,7 @@ def repair_rewards(state: RunState, ctx: RunContext) -> dict[str, Any]:
             path = ctx.paths.candidate(rec["id"]) / "reward.py"
             fixed = ctx.engineer.repair(b, path.read_text(encoding="utf-8"), rec.get("problem", ""))
             path.write_text(fixed, encoding="utf-8")
-            rec["reward_sha256"] = sha256(fixed)
+            rec["reward_sha256"] = sha256_of(fixed)
         records.append(rec)
     return {"candidates": records, "repairs": state.get("repairs", 0) + 1}
 
