@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 from pydantic import BaseModel
@@ -89,7 +89,7 @@ def make_engines(config: RunConfig) -> tuple[Critic, Engineer]:
             from vid2reward.agent.engines.random_search import RandomSearchEngineer
 
             return critic, RandomSearchEngineer(config.env_id, seed=config.seed)
-        return critic, OfflineEngineer(critic, config.env_id, seed=config.seed)
+        return critic, OfflineEngineer(critic.features, config.env_id, seed=config.seed)
     if config.engine == "llm":
         from vid2reward.agent.engines.llm import make_llm_engines
 
@@ -199,8 +199,8 @@ class RunSession:
             return RunOutcome("awaiting_approval", f"paused before {snapshot.next[0]}", paths.root,
                               best.get("similarity"))
         reason = state.get("stop_reason") or "done"
-        status = "finished" if reason.startswith("all ") else (
-            "failed" if reason.startswith("no candidate") else "budget")
+        status: Literal["finished", "failed", "budget"] = "finished" if reason.startswith("all ") \
+            else ("failed" if reason.startswith("no candidate") else "budget")
         ctx.emit(RunFinished(status=status, reason=reason, best_candidate_id=best.get("id"),
                              best_similarity=best.get("similarity")))
         return RunOutcome(status, reason, paths.root, best.get("similarity"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import cast
 
 from rich.console import Console
 
@@ -52,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
     from vid2reward.sim.envs import make_env
 
     probe = make_env(policy.env_id)
-    max_steps = max(1, int(args.seconds / probe.unwrapped.dt))
+    from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
+
+    max_steps = max(1, int(args.seconds / cast(MujocoEnv, probe.unwrapped).dt))
     probe.close()
     console = Console(stderr=True)
     with console.status(f"rolling out {policy.env_id} and rendering"):

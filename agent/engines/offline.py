@@ -3,6 +3,8 @@ reward engineer, behind the same Critic / Engineer interfaces as the LLM agents.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from vid2reward.agent.engines.base import (
     CandidateView,
     EngineerAnswer,
@@ -23,8 +25,31 @@ from vid2reward.agent.run_dir import read_json
 from vid2reward.sim.envs import get_spec
 
 
-class OfflineCritic(FeatureCritic):
-    """The FeatureCritic playing the critic's role."""
+class OfflineCritic:
+    """The FeatureCritic playing the critic's role.
+
+    It holds a FeatureCritic rather than extending it: the Critic interface takes views
+    (expert, candidate), FeatureCritic takes feature vectors, and one method name cannot mean
+    both (a subclass that narrows ``critique`` breaks every caller typed against the parent).
+
+    Args:
+        scales: per-feature scale of a large difference (see FeatureCritic).
+        weights: per-feature importance multipliers (see FeatureCritic).
+    """
+
+    def __init__(self, scales: Mapping[str, float] | None = None,
+                 weights: Mapping[str, float] | None = None) -> None:
+        self.features = FeatureCritic(scales, weights)
+        """The feature-vector critic (what the numeric engineer differentiates through)."""
+
+    @property
+    def scales(self) -> dict[str, float]:
+        """Per-feature scales (FeatureCritic.scales)."""
+        return self.features.scales
+
+    def scale(self, feature: str, expert_value: float) -> float:
+        """The unit in which differences of ``feature`` are measured (FeatureCritic.scale)."""
+        return self.features.scale(feature, expert_value)
 
     def describe_expert(self, expert: ExpertView) -> str:
         """The expert's features as sentences (the first line is a one-line summary)."""
@@ -37,8 +62,9 @@ class OfflineCritic(FeatureCritic):
     def critique(self, expert: ExpertView, candidate: CandidateView, *, feedback_id: str,
                  iteration: int) -> VisualFeedback:
         """FeatureCritic.critique on the two feature vectors."""
-        return super().critique(expert.features, candidate.features, feedback_id=feedback_id,
-                                iteration=iteration, candidate_id=candidate.id, units=expert.units)
+        return self.features.critique(expert.features, candidate.features, feedback_id=feedback_id,
+                                      iteration=iteration, candidate_id=candidate.id,
+                                      units=expert.units)
 
 
 class OfflineEngineer:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from typing import Any
+from typing import Any, cast
+
+from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 
 from vid2reward.agent.context import RunContext
 from vid2reward.agent.run_dir import read_json, write_json
@@ -127,7 +129,7 @@ def evaluate_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
     simulator-state behaviour metrics kept aside for benchmarks (never shown to agents)."""
     cfg = ctx.config
     probe = make_env(cfg.env_id)
-    max_steps = max(1, int(cfg.clip_seconds / probe.unwrapped.dt))
+    max_steps = max(1, int(cfg.clip_seconds / cast(MujocoEnv, probe.unwrapped).dt))
     probe.close()
     records = []
     render_s = features_s = 0.0

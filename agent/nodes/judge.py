@@ -7,7 +7,7 @@ with those of this iteration's centre candidate (the edit applied) says whether 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from vid2reward.agent.config import RunConfig
 from vid2reward.agent.context import RunContext
@@ -123,7 +123,7 @@ def keep_best(state: RunState, ctx: RunContext) -> dict[str, Any]:
                                iteration_best_similarity=history[-1]["iteration_best_similarity"],
                                run_best_similarity=history[-1]["run_best_similarity"]))
     update: dict[str, Any] = {"best": best, "history": history}
-    reason = stop_reason(ctx.config, {**state, **update}, ctx.usage)
+    reason = stop_reason(ctx.config, cast(RunState, {**state, **update}), ctx.usage)
     update["stop_reason"] = reason
     ctx.note(f"best {best['id'] if best else None}" + (f"; stopping: {reason}" if reason else ""))
     return update

@@ -1,0 +1,1 @@
+../../vid2reward/__init__.py
