@@ -11,9 +11,12 @@ from __future__ import annotations
 import hashlib
 import math
 import traceback
+import unicodedata
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import gymnasium as gym
@@ -24,6 +27,12 @@ from vid2reward.sim.errors import UserError
 from vid2reward.sim.state import StateTracker, StateView
 
 RewardFn = Callable[[StateView, np.ndarray], tuple[float, dict[str, float]]]
+
+MAX_COMPONENTS = 64
+"""Most components a program may return: each is logged per episode and kept in metrics.json."""
+
+MAX_COMPONENT_NAME = 64
+"""Longest component name, in characters."""
 
 
 class RewardError(UserError):
@@ -89,8 +98,10 @@ def load_reward_program(path_or_source: str | Path, *, name: str | None = None,
             for k, v in weights.items()):
         raise RewardError("WEIGHTS must be a dict of names to numbers", where=label,
                           fix='write e.g. WEIGHTS = {"forward": 1.0, "ctrl": 0.001}')
-    return RewardProgram(source=source, name=label, compute=compute,
-                         weights={k: float(v) for k, v in weights.items()})
+    weights = {k: float(v) for k, v in weights.items()}
+    if "WEIGHTS" in namespace:  # read-only from here: the weights recorded are the ones used
+        namespace["WEIGHTS"] = MappingProxyType(dict(weights))
+    return RewardProgram(source=source, name=label, compute=compute, weights=weights)
 
 
 def read_reward_source(path_or_source: str | Path, name: str | None = None) -> tuple[str, str]:
@@ -115,13 +126,34 @@ def read_reward_source(path_or_source: str | Path, name: str | None = None) -> t
 
 
 def one_line(text: str, limit: int = 300) -> str:
-    """``text`` on one line (whitespace runs collapsed), cut to ``limit`` characters.
+    """``text`` on one line (whitespace runs collapsed, control and format characters such as
+    ANSI escapes and bidi overrides removed), cut to ``limit`` characters.
 
     Messages from reward code end up in metrics.json and on a terminal: a program must not be
-    able to spread them over many lines or fill the disk with them.
+    able to spread them over many lines, repaint the terminal or fill the disk with them.
     """
-    flat = " ".join(str(text)[: 4 * limit].split())
+    raw = str(text)[: 4 * limit]
+    printable = "".join(ch if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf")
+                        else "" for ch in raw)
+    flat = " ".join(printable.split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def check_component_names(components: dict[Any, Any], where: str) -> None:
+    """Raise :class:`RewardError` unless the components are at most :data:`MAX_COMPONENTS`,
+    named by printable strings of at most :data:`MAX_COMPONENT_NAME` characters."""
+    if len(components) > MAX_COMPONENTS:
+        raise RewardError(f"compute_reward returned {len(components)} components, more than "
+                          f"{MAX_COMPONENTS}", where=where,
+                          fix="return a few named terms; sum the rest into one")
+    for key in components:
+        if not isinstance(key, str) or not 0 < len(key) <= MAX_COMPONENT_NAME \
+                or one_line(key, MAX_COMPONENT_NAME) != key:
+            shown = one_line(repr(key), 40)
+            raise RewardError(f"component name {shown} is not a short printable string "
+                              f"(1-{MAX_COMPONENT_NAME} characters, no control characters or "
+                              f"spaces at the ends)", where=where,
+                              fix="name components like 'forward' or 'ctrl_cost'")
 
 
 def describe_exception(exc: BaseException, filename: str, step: int | None = None) -> str:
@@ -141,7 +173,10 @@ def check_reward_output(result: Any, where: str) -> tuple[float, dict[str, float
     total, components = result
     try:
         total = float(total)
-    except (TypeError, ValueError):
+    except OverflowError:
+        raise RewardError("the total is too large for a float", where=where,
+                          fix="keep the reward in a sensible range, e.g. with np.clip") from None
+    except Exception:  # noqa: BLE001 - whatever the value's __float__ raises
         raise RewardError(f"the total is {type(total).__name__}, not a number", where=where,
                           fix="return a float as the first item") from None
     if not math.isfinite(total):
@@ -150,11 +185,14 @@ def check_reward_output(result: Any, where: str) -> tuple[float, dict[str, float
     if not isinstance(components, dict):
         raise RewardError(f"components are {type(components).__name__}, not a dict", where=where,
                           fix="return a dict of component name -> float as the second item")
+    check_component_names(components, where)
     checked: dict[str, float] = {}
     for key, value in components.items():
         try:
             number = float(value)
-        except (TypeError, ValueError):
+        except OverflowError:
+            raise RewardError(f"component '{key}' is too large for a float", where=where) from None
+        except Exception:  # noqa: BLE001 - whatever the value's __float__ raises
             raise RewardError(f"component '{key}' is {type(value).__name__}, not a number",
                               where=where) from None
         if not math.isfinite(number):
@@ -162,6 +200,28 @@ def check_reward_output(result: Any, where: str) -> tuple[float, dict[str, float
                               fix="guard divisions and exponentials so every term stays finite")
         checked[str(key)] = number
     return total, checked
+
+
+_MODEL_OPTIONS = ("timestep", "gravity", "wind", "magnetic", "density", "viscosity",
+                  "impratio", "tolerance", "integrator", "disableflags", "enableflags")
+_MODEL_ARRAYS = ("body_mass", "body_inertia", "body_pos", "geom_friction", "geom_size",
+                 "geom_solref", "dof_damping", "dof_armature", "dof_frictionloss", "jnt_range",
+                 "jnt_stiffness", "actuator_gear", "actuator_ctrlrange", "actuator_gainprm",
+                 "actuator_biasprm")
+
+
+def model_fingerprint(env: gym.Env) -> int:
+    """A checksum of the physics that a reward must never change (options, masses, friction,
+    gears...); 0 for an env without a MuJoCo model. Checked once per episode: cheap."""
+    model = getattr(env.unwrapped, "model", None)
+    if model is None:
+        return 0
+    crc = 0
+    for name in _MODEL_OPTIONS:
+        crc = zlib.crc32(np.asarray(getattr(model.opt, name, 0)).tobytes(), crc)
+    for name in _MODEL_ARRAYS:
+        crc = zlib.crc32(np.ascontiguousarray(getattr(model, name, 0)).tobytes(), crc)
+    return crc
 
 
 class RewardWrapper(gym.Wrapper):
@@ -178,6 +238,7 @@ class RewardWrapper(gym.Wrapper):
         super().__init__(env)
         self.program = program
         self.tracker = StateTracker(env, get_spec(env_id or env.spec.id))  # type: ignore[union-attr]
+        self._model_print = model_fingerprint(env)
         self._sums: dict[str, float] = {}
         self._env_return = 0.0
         self.last_components: dict[str, float] = {}
@@ -193,8 +254,8 @@ class RewardWrapper(gym.Wrapper):
         self.tracker.before_step()
         obs, env_reward, terminated, truncated, info = self.env.step(action)
         view = self.tracker.view(action, terminated)
-        try:
-            result = self.program.compute(view, action)
+        try:  # a copy: the program must not change the action array the caller holds
+            result = self.program.compute(view, np.array(action, dtype=np.float64))
         except RewardError:
             raise
         except Exception as exc:  # the program's own bug: report it with its step and line
@@ -208,6 +269,10 @@ class RewardWrapper(gym.Wrapper):
         info["env_reward"] = float(env_reward)
         self.last_components = components
         if terminated or truncated:
+            if model_fingerprint(self.env) != self._model_print:
+                raise RewardError("the simulator's model (gravity, masses, friction, ...) "
+                                  "changed during the episode", where=self.program.name,
+                                  fix="reward code may only read the state view s")
             info["episode_components"] = dict(sums)
             info["episode_env_return"] = self._env_return
         return obs, total, terminated, truncated, info

@@ -11,6 +11,10 @@ Two generic guards serve callers that run untrusted code in the envs (the reward
 and ``step_timeout`` bounds each step and reset. A worker interrupts itself with SIGALRM when a
 command overruns (so the error names the line that was running), and the main process kills a
 worker that still does not answer; both, and a worker that dies, raise :class:`EnvWorkerError`.
+
+Replies are read with :mod:`vid2reward.sim.safe_pickle` (an allowlist, a size cap): a worker
+whose code went rogue cannot run code in the main process through a crafted pickle. Workers
+ignore the terminal's SIGINT: Ctrl-C is the main process's to handle (it closes the workers).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import CloudpickleWrapper, VecEnvIndices
+
+from vid2reward.sim import safe_pickle
 
 
 class WorkerFailure:
@@ -114,9 +120,22 @@ def _serve(envs: DummyVecEnv, cmd: str, data: Any) -> Any:
     raise ValueError(f"unknown worker command {cmd!r}")
 
 
+_PIPE: dict[str, int] = {}
+
+
+def worker_pipe_fd() -> int | None:
+    """In a worker process: the descriptor of its pipe to the main process (None elsewhere).
+    A sandbox that isolates the worker keeps exactly this one writable."""
+    return _PIPE.get("fd")
+
+
 def _worker(remote: Any, parent_remote: Any, fns_wrapper: CloudpickleWrapper,
             worker_init: Callable[[], None] | None, step_timeout: float | None) -> None:
+    # Ctrl-C in the terminal reaches the whole process group; the main process stops the
+    # workers itself (close), so a worker must not die mid-step with a KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent_remote.close()
+    _PIPE["fd"] = remote.fileno()
     try:
         if worker_init is not None:
             worker_init()
@@ -216,11 +235,16 @@ class BatchedSubprocVecEnv(VecEnv):
             raise EnvWorkerError(f"env worker {worker} did not answer within {timeout:g} s and "
                                  f"was killed")
         try:
-            reply = remote.recv()
+            reply = safe_pickle.recv(remote)
         except EOFError:
             proc = self.processes[worker]
             proc.join(timeout=5)
             raise EnvWorkerError(f"env worker {worker} died: {exit_reason(proc.exitcode)}") from None
+        except safe_pickle.UnsafePickleError as exc:  # never unpickled: the worker is rogue
+            self.processes[worker].kill()
+            self.processes[worker].join(timeout=5)
+            raise EnvWorkerError(f"env worker {worker} sent a reply that was refused ({exc}) "
+                                 f"and was killed") from None
         if isinstance(reply, WorkerFailure):
             raise reply.exc
         return reply

@@ -21,9 +21,17 @@ from typing import Any
 import numpy as np
 
 from vid2reward.sim.envs import get_spec, make_env
-from vid2reward.sim.reward import RewardError, one_line, read_reward_source
+from vid2reward.sim.reward import (
+    MAX_COMPONENT_NAME,
+    MAX_COMPONENTS,
+    RewardError,
+    check_component_names,
+    one_line,
+    read_reward_source,
+)
 from vid2reward.sim.state import StateTracker
 from vid2reward.tools.reward_check import find_violations
+from vid2reward.tools.reward_isolation import require_isolation, trusted_by_user
 from vid2reward.tools.reward_sandbox import (
     DEFAULT_LIMITS,
     SandboxLimits,
@@ -95,14 +103,21 @@ class RewardTestReport:
 
 def run_reward_test(path_or_source: str | Path, env_id: str, *, name: str | None = None,
                     random_steps: int = 200, zero_steps: int = 100, seed: int = 0,
-                    limits: SandboxLimits = DEFAULT_LIMITS) -> RewardTestReport:
+                    limits: SandboxLimits = DEFAULT_LIMITS,
+                    trust: bool | None = None) -> RewardTestReport:
     """Test a reward program on ``random_steps`` random-action and ``zero_steps`` zero-action
-    states of ``env_id``, in a sandboxed child process.
+    states of ``env_id``, in a sandboxed child process that the OS isolates.
+
+    ``trust`` (default: the ``--trust-reward-code`` setting) allows running it unisolated
+    where the OS cannot isolate.
 
     Raises:
-        UserError: unknown env, or a reward file that does not exist.
+        UserError: unknown env, a reward file that does not exist, or an OS that cannot
+            isolate reward code without ``trust``.
     """
     get_spec(env_id)
+    trust = trusted_by_user() if trust is None else trust
+    require_isolation(trust)
     source, label = read_reward_source(path_or_source, name)
     violations = find_violations(source)
     if violations:
@@ -110,10 +125,36 @@ def run_reward_test(path_or_source: str | Path, env_id: str, *, name: str | None
                                 error=f"reward program rejected: {violations[0]}",
                                 violations=[str(v) for v in violations])
     try:
-        return run_in_sandbox(_test_in_child, source, label, env_id, random_steps, zero_steps,
-                              seed, limits.load_seconds, limits.call_seconds, limits=limits)
+        report = run_in_sandbox(_test_in_child, source, label, env_id, random_steps,
+                                zero_steps, seed, limits.load_seconds, limits.call_seconds,
+                                trust, limits=limits)
     except RewardError as exc:  # could not load, or the child was stopped or died
-        return RewardTestReport(name=label, env_id=env_id, ok=False, error=str(exc))
+        return RewardTestReport(name=label, env_id=env_id, ok=False, error=one_line(str(exc)))
+    return _checked(report, label, env_id)
+
+
+def _checked(report: Any, name: str, env_id: str) -> RewardTestReport:
+    """The child's report, trusted no further than its types: a child whose code escaped
+    Python could send anything the safe unpickler allows."""
+    def text(value: Any) -> str | None:
+        return None if value is None else one_line(str(value))
+    try:
+        if not isinstance(report, RewardTestReport) or not isinstance(report.ok, bool):
+            raise TypeError(type(report).__name__)
+        comps = list(report.components)[:MAX_COMPONENTS]
+        for c in [*comps, *([report.total] if report.total is not None else [])]:
+            if not isinstance(c, SeriesStats):
+                raise TypeError(type(c).__name__)
+            c.name = one_line(str(c.name), MAX_COMPONENT_NAME)
+        report.components = comps
+        report.name, report.env_id = name, env_id
+        report.error = text(report.error)
+        report.violations = [one_line(str(v)) for v in list(report.violations)[:50]]
+        report.warnings = [one_line(str(w)) for w in list(report.warnings)[:50]]
+    except (TypeError, AttributeError) as exc:
+        return RewardTestReport(name=name, env_id=env_id, ok=False,
+                                error=f"the sandboxed test sent a malformed report ({exc})")
+    return report
 
 
 # -- in the child -------------------------------------------------------------------------------
@@ -123,10 +164,11 @@ class _Stop(Exception):
 
 
 def _test_in_child(source: str, name: str, env_id: str, random_steps: int, zero_steps: int,
-                   seed: int, load_seconds: float, call_seconds: float) -> RewardTestReport:
-    program = load_sandboxed(source, name, load_seconds)
-    env = make_env(env_id)
+                   seed: int, load_seconds: float, call_seconds: float,
+                   trust: bool) -> RewardTestReport:
+    env = make_env(env_id)  # trusted setup first: the isolated process cannot read model files
     tracker = StateTracker(env, get_spec(env_id))
+    program = load_sandboxed(source, name, load_seconds, trust=trust)
     env.action_space.seed(seed)
     zero = np.zeros(env.action_space.shape)
     rec = _Records()
@@ -201,7 +243,11 @@ class _Records:
         if not isinstance(components, dict):
             raise _Stop(f"the components are {type(components).__name__} on the {where}, not a "
                         f"dict of name -> float")
-        values = {str(k): _number(v, f"component '{k}'", where) for k, v in components.items()}
+        try:
+            check_component_names(components, where)
+        except RewardError as exc:
+            raise _Stop(exc.what) from None
+        values = {k: _number(v, f"component '{k}'", where) for k, v in components.items()}
         self.key_sets.add(tuple(sorted(values)))
         self.totals.append(total)
         for key, value in values.items():
@@ -244,7 +290,9 @@ def _number(value: Any, what: str, where: str) -> float:
     # bool is an int: accepted as a number, like the training wrapper does.
     try:
         return float(value)
-    except (TypeError, ValueError, OverflowError):
+    except OverflowError:
+        raise _Stop(f"{what} is too large for a float on the {where}") from None
+    except Exception:  # noqa: BLE001 - whatever the value's __float__ raises
         raise _Stop(f"{what} is {type(value).__name__} on the {where}, not a number") from None
 
 

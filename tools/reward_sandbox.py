@@ -1,16 +1,20 @@
 """Running untrusted reward code: restricted builtins, time and resource limits, child processes.
 
-Three gates stand between an LLM-written reward program and the machine:
+Four gates stand between an LLM-written reward program and the machine:
 
 1. :mod:`vid2reward.tools.reward_check` rejects source that reaches for imports, dunders,
    files or namespaces, without running it;
 2. :func:`load_sandboxed` runs the module through the one loader
    (:func:`vid2reward.sim.reward.load_reward_program`) with a curated builtins dict whose
-   ``__import__`` hands out only math and numpy, and a time limit on the module's top level;
+   ``__import__`` hands out only the program's own copies of math and numpy, and a time limit
+   on the module's top level;
 3. the code runs only in child processes with memory and CPU-time limits
    (:func:`apply_limits`) and a wall-time bound enforced from outside
    (:func:`run_in_sandbox` for one-off jobs such as ``reward test``; training workers get the
-   same limits through :mod:`vid2reward.tools.reward_training`).
+   same limits through :mod:`vid2reward.tools.reward_training`);
+4. before the first line of reward code runs, the process is isolated by the OS
+   (:mod:`vid2reward.tools.reward_isolation`: seccomp, Landlock, no privileges, nobody), and
+   its replies are unpickled with an allowlist (:mod:`vid2reward.sim.safe_pickle`).
 
 The calling process never runs reward code: :func:`sandboxed_program` gives it a
 :class:`RewardProgram` built from the checked source and its literal ``WEIGHTS`` whose
@@ -34,6 +38,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from vid2reward.sim import safe_pickle
 from vid2reward.sim.errors import UserError
 from vid2reward.sim.reward import (
     RewardError,
@@ -42,8 +47,9 @@ from vid2reward.sim.reward import (
     one_line,
     read_reward_source,
 )
-from vid2reward.sim.vec_env import exit_reason
+from vid2reward.sim.vec_env import exit_reason, worker_pipe_fd
 from vid2reward.tools.reward_check import ALLOWED_IMPORTS, check_reward_source, static_weights
+from vid2reward.tools.reward_isolation import enter_isolation, set_write_fds
 
 
 @dataclass(frozen=True)
@@ -82,16 +88,39 @@ _SAFE_BUILTIN_NAMES = (
 )
 
 
-def _safe_import(name: str, globals: Mapping[str, Any] | None = None,
-                 locals: Mapping[str, Any] | None = None, fromlist: tuple[str, ...] | None = (),
-                 level: int = 0) -> ModuleType:
-    """``__import__`` for reward programs: math and numpy (and a few submodules) only."""
-    if level != 0 or name not in ALLOWED_IMPORTS:
-        raise ImportError(f"import of '{name}' is not allowed in a reward program")
-    module = importlib.import_module(name)
-    if not fromlist and "." in name:  # `import numpy.linalg` binds the name `numpy`
-        return importlib.import_module(name.partition(".")[0])
-    return module
+def _private_modules() -> dict[str, ModuleType]:
+    """Fresh copies of math, numpy and its allowed submodules for one reward program.
+
+    A program that assigns ``np.isfinite = ...`` or deletes ``np.float64`` changes only its
+    own copies: the trusted harness in the same process keeps computing with the real ones.
+    """
+    import numpy
+
+    def copy(module: ModuleType) -> ModuleType:
+        clone = ModuleType(module.__name__, module.__doc__)
+        clone.__dict__.update(module.__dict__)
+        return clone
+
+    modules = {"math": copy(math), "numpy": copy(numpy)}
+    for name in sorted(ALLOWED_IMPORTS):
+        if name.startswith("numpy."):
+            sub = copy(importlib.import_module(name))
+            modules[name] = sub
+            setattr(modules["numpy"], name.partition(".")[2], sub)
+    return modules
+
+
+def _importer(modules: dict[str, ModuleType]) -> Callable[..., ModuleType]:
+    def safe_import(name: str, globals: Mapping[str, Any] | None = None,
+                    locals: Mapping[str, Any] | None = None,
+                    fromlist: tuple[str, ...] | None = (), level: int = 0) -> ModuleType:
+        """``__import__`` for reward programs: their own copies of math and numpy only."""
+        if level != 0 or name not in modules:
+            raise ImportError(f"import of '{name}' is not allowed in a reward program")
+        if not fromlist and "." in name:  # `import numpy.linalg` binds the name `numpy`
+            return modules[name.partition(".")[0]]
+        return modules[name]
+    return safe_import
 
 
 def _discard_print(*args: Any, **kwargs: Any) -> None:
@@ -99,10 +128,11 @@ def _discard_print(*args: Any, **kwargs: Any) -> None:
 
 
 def safe_builtins() -> dict[str, Any]:
-    """A fresh curated builtins dict for one reward module (nothing shared between modules)."""
+    """A fresh curated builtins dict for one reward module (nothing shared between modules),
+    whose ``__import__`` hands out the module's private copies of math and numpy."""
     import builtins
     table = {name: getattr(builtins, name) for name in _SAFE_BUILTIN_NAMES}
-    table["__import__"] = _safe_import
+    table["__import__"] = _importer(_private_modules())
     table["print"] = _discard_print
     return table
 
@@ -154,18 +184,23 @@ def program_line(exc: BaseException, filename: str) -> int | None:
 # -- loading ------------------------------------------------------------------------------------
 
 def load_sandboxed(source: str, name: str,
-                   load_seconds: float = DEFAULT_LIMITS.load_seconds) -> RewardProgram:
-    """Check ``source`` statically, then load it with restricted builtins and a time limit.
+                   load_seconds: float = DEFAULT_LIMITS.load_seconds, *,
+                   trust: bool = False) -> RewardProgram:
+    """Check ``source`` statically, isolate this process, then load the program with
+    restricted builtins and a time limit.
 
-    This is the ``loader`` to give :func:`vid2reward.sim.train.train` (module-level, so it
-    pickles into env workers). It is meant to run in a limited child process: use
-    :func:`run_in_sandbox` or :func:`vid2reward.tools.reward_training.train_sandboxed`.
+    Isolation (:func:`~vid2reward.tools.reward_isolation.enter_isolation`) is final: call this
+    only in a child process, after its trusted setup (:func:`run_in_sandbox`, or training
+    workers through :func:`load_deferred`). ``trust`` lets it run unisolated where the OS
+    cannot isolate.
 
     Raises:
-        RewardError: the source breaks a rule, its top level raises or runs longer than
-            ``load_seconds``, or it lacks a proper ``compute_reward`` or ``WEIGHTS``.
+        RewardError: the source breaks a rule, the OS cannot isolate and ``trust`` is false,
+            the top level raises or runs longer than ``load_seconds``, or it lacks a proper
+            ``compute_reward`` or ``WEIGHTS``.
     """
     check_reward_source(source, name)
+    enter_isolation(trust)
     try:
         with time_limit(load_seconds):
             return load_reward_program(source, name=name,
@@ -176,6 +211,39 @@ def load_sandboxed(source: str, name: str,
         raise RewardError(f"the module's top level ran longer than {load_seconds:g} s{at}",
                           where=name, fix="the top level may only import and define names; "
                                           "do the work inside compute_reward") from None
+
+
+class _LoadOnFirstCall:
+    """``compute`` of a program loaded by :func:`load_deferred`: isolates and loads on the
+    first call, then calls the real ``compute_reward``."""
+
+    def __init__(self, source: str, name: str, load_seconds: float, trust: bool) -> None:
+        self.source, self.name, self.load_seconds, self.trust = source, name, load_seconds, trust
+        self.compute: Callable[[Any, Any], Any] | None = None
+
+    def __call__(self, s: Any, a: Any) -> Any:
+        if self.compute is None:
+            fd = worker_pipe_fd()
+            if fd is not None:
+                set_write_fds((fd,))
+            self.compute = load_sandboxed(self.source, self.name, self.load_seconds,
+                                          trust=self.trust).compute
+        return self.compute(s, a)
+
+
+def load_deferred(source: str, name: str, *, load_seconds: float = DEFAULT_LIMITS.load_seconds,
+                  trust: bool = False) -> RewardProgram:
+    """The ``loader`` for training workers: checks now, runs the program's code only at its
+    first ``compute`` call, after the worker has built all its envs.
+
+    A worker builds several envs one after another, and building one reads MuJoCo model files
+    that an isolated process may no longer read; so isolation and the module's top level wait
+    for the first step. A module that fails to load fails that step with a RewardError.
+    """
+    check_reward_source(source, name)
+    return RewardProgram(source=source, name=name,
+                         compute=_LoadOnFirstCall(source, name, load_seconds, trust),
+                         weights=static_weights(source))
 
 
 def _refuse(s: Any, a: Any) -> tuple[float, dict[str, float]]:
@@ -245,6 +313,8 @@ def _context() -> Any:
 
 
 def _child(conn: Any, limits: SandboxLimits, fn: Callable[..., Any], args: tuple) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's; it stops the child
+    set_write_fds((conn.fileno(),))  # once isolated, the only descriptor it may write
     try:
         apply_limits(limits)
         reply: tuple[str, Any] = ("ok", fn(*args))
@@ -282,7 +352,11 @@ def run_in_sandbox(fn: Callable[..., Any], *args: Any, limits: SandboxLimits = D
                               f"wall time and was stopped",
                               fix="make compute_reward cheap: no loops over large ranges")
         try:
-            kind, payload = receiver.recv()
+            kind, payload = safe_pickle.recv(receiver)
+        except safe_pickle.UnsafePickleError as exc:
+            proc.kill()
+            raise RewardError(f"the process running the {what} sent a reply that was refused: "
+                              f"{exc}") from None
         except EOFError:
             proc.join(timeout=5)
             raise RewardError(f"the process running the {what} ended: "
