@@ -12,6 +12,7 @@ import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from stable_baselines3 import PPO
@@ -19,6 +20,7 @@ from stable_baselines3 import PPO
 from vid2reward.sim.envs import get_spec, make_env
 from vid2reward.sim.errors import UserError
 from vid2reward.sim.render import ClipRenderer, frame_stride
+from vid2reward.sim.reward import RewardFn
 from vid2reward.sim.state import StateTracker
 
 SAMPLED_FIELDS = ("forward_velocity", "lateral_velocity", "vertical_velocity", "torso_height",
@@ -96,6 +98,8 @@ class Episode:
     frames: list[np.ndarray] = field(default_factory=list)
     fps: float = 0.0
     """Frames per second of ``frames`` when played in real time."""
+    program_return: float | None = None
+    """The reward program's return, when :func:`run_episodes` was given one."""
 
 
 ActFn = Callable[[np.ndarray], np.ndarray]
@@ -103,7 +107,7 @@ ActFn = Callable[[np.ndarray], np.ndarray]
 
 def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, episodes: int = 1,
                  seed: int = 0, max_steps: int = 1000, render_size: tuple[int, int] | None = None,
-                 fps: float = 30.0) -> list[Episode]:
+                 fps: float = 30.0, reward: RewardFn | None = None) -> list[Episode]:
     """Roll out ``policy`` on the unmodified env.
 
     Args:
@@ -114,6 +118,9 @@ def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, epi
         max_steps: cap on each episode's length.
         render_size: (width, height) to record frames, or None for no frames.
         fps: target frame rate of the recorded frames (real time).
+        reward: a reward program's ``compute_reward``, run in this process on each step's
+            state view to report its return too (trusted programs only: the sandbox's
+            ``reward test`` is the way to run untrusted ones).
     """
     spec = get_spec(env_id)
     env = make_env(env_id, max_episode_steps=max_steps)
@@ -129,7 +136,8 @@ def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, epi
     tracker = StateTracker(env, spec)
     stride = frame_stride(tracker.dt, fps)
     if render_size is not None:
-        renderer = ClipRenderer(env.unwrapped.model, env.unwrapped.data, spec, *render_size)
+        mujoco_env: Any = env.unwrapped
+        renderer = ClipRenderer(mujoco_env.model, mujoco_env.data, spec, *render_size)
     out = []
     try:
         for ep in range(episodes):
@@ -137,15 +145,17 @@ def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, epi
             tracker.reset()
             samples: dict[str, list[float]] = {name: [] for name in SAMPLED_FIELDS}
             frames = [renderer.frame()] if renderer else []
-            env_return, terminated, steps = 0.0, False, 0
+            env_return, program_return, terminated, steps = 0.0, 0.0, False, 0
             while True:
                 action = act(obs)
                 tracker.before_step()
-                obs, reward, terminated, truncated, _ = env.step(action)
+                obs, env_reward, terminated, truncated, _ = env.step(action)
                 view = tracker.view(action, terminated)
                 for name in SAMPLED_FIELDS:
                     samples[name].append(float(getattr(view, name)))
-                env_return += float(reward)
+                env_return += float(env_reward)
+                if reward is not None:
+                    program_return += float(reward(view, action)[0])
                 steps += 1
                 if renderer and steps % stride == 0:
                     frames.append(renderer.frame())
@@ -154,7 +164,8 @@ def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, epi
             out.append(Episode(env_id=env_id, dt=tracker.dt, length=steps,
                                terminated=bool(terminated), env_return=env_return,
                                samples={k: np.asarray(v) for k, v in samples.items()},
-                               frames=frames, fps=1.0 / (stride * tracker.dt)))
+                               frames=frames, fps=1.0 / (stride * tracker.dt),
+                               program_return=program_return if reward is not None else None))
     finally:
         if renderer:
             renderer.close()
