@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import Any
 
 from vid2reward.sim.envs import make_env
 from vid2reward.sim.reward import load_reward_program
@@ -63,7 +64,7 @@ def raw_steps_per_second(env_id: str, steps: int = 20_000, seed: int = 0) -> flo
 def train_steps_per_second(env_id: str, steps: int = 60_000, config: TrainConfig | None = None) -> float:
     """PPO training steps/s, measured between the first and last progress reports so that
     process start-up and the first rollout's warm-up are not counted."""
-    config = config or TrainConfig()
+    config = config or TrainConfig.for_env(env_id)
     config.env_id, config.total_steps = env_id, steps
     marks: list[tuple[float, int]] = []
     program = load_reward_program(example_reward_path(env_id))
@@ -81,12 +82,12 @@ def measure_throughput(env_id: str, raw_steps: int = 20_000, train_steps: int = 
 
 
 TRAIN_VARIANTS: dict[str, dict[str, int]] = {
-    "in-process, 8 envs (DummyVecEnv)": {"n_envs": 8, "n_workers": 0, "n_steps": 512},
-    "in-process, 32 envs (DummyVecEnv)": {"n_envs": 32, "n_workers": 0},
-    "1 process per env, 8 envs (like SubprocVecEnv)": {"n_envs": 8, "n_workers": 8, "n_steps": 512},
-    "2 workers x 4 envs": {"n_envs": 8, "n_workers": 2, "n_steps": 512},
-    "2 workers x 16 envs (default)": {},
-    "2 workers x 16 envs, 2 torch threads": {"torch_threads": 2},
+    "in-process, 8 envs (DummyVecEnv)": {"n_workers": 0},
+    "in-process, 32 envs x 128 steps (DummyVecEnv)": {"n_envs": 32, "n_workers": 0, "n_steps": 128},
+    "1 process per env, 8 envs (like SubprocVecEnv)": {"n_workers": 8},
+    "2 workers x 4 envs (default)": {},
+    "2 workers x 16 envs x 128 steps": {"n_envs": 32, "n_steps": 128},
+    "2 workers x 4 envs, 2 torch threads": {"torch_threads": 2},
 }
 """Training set-ups compared by ``vid2reward bench throughput --variants`` (TrainConfig fields;
 every variant keeps 4096-sample rollouts so the PPO update costs the same)."""
@@ -94,5 +95,35 @@ every variant keeps 4096-sample rollouts so the PPO update costs the same)."""
 
 def measure_train_variants(env_id: str = "Hopper-v5", steps: int = 60_000) -> dict[str, float]:
     """Training steps/s of each :data:`TRAIN_VARIANTS` set-up on ``env_id``."""
-    return {name: train_steps_per_second(env_id, steps, TrainConfig(**overrides))  # type: ignore[arg-type]
+    return {name: train_steps_per_second(env_id, steps, TrainConfig.for_env(env_id, **overrides))
             for name, overrides in TRAIN_VARIANTS.items()}
+
+
+def physics_steps_per_second(env_id: str, threads: int = 2, seconds: float = 3.0,
+                             batch: int = 64) -> float:
+    """The physical limit: env steps/s of the env's bare MuJoCo model stepped by
+    ``mujoco.rollout`` on ``threads`` threads (random controls, no Python per step, no reward,
+    no policy). One env step is ``frame_skip`` physics steps."""
+    import mujoco
+    import numpy as np
+    from mujoco import rollout
+
+    env = make_env(env_id)
+    mj: Any = env.unwrapped
+    model, frame_skip = mj.model, int(mj.frame_skip)
+    env.reset(seed=0)
+    spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+    state = np.zeros(mujoco.mj_stateSize(model, spec))
+    mujoco.mj_getState(model, mj.data, state, spec)
+    env.close()
+    rng = np.random.default_rng(0)
+    nstep = 200 * frame_skip
+    initial = np.tile(state, (batch, 1))
+    control = rng.uniform(-1.0, 1.0, (batch, nstep, model.nu))
+    datas = [mujoco.MjData(model) for _ in range(threads)]
+    rollout.rollout([model] * batch, datas, initial, control, nstep=nstep)  # warm-up
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        rollout.rollout([model] * batch, datas, initial, control, nstep=nstep)
+        done += batch * nstep
+    return done / (time.perf_counter() - started) / frame_skip
