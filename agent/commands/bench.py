@@ -9,6 +9,7 @@ import json
 from rich.console import Console
 from rich.table import Table
 
+from vid2reward.agent.commands.bench_learning import register_learning
 from vid2reward.agent.commands.bench_nes import register_kinds as register_nes_kinds
 from vid2reward.sim.envs import get_spec
 from vid2reward.sim.throughput import measure_throughput, measure_train_variants
@@ -40,6 +41,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     o.add_argument("--steps", type=int, default=60_000, help="training steps per run (default 60000)")
     o.add_argument("--repeats", type=int, default=3, help="runs per way, best kept (default 3)")
     o.set_defaults(func=run_reward_overhead)
+    register_learning(kinds)
     register_nes_kinds(kinds)
 
 
