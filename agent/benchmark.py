@@ -55,7 +55,8 @@ class BenchConfig:
     candidates: int = 4
     steps: int = 60_000
     """PPO steps per candidate; ``default`` trains once for iterations*candidates*steps."""
-    n_envs: int = 32
+    n_envs: int | None = None
+    """Parallel envs per training; None: the env's preset."""
     clip_seconds: float = 8.0
     """Length of the learner clips the critic sees (the expert clips are 8 s)."""
     eval_episodes: int = 5
@@ -204,8 +205,9 @@ def _train_default(ground: TaskGround, cfg: BenchConfig, seed: int, run_dir: Pat
         return policy_dir
     name = DEFAULT_REWARD[ground.env_id]
     source = (Path(examples.__file__).parent / name).read_text(encoding="utf-8")
-    train(TrainConfig(env_id=ground.env_id, total_steps=cfg.budget_steps, seed=seed,
-                      n_envs=cfg.n_envs), load_reward_program(source, name=name), policy_dir)
+    overrides = {} if cfg.n_envs is None else {"n_envs": cfg.n_envs}
+    train(TrainConfig.for_env(ground.env_id, total_steps=cfg.budget_steps, seed=seed, **overrides),
+          load_reward_program(source, name=name), policy_dir)
     return policy_dir
 
 

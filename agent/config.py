@@ -56,7 +56,8 @@ class RunConfig:
     render_size: tuple[int, int] = (320, 240)
     approve_rewards: bool = False
     """Pause before training each iteration's rewards for a person to approve (chat)."""
-    n_envs: int = 32
+    n_envs: int | None = None
+    """Parallel envs per training; None: the env's preset (sim/hyperparams.py)."""
     n_workers: int = 2
     extra: dict[str, Any] = field(default_factory=dict)
 

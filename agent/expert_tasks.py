@@ -102,7 +102,7 @@ def make_expert(task: ExpertTask, out_dir: Path, *, seed: int = 0, clip_seconds:
     ``expert.json`` (task, hidden reward, state metrics over ``episodes`` episodes).
     """
     program = load_reward_program(task.reward_source, name=f"{task.name}.py")
-    config = TrainConfig(env_id=task.env_id, total_steps=task.train_steps, seed=seed)
+    config = TrainConfig.for_env(task.env_id, total_steps=task.train_steps, seed=seed)
     result = train(config, program, out_dir / "policy", on_progress=on_progress)
     policy = load_policy(out_dir / "policy", task.env_id)
     from vid2reward.sim.envs import make_env

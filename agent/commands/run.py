@@ -40,7 +40,8 @@ def add_run_options(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--money-budget", type=float, default=None, metavar="USD", help="stop after this much LLM spend")
     p.add_argument("--patience", type=int, default=d.patience,
                    help=f"stop after this many iterations without improvement (default {d.patience})")
-    p.add_argument("--envs", type=int, default=d.n_envs, help=f"parallel envs per training (default {d.n_envs})")
+    p.add_argument("--envs", type=int, default=d.n_envs,
+                   help="parallel envs per training (default: the env's preset, see sim/hyperparams.py)")
     p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<time>-<env>)")
 
 
