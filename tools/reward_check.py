@@ -11,19 +11,27 @@ them. The rules close the known ways out of a restricted Python namespace:
 - no numpy attributes that touch files, processes or raw memory (``np.load``, ``np.lib``,
   ``arr.ctypes``...), no ``.format``/``.format_map`` (format strings can read attributes),
   no frame and generator internals (``gi_frame``, ``f_globals``...);
+- no function, generator, frame or traceback internals by any spelling (``func_globals``,
+  ``gi_frame``, ``tb_next``...), no strings that look like private names (``"__builtins__"``
+  as a subscript or a ``match`` mapping key), no object dtypes, no arrays over raw buffers
+  (``np.ndarray(buffer=...)``, ``np.frombuffer``, ``.view``), no assignment to attributes;
 - no classes, no ``async``, no bare ``except:`` or ``except BaseException`` (they would swallow
   the sandbox's time limit);
 - ``compute_reward(s, a)`` defined at the top level; ``WEIGHTS``, if present, a literal dict of
-  names to numbers; the source at most :data:`MAX_SOURCE_CHARS` characters.
+  names to numbers that nothing changes afterwards; the source at most
+  :data:`MAX_SOURCE_CHARS` characters.
 
-The restricted builtins and the process limits in :mod:`vid2reward.tools.reward_sandbox` are
-the second and third gates: this check is what turns most mistakes into precise feedback.
+The restricted builtins, the process limits and the OS isolation
+(:mod:`vid2reward.tools.reward_isolation`) are the other gates, and the boundary that holds when
+this allowlist leaks is the kernel's: this check is what turns most mistakes into precise
+feedback.
 """
 
 from __future__ import annotations
 
 import ast
 import math
+import re
 from dataclasses import dataclass
 
 from vid2reward.sim.reward import RewardError
@@ -70,8 +78,27 @@ DENIED_ATTRIBUTES = frozenset({
     # any file's lines through linecache (formatwarning), the rest are needless surface
     "warnings", "linecache", "formatwarning", "showwarning", "warn_explicit", "functools",
     "itertools", "abc", "re", "textwrap", "object", "ntypes", "numbers", "collections",
+    # arrays over raw memory: with an object dtype, integers become object pointers (forged
+    # objects); views and buffer-backed constructors are where such arrays come from
+    "frombuffer", "fromstring", "from_dlpack", "ndarray", "recarray", "record", "rec",
+    "chararray", "view", "getbuffer", "object_", "get_bit_generator",
+    # numpy's process-wide settings, which the trusted code in the same process shares
+    "seterr", "seterrobj", "setbufsize", "set_printoptions", "set_string_function",
+    "attrgetter", "methodcaller", "itemgetter",
 })
 """Attribute names a reward program may not read or write, on any object."""
+
+DENIED_ATTRIBUTE_PREFIXES = ("func_", "gi_", "cr_", "ag_", "f_", "tb_", "co_", "im_")
+"""Attribute prefixes of function, generator, coroutine, frame, traceback and code internals:
+Cython functions expose their module globals as ``func_globals``, without underscores."""
+
+DENIED_KEYWORDS = frozenset({"buffer", "buf", "offset", "strides"})
+"""Keyword arguments that build arrays over raw memory (``np.ndarray(buffer=...)``)."""
+
+WEIGHTS_READS = frozenset({"get", "items", "keys", "values", "copy"})
+"""The only attributes a program may use on ``WEIGHTS``: it is read-only at run time."""
+
+_OBJECT_DTYPE = re.compile(r"(^|[,\s])[|<>=]?O\d*($|[,\s])|^object_?$")
 
 # Rule ids: stable short names that tests and agent tools can match on.
 RULES = {
@@ -85,7 +112,11 @@ RULES = {
     "async": "no async code",
     "broad-except": "no bare except or except BaseException",
     "signature": "compute_reward(s, a) defined once at the top level",
-    "weights": "WEIGHTS, if present, a literal dict of names to numbers",
+    "weights": "WEIGHTS, if present, a literal dict of names to numbers, never changed",
+    "dunder-string": "no strings that look like private or dunder names ('__builtins__')",
+    "object-dtype": "no object dtypes (arrays of Python objects)",
+    "attribute-store": "no assignment to attributes (arrays' dtype, shape, strides...)",
+    "raw-memory": "no arrays built over raw buffers (buffer=, offset=, strides=)",
 }
 """Every rule :func:`find_violations` enforces, by id, with a one-line summary."""
 
@@ -179,10 +210,18 @@ def _check_node(node: ast.AST) -> list[Violation]:
         out += _check_name(node.id, line)
     elif isinstance(node, ast.Attribute):
         out += _check_attribute(node.attr, line)
+        if isinstance(node.ctx, ast.Store | ast.Del):
+            out.append(Violation(line, "attribute-store", f"assigning to '.{node.attr}' is not "
+                                                          "allowed; compute new values instead"))
+    elif isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
+        out += _check_string(node.value, line)
     elif isinstance(node, ast.arg):
         out += _check_name(node.arg, line)
     elif isinstance(node, ast.keyword) and node.arg is not None:
         out += _check_name(node.arg, line)
+        if node.arg in DENIED_KEYWORDS:
+            out.append(Violation(line, "raw-memory", f"the keyword '{node.arg}=' builds arrays "
+                                                     "over raw memory; use np.array(values)"))
     elif isinstance(node, ast.FunctionDef):
         out += _check_name(node.name, line)
     elif isinstance(node, ast.Global | ast.Nonlocal):
@@ -234,10 +273,23 @@ def _check_attribute(attr: str, line: int) -> list[Violation]:
     if attr in ("format", "format_map"):
         return [Violation(line, "denied-attribute", f"'.{attr}' is not allowed (format strings "
                                                     "can read attributes); use an f-string")]
-    if attr in DENIED_ATTRIBUTES:
+    if attr in DENIED_ATTRIBUTES or attr.startswith(DENIED_ATTRIBUTE_PREFIXES):
         return [Violation(line, "denied-attribute", f"the attribute '.{attr}' is not allowed: it "
-                                                    "reaches files, processes or interpreter "
-                                                    "internals")]
+                                                    "reaches files, processes, raw memory or "
+                                                    "interpreter internals")]
+    return []
+
+
+def _check_string(value: str | bytes, line: int) -> list[Violation]:
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    shown = " ".join(text[:40].encode("unicode_escape").decode("ascii").split())
+    if "__" in text or (text.startswith("_") and text != "_"):
+        return [Violation(line, "dunder-string", f"the string '{shown}' looks like a private "
+                                                 "name; a reward program has no use for "
+                                                 "interpreter internals")]
+    if _OBJECT_DTYPE.search(text):
+        return [Violation(line, "object-dtype", f"the string '{shown}' names an object dtype; "
+                                                "use float arrays")]
     return []
 
 
@@ -288,7 +340,44 @@ def _check_contract(tree: ast.Module) -> list[Violation]:
         _, problem = _literal_weights(_weights_value(n))  # type: ignore[arg-type]
         if problem:
             out.append(Violation(n.lineno, "weights", problem))
+    return out + _weights_changes(tree, weight_nodes[:1])
+
+
+def _weights_changes(tree: ast.Module, definition: list[ast.stmt]) -> list[Violation]:
+    """Every place that could change WEIGHTS after its one literal definition: metrics.json
+    records the literal, so the weights in effect must be exactly those."""
+    allowed = {id(t) for n in definition for t in ast.walk(n)
+               if isinstance(t, ast.Name) and t.id == "WEIGHTS"}
+    out = []
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", 0)
+        bound = _bound_names(node)
+        changed = ((isinstance(node, ast.Name) and node.id == "WEIGHTS" and id(node) not in allowed
+                    and isinstance(node.ctx, ast.Store | ast.Del)) or "WEIGHTS" in bound
+                   or (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name)
+                       and node.value.id == "WEIGHTS" and isinstance(node.ctx, ast.Store | ast.Del))
+                   or (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                       and node.value.id == "WEIGHTS" and node.attr not in WEIGHTS_READS))
+        if changed:
+            out.append(Violation(line, "weights", "WEIGHTS may only be read (WEIGHTS['x'], "
+                                                  ".get, .items); change its literal instead"))
     return out
+
+
+def _bound_names(node: ast.AST) -> set[str]:
+    if isinstance(node, ast.Global | ast.Nonlocal):
+        return set(node.names)
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        return {a.asname or a.name.partition(".")[0] for a in node.names}
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return {node.name}
+    if isinstance(node, ast.arg):
+        return {node.arg}
+    if isinstance(node, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and node.name:
+        return {node.name}
+    if isinstance(node, ast.MatchMapping) and node.rest:
+        return {node.rest}
+    return set()
 
 
 def _weights_value(node: ast.stmt) -> ast.expr | None:
