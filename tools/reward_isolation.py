@@ -76,6 +76,14 @@ _CLONE_THREAD = 0x00010000
 _state: dict[str, Any] = {"report": None, "write_fds": ()}
 
 
+def set_trust(trust: bool) -> None:
+    """Record ``--trust-reward-code`` for this process and its children (an env variable)."""
+    if trust:
+        os.environ[TRUST_ENV] = "1"
+    else:
+        os.environ.pop(TRUST_ENV, None)
+
+
 def trusted_by_user() -> bool:
     """True when the user allowed unisolated reward code (``--trust-reward-code``)."""
     return os.environ.get(TRUST_ENV, "") not in ("", "0")
