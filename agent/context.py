@@ -26,6 +26,21 @@ class StopFlag:
         self.requested = True
         self.reason = reason
 
+    def check(self) -> None:
+        """Raise :class:`StopRequested` when a stop was asked for (a node's safe point)."""
+        if self.requested:
+            raise StopRequested(self.reason)
+
+
+class StopRequested(Exception):
+    """A node stopped early, at a safe point, because a stop was requested.
+
+    What it finished is on disk and cached by content (trainings, evaluations); its state
+    update is never written, so ``resume`` runs the node again and redoes only the unfinished
+    part. Nodes also raise it when work failed while a stop was pending: a terminal's Ctrl-C
+    reaches every process of the group, so such a failure is the interrupt's, not the work's.
+    """
+
 
 @dataclass
 class RunContext:

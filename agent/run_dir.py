@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,9 @@ class RunPaths:
     """Paths inside one run directory."""
 
     root: Path
+    created: tuple[Path, ...] = field(default=(), compare=False)
+    """Directories this process created for the run (root and parents), outermost first: a
+    run that fails before doing any work removes them again, and only them."""
 
     @property
     def run_json(self) -> Path:

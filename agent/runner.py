@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import platform
 import shutil
-import signal
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -24,9 +22,11 @@ from pydantic import BaseModel
 
 from vid2reward import __version__
 from vid2reward.agent.config import RunConfig
-from vid2reward.agent.context import RunContext, StopFlag
+from vid2reward.agent.context import RunContext, StopFlag, StopRequested
 from vid2reward.agent.engines.base import Critic, Engineer
 from vid2reward.agent.graph import build_graph
+from vid2reward.agent.interrupts import StepClock, stop_on_signals
+from vid2reward.agent.output_dir import make_dirs, remove_created
 from vid2reward.agent.run_dir import RunPaths, read_json, write_json
 from vid2reward.agent.run_log import RunFinished, RunLog, RunStarted
 from vid2reward.sim.envs import get_spec
@@ -57,11 +57,10 @@ def new_run_dir(config: RunConfig, out: Path | None) -> RunPaths:
     get_spec(config.env_id)
     if out is None:
         out = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{get_spec(config.env_id).short_name.lower()}"
-    if out.exists() and any(out.iterdir()):
+    if out.is_dir() and any(out.iterdir()):
         raise UserError("the run directory exists and is not empty", where=str(out),
                         fix="choose another --out, or continue it with `vid2reward resume`")
-    out.mkdir(parents=True, exist_ok=True)
-    paths = RunPaths(out)
+    paths = RunPaths(out, created=tuple(make_dirs(out)))
     write_json(paths.run_json, {"run_id": out.name, "config": config.to_json(), "versions": _versions(),
                                 "engine": config.engine,
                                 "models": {"critic": config.critic, "engineer": config.engineer}})
@@ -74,8 +73,21 @@ def load_run(run_dir: Path) -> tuple[RunPaths, RunConfig, str]:
     if not paths.run_json.is_file():
         raise UserError("not a vid2reward run directory (no run.json)", where=str(run_dir),
                         fix="pass a directory made by `vid2reward run`")
-    data = read_json(paths.run_json)
-    return paths, RunConfig.from_json(data["config"]), data["run_id"]
+    try:
+        data = read_json(paths.run_json)
+        config = RunConfig.from_json(data["config"])
+        run_id = data["run_id"]
+        if not isinstance(run_id, str):
+            raise TypeError("run_id is not a string")
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"run.json is unreadable ({type(exc).__name__}: {exc})",
+                        where=str(paths.run_json),
+                        fix="restore run.json (its config and run_id), or start a new run") from None
+    try:
+        get_spec(config.env_id)  # an edited env id fails here, in one line
+    except UserError as exc:
+        raise UserError(exc.what, where=str(paths.run_json), fix=exc.fix) from None
+    return paths, config, run_id
 
 
 def make_engines(config: RunConfig) -> tuple[Critic, Engineer]:
@@ -97,31 +109,6 @@ def make_engines(config: RunConfig) -> tuple[Critic, Engineer]:
     raise UserError(f"unknown engine '{config.engine}'", where="--engine", fix="use offline or llm")
 
 
-@contextmanager
-def _stop_on_signals(stop: StopFlag) -> Iterator[None]:
-    """First SIGINT/SIGTERM: stop after the running step; a second SIGINT aborts at once."""
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def handler(signum: int, frame: Any) -> None:
-        if stop.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop.request(f"{signal.Signals(signum).name}: stopping after the running step")
-
-    try:
-        for sig in previous:
-            signal.signal(sig, handler)
-    except ValueError:  # not the main thread: signals stay with the caller
-        pass
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            try:
-                signal.signal(sig, old)
-            except ValueError:
-                pass
-
-
 class RunSession:
     """One open run: its context, compiled graph and checkpointer. ``execute`` drives it to the
     end; the chat session drives it step by step (approve, reject, feedback, rollback).
@@ -139,9 +126,11 @@ class RunSession:
         if approve is not None:
             config.approve_rewards = approve
         self.paths, self.config, self.run_id = paths, config, run_id
+        self.clock = StepClock()  # how long the running step still needs, for a Ctrl-C
         self.ctx = RunContext(run_id=run_id, config=config, paths=paths, log=RunLog(paths.root),
                               critic=critic, engineer=engineer, stop=stop or StopFlag(),
-                              listeners=list(listeners or []), progress=progress)
+                              listeners=[self.clock.on_event, *(listeners or [])],
+                              progress=_both(self.clock.on_progress, progress))
         for engine in (critic, engineer):  # LLM engines report usage, tool calls and fallbacks
             getattr(engine, "bind_context", lambda _ctx: None)(self.ctx)
         self.ctx.emit(RunStarted(run_id=run_id, env_id=config.env_id, engine=config.engine,
@@ -167,16 +156,19 @@ class RunSession:
         ctx, paths = self.ctx, self.paths
         fresh = not self.state().values
         try:
-            with _stop_on_signals(ctx.stop):
+            with stop_on_signals(ctx.stop, self.clock):
                 for _ in self.graph.stream({"iteration": 0} if fresh else None, self.thread,
                                            stream_mode="updates"):
                     if ctx.stop.requested:
                         break
             snapshot = self.state()
+        except StopRequested as exc:  # a node stopped at a safe point; resume re-runs it
+            ctx.emit(RunFinished(status="interrupted", reason=str(exc)))
+            return RunOutcome("interrupted", str(exc), paths.root)
         except UserError:
             if fresh and not any(paths.root.glob("iter-*")):
                 self.close()
-                shutil.rmtree(paths.root, ignore_errors=True)  # nothing worth keeping yet
+                _remove_new_run(paths)  # nothing worth keeping yet
                 raise
             ctx.emit(RunFinished(status="failed", reason="user error (see the message)"))
             raise
@@ -184,6 +176,12 @@ class RunSession:
             ctx.emit(RunFinished(status="interrupted", reason="aborted by a second Ctrl-C"))
             return RunOutcome("interrupted", "aborted", paths.root)
         except Exception as exc:
+            if ctx.stop.requested:
+                # The signal reached every process of the terminal's group: an error that
+                # follows it (a worker's broken pipe during start-up) is the interrupt's.
+                reason = f"{ctx.stop.reason} ({type(exc).__name__} in the running step)"
+                ctx.emit(RunFinished(status="interrupted", reason=reason))
+                return RunOutcome("interrupted", reason, paths.root)
             ctx.emit(RunFinished(status="failed", reason=f"{type(exc).__name__}: {exc}"))
             raise
         return self._outcome(snapshot)
@@ -227,6 +225,29 @@ def execute(paths: RunPaths, config: RunConfig, run_id: str, *, resume: bool = F
         return session.advance()
     finally:
         session.close()
+
+
+def _remove_new_run(paths: RunPaths) -> None:
+    """Undo :func:`new_run_dir` for a run that failed before any work: the directories it
+    created, or, in an empty directory the user gave, only what the run wrote there."""
+    if paths.root in paths.created:
+        shutil.rmtree(paths.root, ignore_errors=True)
+        remove_created(list(paths.created))
+    else:
+        for item in paths.root.iterdir():  # it was empty when the run began
+            shutil.rmtree(item) if item.is_dir() else item.unlink()
+
+
+def _both(first: Callable[[str, int, int], None],
+          second: Callable[[str, int, int], None] | None) -> Callable[[str, int, int], None]:
+    if second is None:
+        return first
+
+    def both(candidate: str, done: int, total: int) -> None:
+        first(candidate, done, total)
+        second(candidate, done, total)
+
+    return both
 
 
 def _versions() -> dict[str, str]:

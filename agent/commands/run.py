@@ -69,6 +69,19 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     for name in ("iterations", "candidates", "steps", "envs"):
         if getattr(args, name) <= 0:
             raise UserError(f"--{name} must be positive", where=f"--{name} {getattr(args, name)}")
+    for name in ("time_limit", "money_budget"):
+        value = getattr(args, name)
+        if value is not None and not value > 0:  # also refuses nan
+            flag = "--" + name.replace("_", "-")
+            raise UserError(f"{flag} must be positive", where=f"{flag} {value:g}")
+    if args.token_budget is not None and args.token_budget <= 0:
+        raise UserError("--token-budget must be positive", where=f"--token-budget {args.token_budget}")
+    if args.patience is not None and args.patience <= 0:
+        raise UserError("--patience must be positive", where=f"--patience {args.patience}")
+    if not 0 <= args.seed < 2**32:
+        raise UserError("--seed must be between 0 and 2**32 - 1", where=f"--seed {args.seed}")
+    if args.start is not None and args.end is not None and args.end <= args.start:
+        raise UserError("--end must come after --start", where=f"--start {args.start:g} --end {args.end:g}")
     if args.engine == "llm" and not (args.critic or "").strip() and not args.engineer:
         raise UserError("the llm engine needs models", where="--engine llm",
                         fix="pass --critic MODEL and --engineer MODEL (and --base-url for a local server)")

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from vid2reward.agent.output_dir import check_train_out, train_into
 from vid2reward.sim.envs import get_spec
 from vid2reward.sim.errors import UserError
 from vid2reward.sim.train import TrainConfig
@@ -47,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--workers must be at least 1: reward code runs only in sandboxed "
                         "worker processes", where=f"--workers {args.workers}",
                         fix="use --workers 1 or more")
+    check_train_args(args)
     get_spec(args.env)  # fail on a bad id before drawing a progress bar
     program = sandboxed_program(args.reward)  # static check; the code never runs here
+    created = check_train_out(args.out)  # before any work: never clobber what train did not make
     config = TrainConfig(env_id=args.env, total_steps=args.steps, seed=args.seed,
                          wall_clock_limit=args.time_limit, n_envs=args.envs,
                          n_workers=args.workers)
@@ -57,17 +60,28 @@ def run(args: argparse.Namespace) -> int:
                   MofNCompleteColumn(), TimeRemainingColumn(), console=console,
                   transient=False) as progress:
         task = progress.add_task(f"{args.env} on {args.reward.name}", total=args.steps)
-        result = train_sandboxed(
-            config, program, args.out,
-            on_progress=lambda done, total: progress.update(task, completed=done))
+        result = train_into(args.out, lambda work: train_sandboxed(
+            config, program, work,
+            on_progress=lambda done, total: progress.update(task, completed=done)), created)
     m = result.metrics
     if result.status == "failed":  # one line: the reason, then where the record is
         console.print(f"[bold red]error:[/] training stopped: {escape(m['failure'])}; see "
-                      f"{escape(str(result.out_dir / 'metrics.json'))}", soft_wrap=True)
+                      f"{escape(str(args.out / 'metrics.json'))}", soft_wrap=True)
         return 2
     env_ret = m["env_return_mean"]
     console.print(f"{result.status}: {m['steps']} steps in {m['wall_seconds']:.1f}s "
                   f"({m['steps_per_second']:.0f} steps/s); episode length {m['episode_length_mean']:.0f}, "
                   f"env return {env_ret:.1f}" if env_ret is not None else f"{result.status}")
-    print(result.out_dir)
+    print(args.out)
     return 0
+
+
+def check_train_args(args: argparse.Namespace) -> None:
+    """Numbers that would fail deep inside training (a traceback) fail here, in one line."""
+    if args.envs is not None and args.envs < 1:
+        raise UserError("--envs must be at least 1", where=f"--envs {args.envs}")
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise UserError("--time-limit must be a positive number of seconds",
+                        where=f"--time-limit {args.time_limit:g}")
+    if not 0 <= args.seed < 2**32:
+        raise UserError("--seed must be between 0 and 2**32 - 1", where=f"--seed {args.seed}")

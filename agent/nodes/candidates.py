@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 
-from vid2reward.agent.context import RunContext
+from vid2reward.agent.context import RunContext, StopRequested
 from vid2reward.agent.run_dir import read_json, write_json
 from vid2reward.agent.run_log import TrainingSummary
 from vid2reward.agent.state import CandidateRecord, RunState
@@ -35,8 +35,9 @@ TRAINED_FILES = ("policy.zip", "vecnormalize.pkl", "metrics.json", "train_key.js
 def train_config(ctx: RunContext) -> TrainConfig:
     """The PPO settings every candidate of the run is trained with."""
     cfg = ctx.config
-    return TrainConfig(env_id=cfg.env_id, total_steps=cfg.steps, seed=cfg.seed,
-                       n_envs=cfg.n_envs, n_workers=cfg.n_workers)
+    overrides = {} if cfg.n_envs is None else {"n_envs": cfg.n_envs}
+    return TrainConfig.for_env(cfg.env_id, total_steps=cfg.steps, seed=cfg.seed,
+                               n_workers=cfg.n_workers, **overrides)
 
 
 def train_key(ctx: RunContext, reward_sha: str) -> dict[str, Any]:
@@ -73,7 +74,8 @@ def train_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
             was_cached = True
             cached += 1
         else:
-            metrics = _train_one(ctx, rec, key)
+            ctx.stop.check()  # a safe point: every finished training is cached on disk
+            metrics = _train_interruptibly(ctx, rec, key)
             was_cached = False
         ok = metrics["status"] != "failed"
         rec["status"] = "trained" if ok else "failed"
@@ -93,6 +95,21 @@ def train_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
         records.append(rec)
     ctx.note(f"trained {trained}, from cache {cached}, failed {failed}")
     return {"candidates": records}
+
+
+def _train_interruptibly(ctx: RunContext, rec: CandidateRecord, key: dict[str, Any]) -> dict[str, Any]:
+    """:func:`_train_one`, except that a training that fails or raises while a stop is pending
+    is not recorded: a terminal's Ctrl-C reaches the env workers too, so the failure is most
+    likely the interrupt's, and ``resume`` trains the candidate again."""
+    try:
+        metrics = _train_one(ctx, rec, key)
+    except Exception as exc:
+        if ctx.stop.requested:
+            raise StopRequested(f"{ctx.stop.reason} ({rec['id']}: {type(exc).__name__})") from exc
+        raise
+    if metrics["status"] == "failed" and ctx.stop.requested:
+        raise StopRequested(f"{ctx.stop.reason} ({rec['id']} not finished)")
+    return metrics
 
 
 def _train_one(ctx: RunContext, rec: CandidateRecord, key: dict[str, Any]) -> dict[str, Any]:
@@ -137,6 +154,7 @@ def evaluate_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
         rec = CandidateRecord(**rec)
         d = ctx.paths.candidate(rec["id"])
         if rec["status"] == "trained" and not (d / "evaluation.json").is_file():
+            ctx.stop.check()  # a safe point: finished evaluations are cached on disk
             started = time.monotonic()
             policy = load_policy(d, cfg.env_id)
             episodes = run_episodes(cfg.env_id, policy, episodes=1, seed=cfg.seed + 1000,

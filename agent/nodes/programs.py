@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vid2reward.agent.context import RunContext
+from vid2reward.agent.context import RunContext, StopRequested
 from vid2reward.agent.engines.base import CandidateView, EngineerAnswer, EngineerBrief
 from vid2reward.agent.messages import EditAudit, RewardFeedback, VisualFeedback
 from vid2reward.agent.nodes.expert import load_expert
@@ -96,6 +96,9 @@ def test_rewards(state: RunState, ctx: RunContext) -> dict[str, Any]:
         if rec["status"] in ("pending", "rejected"):
             path = ctx.paths.candidate(rec["id"]) / "reward.py"
             report = run_reward_test(path, ctx.config.env_id)
+            if not report.ok and ctx.stop.requested:
+                # Ctrl-C reached the test's child process too: not the program's fault.
+                raise StopRequested(f"{ctx.stop.reason} ({rec['id']} not tested)")
             write_json(path.with_name("test.json"), report.to_dict())
             rec["status"] = "tested" if report.ok else "rejected"
             if report.ok:

@@ -1,0 +1,121 @@
+"""Ctrl-C as a terminal sends it (SIGINT to the whole process group): the first stops after the
+running step and says so, the second aborts; an interrupted candidate is trained on resume."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import vid2reward.examples as examples
+from vid2reward.agent.cli import main
+from vid2reward.agent.interrupts import StepClock, stop_message
+from vid2reward.agent.nodes import candidates
+from vid2reward.agent.run_log import NodeFinished, NodeStarted, TrainingSummary, read_events
+
+TINY = ["--env", "Hopper-v5", "--iterations", "1", "--candidates", "2", "--envs", "4", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def expert_clip():
+    """The bundled demo expert (8 s of a hopping hopper; clips under a second are refused)."""
+    return Path(examples.__file__).parent / "demo_expert_hopper.mp4"
+
+
+def _start(out: Path, expert: Path, steps: int) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "vid2reward.agent.cli", "run", "--video", str(expert),
+           "--out", str(out), "--steps", str(steps), *TINY]
+    return subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(proc: subprocess.Popen, path: Path, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.1)
+
+
+def _trainings(out: Path) -> list[TrainingSummary]:
+    return [e for e in read_events(out) if e.kind == "training_summary"]
+
+
+def test_first_ctrl_c_stops_after_the_step_and_resume_trains_the_interrupted_one(tmp_path, expert_clip):
+    out = tmp_path / "run"
+    proc = _start(out, expert_clip, steps=8192)
+    _wait_for(proc, out / "iter-001" / "cand-00" / "train_key.json")  # cand-01 is training now
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "stopping after this step" in err and "Ctrl-C again to abort" in err
+    assert [(t.candidate_id, t.status) for t in _trainings(out)] == [("iter-001/cand-00", "finished")]
+    finished = [e for e in read_events(out) if e.kind == "run_finished"]
+    assert finished[-1].status == "interrupted"
+
+    assert main(["resume", str(out), "--quiet"]) == 0
+    fresh = [(t.candidate_id, t.status) for t in _trainings(out) if not t.cached]
+    assert fresh == [("iter-001/cand-00", "finished"), ("iter-001/cand-01", "finished")]
+    assert (out / "best" / "policy.zip").is_file()
+
+
+def test_second_ctrl_c_aborts_at_once_and_resume_loses_nothing(tmp_path, expert_clip):
+    out = tmp_path / "run"
+    proc = _start(out, expert_clip, steps=200_000)  # far longer than the test waits
+    _wait_for(proc, out / "iter-001" / "cand-00" / "test.json")
+    time.sleep(3.0)
+    os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGINT)
+    started = time.monotonic()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - started < 60  # did not train 200k steps first
+    assert "stopping after this step" in err
+    # No traceback of ours (env workers' own output on SIGINT is the vec_env's to silence).
+    assert "agent/runner.py" not in err and "agent/cli.py" not in err and "BrokenPipe" not in err
+    assert _trainings(out) == []  # the aborted training is not recorded as failed
+    assert not list(out.glob("iter-001/.*partial*")) and not list(out.glob("iter-001/*.train"))
+
+
+def test_an_error_that_follows_a_ctrl_c_is_an_interrupt(tmp_path, expert_clip, monkeypatch, capsys):
+    """Ctrl-C during env start-up: the workers die first and the trainer sees a broken pipe."""
+
+    def interrupted_start(ctx, rec, key):
+        signal.raise_signal(signal.SIGINT)
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(candidates, "_train_one", interrupted_start)
+    out = tmp_path / "run"
+    code = main(["run", "--video", str(expert_clip), "--out", str(out), "--steps", "2048", *TINY])
+    err = capsys.readouterr().err
+    assert code == 130 and "Traceback" not in err and "BrokenPipeError" not in err.split("\n")[0]
+    assert "stopping after this step" in err
+    assert _trainings(out) == []
+    finished = read_events(out)[-1]
+    assert finished.kind == "run_finished" and finished.status == "interrupted"
+
+
+def test_step_clock_estimates_from_progress_then_from_the_last_candidate():
+    now = [100.0]
+    clock = StepClock(now=lambda: now[0])
+    assert clock.remaining() is None  # nothing to go by
+    clock.on_event(NodeStarted(node="train_candidates", iteration=1))
+    now[0] += 10
+    clock.on_progress("iter-001/cand-00", 250, 1000)
+    assert clock.remaining() == pytest.approx(30.0)
+    now[0] += 30
+    clock.on_event(TrainingSummary(iteration=1, candidate_id="iter-001/cand-00", reward_sha256="x",
+                                   status="finished", steps=1000, wall_seconds=40.0, cached=False))
+    now[0] += 5
+    assert clock.remaining() == pytest.approx(35.0)  # cand-01 has no progress yet: cand-00 took 40
+    clock.on_event(NodeFinished(node="train_candidates", iteration=1, seconds=80.0, summary=""))
+    clock.on_event(NodeStarted(node="train_candidates", iteration=2))
+    now[0] += 20
+    assert clock.remaining() == pytest.approx(60.0)  # the node took 80 s last time
+    assert stop_message(60.4) == "stopping after this step (~60 s); Ctrl-C again to abort"
+    assert stop_message(None) == "stopping after this step; Ctrl-C again to abort"
