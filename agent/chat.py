@@ -21,7 +21,9 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from vid2reward.agent.config import RunConfig
+from vid2reward.agent.nodes.finish import write_best
 from vid2reward.agent.run_dir import read_json, write_json
+from vid2reward.agent.run_log import RolledBack
 from vid2reward.agent.runner import RunOutcome, RunSession
 from vid2reward.agent.state import CandidateRecord
 
@@ -45,6 +47,8 @@ class ChatSession:
         """True once the person quits."""
         self.finished = False
         """True while the run has ended (a rollback or a bigger budget reopens it)."""
+        self.pending_feedback: str | None = None
+        """Feedback typed while the run had ended: given to the engineer when it goes on."""
 
     # -- the loop -------------------------------------------------------------------------
     def handle(self, line: str) -> None:
@@ -111,6 +115,12 @@ class ChatSession:
             self.console.print("say what should change, e.g. /feedback hop higher and slower")
             return
         snap = self.session.state()
+        if snap.values and not snap.next:  # ended: no engineer would read it at this point
+            previous = self.pending_feedback
+            self.pending_feedback = f"{previous} / {text}" if previous else text
+            self.console.print("the run has finished, so this waits: it goes to the engineer "
+                               "when the run goes on (/budget iterations=N, or /rollback N)")
+            return
         previous = snap.values.get("human_feedback")
         combined = f"{previous} / {text}" if previous else text
         self.session.update({"human_feedback": combined})
@@ -143,7 +153,10 @@ class ChatSession:
         if not snap.next and snap.values.get("stop_reason"):
             last = self.session.checkpoint_after_iteration(snap.values.get("iteration", 0))
             if last is not None:
-                self.session.graph.update_state(last.config, {"stop_reason": None}, as_node="keep_best")
+                self.session.graph.update_state(last.config, {"stop_reason": None,
+                                                              "human_feedback": self.pending_feedback},
+                                                as_node="keep_best")
+                self._feedback_delivered()
                 self.finished = False
         self.console.print(f"budgets: iterations {config.iterations}, time {config.wall_clock_limit}, "
                            f"tokens {config.token_budget}, money {config.money_budget}, "
@@ -162,16 +175,40 @@ class ChatSession:
             return
         stamp = time.strftime("%Y%m%d-%H%M%S")
         root = self.session.paths.root
+        moved = []
         for later in sorted(root.glob("iter-*")):
             if later.is_dir() and later.name[5:].isdigit() and int(later.name[5:]) > iteration:
                 later.rename(root / f"{later.name}.abandoned-{stamp}")  # kept, not lost
-        shutil.rmtree(self.session.paths.best, ignore_errors=True)
+                moved.append(f"{later.name}.abandoned-{stamp}")
         # Writing at the old checkpoint forks the thread: later steps continue from here.
-        self.session.graph.update_state(snapshot.config, {"stop_reason": None, "human_feedback": None},
+        self.session.graph.update_state(snapshot.config, {"stop_reason": None,
+                                                          "human_feedback": self.pending_feedback},
                                         as_node="keep_best")
+        self._feedback_delivered()
         self.finished = False
-        self.console.print(f"rolled back to the end of iteration {iteration}; "
-                           f"later iterations moved to *.abandoned-{stamp}; /approve goes on")
+        best = self._rewrite_best()
+        self.session.ctx.emit(RolledBack(iteration=iteration, abandoned=moved, best_candidate_id=best))
+        where = f"later iterations moved to *.abandoned-{stamp}" if moved else "no later iteration"
+        kept = (f"best/ now holds {best}, the best up to iteration {iteration}" if best else
+                f"best/ removed: no candidate up to iteration {iteration} was evaluated")
+        self.console.print(f"rolled back to the end of iteration {iteration}; {where}; {kept}; "
+                           "/approve goes on")
+
+    def _rewrite_best(self) -> str | None:
+        """best/ from the (rolled back) state's best candidate, so it always matches the run;
+        removed when there is none. Returns the best candidate's id."""
+        values = self.session.state().values
+        best = values.get("best")
+        if best is None:
+            shutil.rmtree(self.session.paths.best, ignore_errors=True)
+            return None
+        write_best(values, self.session.ctx)
+        return str(best["id"])
+
+    def _feedback_delivered(self) -> None:
+        if self.pending_feedback:
+            self.console.print(f"noted for the engineer: {self.pending_feedback}")
+        self.pending_feedback = None
 
     def cmd_show(self, text: str) -> None:
         """/show [N]: iteration N's best candidate: clip, contact sheet, similarity, reward."""

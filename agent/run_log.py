@@ -136,9 +136,19 @@ class RunFinished(_Event):
     best_similarity: float | None = None
 
 
+class RolledBack(_Event):
+    """A person rolled the run back (chat /rollback): it goes on from the end of ``iteration``;
+    later iterations were moved aside (``abandoned``) and best/ rewritten from what remains."""
+
+    kind: Literal["rolled_back"] = "rolled_back"
+    iteration: int
+    abandoned: list[str] = Field(default_factory=list)
+    best_candidate_id: str | None = None
+
+
 Event = Annotated[
     RunStarted | NodeStarted | NodeFinished | MessageEvent | ToolCall | TrainingSummary
-    | CandidateEvaluated | LLMUsage | IterationFinished | RunFinished,
+    | CandidateEvaluated | LLMUsage | IterationFinished | RunFinished | RolledBack,
     Field(discriminator="kind"),
 ]
 _EVENT: TypeAdapter[Any] = TypeAdapter(Event)
@@ -155,25 +165,38 @@ class RunLog:
     def write(self, event: BaseModel) -> None:
         """Append one event."""
         line = event.model_dump_json()
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(line + "\n")
+        with self.path.open("a+b") as f:
+            if f.tell() > 0:  # after a line torn by a crash, start a new line: lose only that one
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    line = "\n" + line
+            f.write((line + "\n").encode("utf-8"))
             f.flush()
             os.fsync(f.fileno())
 
 
 def read_events(run_dir: str | Path, *, strict: bool = False) -> list[Any]:
-    """Every event of a run, in order. A torn last line (a crash mid-write) is skipped; other
-    unreadable lines are skipped too unless ``strict``."""
+    """Every event of a run, in order. Unreadable lines (a torn last line after a crash
+    mid-write, binary garbage, an edit by hand) are skipped unless ``strict``; use
+    :func:`read_event_log` to learn which."""
+    events, skipped = read_event_log(run_dir)
+    if strict and skipped:
+        raise ValueError(f"{Path(run_dir) / EVENTS_FILE}:{skipped[0]}: not a vid2reward event")
+    return events
+
+
+def read_event_log(run_dir: str | Path) -> tuple[list[Any], list[int]]:
+    """``(events, skipped)``: every readable event in order, and the 1-based numbers of the
+    non-blank lines that are not an event (readers must say they skipped them)."""
     path = Path(run_dir) / EVENTS_FILE
     if not path.is_file():
-        return []
-    events = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
+        return [], []
+    events, skipped = [], []
+    for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+        if not raw.strip():
             continue
         try:
-            events.append(_EVENT.validate_python(json.loads(line)))
-        except (ValueError, ValidationError):
-            if strict:
-                raise ValueError(f"{path}:{number}: not a vid2reward event") from None
-    return events
+            events.append(_EVENT.validate_python(json.loads(raw.decode("utf-8"))))
+        except (ValueError, ValidationError):  # UnicodeDecodeError is a ValueError
+            skipped.append(number)
+    return events, skipped

@@ -29,6 +29,10 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if sys.stdin is None or sys.stdin.closed:  # `<&-`: nothing could ever be typed
+        raise UserError("chat reads commands from stdin, and stdin is closed", where="vid2reward chat",
+                        fix="run it in a terminal, or pipe commands in: "
+                            "printf '/approve\\n/quit\\n' | vid2reward chat RUN_DIR")
     console = Console(highlight=False)
     if args.run_dir is not None:
         paths, config, run_id = load_run(args.run_dir)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 from rich.table import Table
 
+from vid2reward.agent.clip_checks import check_clip_length
 from vid2reward.sim.errors import UserError
 from vid2reward.tools.clip_compare import compare_clips
 from vid2reward.tools.pixel_features import (
@@ -143,6 +144,7 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 def run_features(args: argparse.Namespace) -> int:
+    check_clip_length(args.clip, "the clip")
     feats = features_from_video(args.clip, _settings(args))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -163,6 +165,7 @@ def run_compare(args: argparse.Namespace) -> int:
     for path in (args.expert, args.learner):
         if not path.is_file():
             raise UserError("no such file", where=str(path), fix="pass two video files")
+        check_clip_length(path, f"the {'expert' if path == args.expert else 'learner'} clip")
     settings = _settings(args)
     expert_settings = None
     if args.expert_forward:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vid2reward.agent.clip_checks import check_clip_length
 from vid2reward.agent.context import RunContext
 from vid2reward.agent.engines.base import ExpertView
 from vid2reward.agent.run_dir import read_json, write_json
@@ -20,6 +21,7 @@ def ingest_expert(state: RunState, ctx: RunContext) -> dict[str, Any]:
     expert_dir = ctx.paths.expert
     if not (expert_dir / "features.json").is_file():
         clip = prepare_expert(cfg.video, expert_dir, start=cfg.video_start, end=cfg.video_end)
+        check_clip_length(clip, "the expert clip")
         measured = measure_video(clip, sheet=expert_dir / "sheet.png", forward=cfg.expert_forward)
         write_json(expert_dir / "features.json", measured)
     features = read_json(expert_dir / "features.json")["features"]

@@ -15,7 +15,14 @@ from pathlib import Path
 
 from vid2reward.agent.trace.chain import chain_rows
 from vid2reward.agent.trace.model import IterationTrace, NodeRun, RunTrace
-from vid2reward.agent.trace.view import ARROW, edit_label, num, outcome_label, sparkline
+from vid2reward.agent.trace.view import (
+    ARROW,
+    edit_label,
+    num,
+    outcome_label,
+    skipped_warning,
+    sparkline,
+)
 
 CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -47,8 +54,9 @@ def render_html(trace: RunTrace, iteration: int | None = None) -> str:
     ``iteration`` is given)."""
     root = Path(trace.run_dir)
     iterations = [it for it in trace.iterations if iteration is None or it.number == iteration]
-    body = [f"<h1>vid2reward trace · {_e(trace.run_id)}</h1>", _header(trace), "<h2>timeline</h2>",
-            _timeline(trace, iterations)]
+    skipped = [f"<p><b>{_e(str(line))}</b></p>" for line in skipped_warning(trace)]
+    body = [f"<h1>vid2reward trace · {_e(trace.run_id)}</h1>", _header(trace), *skipped,
+            "<h2>timeline</h2>", _timeline(trace, iterations)]
     if trace.expert is not None and iteration is None:
         body += ["<h2 id='expert'>expert</h2>", _table(list(trace.expert.features),
                                                        [[num(v) for v in trace.expert.features.values()]]),

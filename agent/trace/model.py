@@ -32,7 +32,7 @@ from vid2reward.agent.run_log import (
     MessageEvent,
     RunFinished,
     ToolCall,
-    read_events,
+    read_event_log,
 )
 from vid2reward.sim.errors import UserError
 
@@ -158,6 +158,8 @@ class RunTrace(BaseModel):
     started: float | None = None
     last_event: float | None = None
     event_count: int = 0
+    skipped_lines: list[int] = Field(default_factory=list,
+                                     description="events.jsonl lines that are not an event (skipped)")
     expert: ExpertTrace | None = None
     iterations: list[IterationTrace] = Field(default_factory=list)
     similarity_history: list[SimilarityPoint] = Field(default_factory=list)
@@ -212,11 +214,14 @@ def load_trace(run_dir: str | Path, *, allow_empty: bool = False) -> RunTrace:
     if not (root / EVENTS_FILE).is_file() and not just_created:
         raise UserError(f"not a vid2reward run directory (no {EVENTS_FILE})", where=str(root),
                         fix="pass a run directory made by `vid2reward run`")
-    events = read_events(root)
+    events, skipped = read_event_log(root)
     if not events and not allow_empty:
-        raise UserError(f"no readable event in {EVENTS_FILE}", where=str(root / EVENTS_FILE),
+        unreadable = f" ({len(skipped)} unreadable lines)" if skipped else ""
+        raise UserError(f"no readable event in {EVENTS_FILE}{unreadable}", where=str(root / EVENTS_FILE),
                         fix="the run wrote nothing yet: wait, or follow it with `vid2reward trace --follow`")
-    return build_trace(root, events)
+    trace = build_trace(root, events)
+    trace.skipped_lines = skipped
+    return trace
 
 
 def build_trace(root: Path, events: list[Any]) -> RunTrace:
@@ -263,6 +268,8 @@ def build_trace(root: Path, events: list[Any]) -> RunTrace:
             trace.status, trace.finish = "running", None
         elif kind == "run_finished":
             trace.status, trace.finish = e.status, e
+        elif kind == "rolled_back":  # no longer finished: paused at the end of that iteration
+            trace.status, trace.finish = f"rolled back to iteration {e.iteration}", None
         elif kind == "node_started":
             current = NodeRun(name=e.node, iteration=e.iteration, started=e.ts)
             open_nodes.append(current)

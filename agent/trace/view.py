@@ -66,7 +66,8 @@ def render_trace(trace: RunTrace, iteration: int | None = None) -> Group:
     """The whole report, or the header and one iteration when ``iteration`` is given."""
     iterations = trace.iterations if iteration is None else [
         it for it in trace.iterations if it.number == iteration]
-    parts: list[RenderableType] = [header(trace), Rule("timeline", align="left"), timeline(trace, iterations)]
+    parts: list[RenderableType] = [header(trace), *skipped_warning(trace),
+                                   Rule("timeline", align="left"), timeline(trace, iterations)]
     if iteration is None and trace.expert is not None:
         parts += [Rule("expert", align="left"), expert_table(trace)]
     for it in iterations:
@@ -79,10 +80,21 @@ def render_live(trace: RunTrace) -> Group:
     """The compact view while following a run: header, the latest iteration's timeline and
     candidates (the full report is printed when the run ends)."""
     latest = trace.iterations[-1:] if trace.iterations else []
-    parts: list[RenderableType] = [header(trace), timeline(trace, latest)]
+    parts: list[RenderableType] = [header(trace), *skipped_warning(trace), timeline(trace, latest)]
     if latest and latest[0].candidates:
         parts.append(candidate_table(latest[0]))
     return Group(*parts)
+
+
+def skipped_warning(trace: RunTrace) -> list[RenderableType]:
+    """One line when events.jsonl had lines that are not events (torn by a crash, garbled):
+    what is shown then lacks them, and the reader must know."""
+    lines = trace.skipped_lines
+    if not lines:
+        return []
+    shown = ", ".join(map(str, lines[:5])) + (", ..." if len(lines) > 5 else "")
+    return [Text(f"warning: skipped {len(lines)} unreadable line{'s' * (len(lines) != 1)} of "
+                 f"events.jsonl (line {shown}); the view may miss what they held", style="yellow")]
 
 
 def header(trace: RunTrace) -> Panel:

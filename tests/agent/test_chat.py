@@ -50,3 +50,35 @@ def test_scripted_chat_session(tmp_path, monkeypatch, capsys):
 def test_chat_without_a_run_is_a_user_error(capsys):
     assert main(["chat"]) == 2
     assert "chat needs a run directory" in capsys.readouterr().err
+
+
+def test_rollback_keeps_a_valid_best_and_feedback_after_the_end_waits(tmp_path, monkeypatch, capsys):
+    from stable_baselines3 import PPO
+
+    from vid2reward.agent.trace.model import load_trace
+
+    out = tmp_path / "chat"
+    script = "/approve\n/approve\n/feedback smoother please\n/rollback 1\n/status\n/quit\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(script))
+    code = main(["chat", "--env", "Hopper-v5", "--video", "examples/demo_expert_hopper.mp4",
+                 "--iterations", "2", "--candidates", "1", "--steps", "1024", "--envs", "2",
+                 "--out", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0 and "run finished" in text
+    # Feedback typed after the end is not dropped: it waits, then reaches the forked run.
+    assert "the run has finished, so this waits" in text
+    assert "feedback for the engineer: smoother please" in text.split("rolled back")[-1]
+    # best/ still holds a loadable policy: the best candidate of what remains.
+    summary = read_json(out / "best" / "summary.json")
+    assert summary["best_candidate_id"].startswith("iter-001/")
+    PPO.load(out / "best" / "policy.zip", device="cpu")
+    assert f"best/ now holds {summary['best_candidate_id']}" in text
+    # The trace no longer says "finished".
+    assert load_trace(out).status == "rolled back to iteration 1"
+
+
+def test_chat_with_stdin_closed_is_one_line(monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", None)
+    assert main(["chat", "examples"]) == 2
+    err = capsys.readouterr().err
+    assert "stdin is closed" in err and "Traceback" not in err

@@ -53,12 +53,15 @@ def test_first_ctrl_c_stops_after_the_step_and_resume_trains_the_interrupted_one
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err
     assert "stopping after this step" in err and "Ctrl-C again to abort" in err
-    assert [(t.candidate_id, t.status) for t in _trainings(out)] == [("iter-001/cand-00", "finished")]
+    # cand-01 either finished its training (workers that ignore the terminal's SIGINT) or was
+    # cut short; it is never recorded as failed.
+    before = [(t.candidate_id, t.status) for t in _trainings(out)]
+    assert before[0] == ("iter-001/cand-00", "finished") and {s for _, s in before} == {"finished"}
     finished = [e for e in read_events(out) if e.kind == "run_finished"]
     assert finished[-1].status == "interrupted"
 
     assert main(["resume", str(out), "--quiet"]) == 0
-    fresh = [(t.candidate_id, t.status) for t in _trainings(out) if not t.cached]
+    fresh = sorted((t.candidate_id, t.status) for t in _trainings(out) if not t.cached)
     assert fresh == [("iter-001/cand-00", "finished"), ("iter-001/cand-01", "finished")]
     assert (out / "best" / "policy.zip").is_file()
 

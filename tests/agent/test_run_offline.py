@@ -6,23 +6,22 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from stable_baselines3 import PPO
 
+import vid2reward.examples as examples
 from vid2reward.agent.cli import main
 from vid2reward.agent.run_log import read_events
-from vid2reward.sim.render import write_mp4
-from vid2reward.sim.rollout import run_episodes
 
 TINY = ["--env", "Hopper-v5", "--candidates", "2", "--steps", "2048", "--envs", "4", "--quiet"]
 
 
 @pytest.fixture(scope="module")
-def expert_clip(tmp_path_factory):
-    """A clip of a hopper (random actions, so it topples: any behaviour will do here)."""
-    ep = run_episodes("Hopper-v5", None, episodes=1, seed=3, max_steps=120, render_size=(320, 240))[0]
-    return write_mp4(ep.frames, tmp_path_factory.mktemp("expert") / "expert.mp4", ep.fps)
+def expert_clip():
+    """The bundled demo expert (8 s of a hopping hopper; clips under a second are refused)."""
+    return Path(examples.__file__).parent / "demo_expert_hopper.mp4"
 
 
 def test_offline_run_end_to_end(tmp_path, expert_clip):
