@@ -58,6 +58,9 @@ class RunConfig:
     """Pause before training each iteration's rewards for a person to approve (chat)."""
     n_envs: int | None = None
     """Parallel envs per training; None: the env's preset (sim/hyperparams.py)."""
+    final_steps: int = 0
+    """After the search, train the best reward on for this many steps, continued from the best
+    candidate's policy; best/ then holds that policy (0: best/ keeps the candidate's)."""
     n_workers: int = 2
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -114,6 +114,12 @@ class Dashboard:
                 table.add_row(str(h["iteration"]), str(h["best_candidate_id"]),
                               _fmt(h["iteration_best_similarity"]), _fmt(h["run_best_similarity"]))
         out.print(table)
+        final = read_json(summary_path).get("final_training") if summary_path.is_file() else None
+        if final:
+            ev = final["evaluation"]
+            out.print(f"final policy ({final['steps']:,} more steps on the best reward): fell in "
+                      f"{ev['fall_rate']:.0%} of {ev['episodes']} episodes, episode length "
+                      f"{ev['length_mean']:.0f} ± {ev['length_std']:.0f} of {ev['max_steps']}")
         if (outcome.run_dir / "best" / "reward.py").is_file():
             out.print(f"best reward: {outcome.run_dir / 'best' / 'reward.py'}")
         out.print(f"look at it:  vid2reward trace {outcome.run_dir}")

@@ -4,7 +4,7 @@
     test_rewards -> repair_rewards -> test_rewards          (a program failed its test; bounded)
     test_rewards -> train_candidates -> evaluate_candidates -> critique -> audit -> keep_best
     keep_best -> engineer -> test_rewards                   (next iteration)
-    keep_best -> write_best -> END                          (budget, patience or iterations spent)
+    keep_best -> train_final -> write_best -> END           (budget, patience or iterations spent)
 
 Nodes live in ``vid2reward.agent.nodes``; the two routers below are the only decisions here.
 """
@@ -18,7 +18,7 @@ from typing import Any, Literal
 from langgraph.graph import END, START, StateGraph
 
 from vid2reward.agent.context import RunContext
-from vid2reward.agent.nodes import candidates, expert, finish, judge, programs
+from vid2reward.agent.nodes import candidates, expert, final, finish, judge, programs
 from vid2reward.agent.run_log import NodeFinished, NodeStarted
 from vid2reward.agent.state import RunState
 
@@ -34,9 +34,9 @@ def route_after_test(state: RunState, max_repairs: int) -> Literal["repair_rewar
     return "train_candidates" if "tested" in statuses else "keep_best"
 
 
-def route_after_iteration(state: RunState) -> Literal["engineer", "write_best"]:
+def route_after_iteration(state: RunState) -> Literal["engineer", "train_final"]:
     """Another iteration unless keep_best found a reason to stop."""
-    return "write_best" if state.get("stop_reason") else "engineer"
+    return "train_final" if state.get("stop_reason") else "engineer"
 
 
 def _instrumented(name: str, fn: NodeFn, ctx: RunContext) -> Callable[[RunState], dict[str, Any]]:
@@ -77,6 +77,7 @@ def build_graph(ctx: RunContext, checkpointer: Any = None) -> Any:
         "audit": judge.audit,
         "keep_best": judge.keep_best,
         "engineer": programs.engineer,
+        "train_final": final.train_final,
         "write_best": finish.write_best,
     }
     graph: StateGraph[Any] = StateGraph(RunState)
@@ -99,8 +100,10 @@ def build_graph(ctx: RunContext, checkpointer: Any = None) -> Any:
     graph.add_edge("critique", "audit")
     graph.add_edge("audit", "keep_best")
     # Lower level: the engineer edits the reward, unless a budget says stop.
-    graph.add_conditional_edges("keep_best", route_after_iteration, ["engineer", "write_best"])
+    graph.add_conditional_edges("keep_best", route_after_iteration, ["engineer", "train_final"])
     graph.add_edge("engineer", "test_rewards")
+    # The winner's reward trains on (when final_steps > 0) before best/ is written.
+    graph.add_edge("train_final", "write_best")
     graph.add_edge("write_best", END)
 
     interrupt = ["train_candidates"] if ctx.config.approve_rewards else None

@@ -207,7 +207,7 @@ class RunSession:
         """The checkpoint just after ``keep_best`` of ``iteration`` (the point to fork from)."""
         for snapshot in self.graph.get_state_history(self.thread):
             values = snapshot.values
-            if values.get("iteration") == iteration and snapshot.next in (("engineer",), ("write_best",)) \
+            if values.get("iteration") == iteration and snapshot.next in (("engineer",), ("train_final",)) \
                     and len(values.get("history", [])) == iteration:
                 return snapshot
         return None

@@ -25,6 +25,10 @@ def demo_files() -> tuple[Path, dict]:
     return folder / DEMO_CLIP, json.loads((folder / DEMO_INFO).read_text(encoding="utf-8"))
 
 
+DEMO_FINAL_STEPS = 300_000
+"""Enough, with the trained defaults, for a hopper to stop falling (docs/performance.md)."""
+
+
 def register(verbs: argparse._SubParsersAction) -> None:
     p = verbs.add_parser(
         "demo", help="run the offline demo end to end on the bundled expert clip",
@@ -35,6 +39,9 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--iterations", type=int, default=3, help="iterations (default 3)")
     p.add_argument("--candidates", type=int, default=4, help="candidates per iteration (default 4)")
     p.add_argument("--steps", type=int, default=60_000, help="PPO steps per candidate (default 60000)")
+    p.add_argument("--final-steps", type=int, default=DEMO_FINAL_STEPS,
+                   help="steps the winning reward trains on from the best candidate, so the "
+                        f"policy in best/ has learned to stay up (default {DEMO_FINAL_STEPS})")
     p.add_argument("--quiet", action="store_true", help="no live dashboard")
     p.set_defaults(func=run)
 
@@ -43,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     clip, info = demo_files()
     out = args.out or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     config = RunConfig(env_id=info["env_id"], video=str(clip), iterations=args.iterations,
-                       candidates=args.candidates, steps=args.steps, patience=args.iterations)
+                       candidates=args.candidates, steps=args.steps, patience=args.iterations,
+                       final_steps=args.final_steps)
     console = Console(stderr=True)
     console.print(f"[bold]vid2reward demo[/]: learning a reward for {config.env_id} from "
                   f"{clip.name} (the expert: {info['description']}; its reward stays hidden)")

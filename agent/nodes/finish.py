@@ -11,6 +11,10 @@ from vid2reward.agent.state import RunState
 
 BEST_FILES = ("reward.py", "policy.zip", "vecnormalize.pkl", "clip.mp4", "sheet.png",
               "metrics.json", "evaluation.json", "feedback.json", "state_metrics.json")
+FINAL_FILES = ("policy.zip", "vecnormalize.pkl", "clip.mp4", "sheet.png", "metrics.json",
+               "state_metrics.json")
+"""What the final training (nodes/final.py) replaces in ``best/``: the policy and what shows it.
+evaluation.json and feedback.json stay the critic's view of the search candidate."""
 
 
 def write_best(state: RunState, ctx: RunContext) -> dict[str, Any]:
@@ -32,8 +36,15 @@ def write_best(state: RunState, ctx: RunContext) -> dict[str, Any]:
         for name in BEST_FILES:
             if (src / name).is_file():
                 shutil.copy2(src / name, tmp / name)
-        if (src / "state_metrics.json").is_file():
-            summary["best_state_metrics"] = read_json(src / "state_metrics.json")
+        final = ctx.paths.root / "final"
+        key = final / "train_key.json"
+        if key.is_file() and read_json(key).get("candidate") == best["id"]:
+            for name in FINAL_FILES:
+                if (final / name).is_file():
+                    shutil.copy2(final / name, tmp / name)
+            summary["final_training"] = read_json(final / "final.json")
+        if (tmp / "state_metrics.json").is_file():
+            summary["best_state_metrics"] = read_json(tmp / "state_metrics.json")
     write_json(tmp / "summary.json", summary)
     if out.exists():
         shutil.rmtree(out)

@@ -1,0 +1,94 @@
+"""Train the winner on: the best candidate's reward, continued from its policy for
+``final_steps`` more steps, so that ``best/`` holds a policy that has learned the behaviour,
+not one stopped at a candidate's short search budget.
+
+Search candidates are trained briefly (their job is to rank rewards); a policy a user wants to
+keep needs more. The final training warm-starts from the best candidate (``train --init``) and
+is measured honestly (sim/evaluation.py: seeded full-length episodes, falls counted). Its
+output lives in ``final/``; ``final/train_key.json``, written last, marks it complete, so a
+resumed run never trains it twice.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, cast
+
+from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
+
+from vid2reward.agent.context import RunContext
+from vid2reward.agent.run_dir import read_json, write_json
+from vid2reward.agent.state import RunState
+from vid2reward.sim.envs import make_env
+from vid2reward.sim.evaluation import summarise
+from vid2reward.sim.metrics import behaviour_metrics
+from vid2reward.sim.render import contact_sheet, write_mp4
+from vid2reward.sim.rollout import load_policy, run_episodes
+from vid2reward.sim.train import TrainConfig
+from vid2reward.tools.reward_sandbox import sandboxed_program
+from vid2reward.tools.reward_training import train_sandboxed
+
+FINAL_EVAL_EPISODES = 5
+"""Seeded full-length episodes the final policy is measured over."""
+FINAL_EVAL_SEED = 7000
+
+
+def final_config(ctx: RunContext, candidate_dir: str) -> TrainConfig:
+    """The final training's settings: the env's preset, warm-started from the candidate."""
+    cfg = ctx.config
+    overrides = {} if cfg.n_envs is None else {"n_envs": cfg.n_envs}
+    return TrainConfig.for_env(cfg.env_id, total_steps=cfg.final_steps, seed=cfg.seed,
+                               n_workers=cfg.n_workers, init_from=candidate_dir, **overrides)
+
+
+def train_final(state: RunState, ctx: RunContext) -> dict[str, Any]:
+    """Continue training the best candidate's reward; write ``final/``."""
+    best = state.get("best")
+    if best is None or ctx.config.final_steps <= 0:
+        return {}
+    source = ctx.paths.candidate(best["id"])
+    out = ctx.paths.root / "final"
+    config = final_config(ctx, str(source))
+    key = json.loads(json.dumps({"candidate": best["id"], **config.cache_key()}))
+    if (out / "train_key.json").is_file() and read_json(out / "train_key.json") == key:
+        ctx.note(f"final training of {best['id']} already done")
+        return {}
+    ctx.stop.check()  # a safe point: nothing of the final training exists yet
+    program = sandboxed_program(source / "reward.py")
+    on_progress = None
+    if ctx.progress is not None:
+        progress = ctx.progress
+        on_progress = lambda done, total: progress("final", done, total)  # noqa: E731
+    result = train_sandboxed(config, program, out, on_progress=on_progress)
+    if result.status == "failed":
+        ctx.note(f"final training failed: {result.metrics['failure']}; best/ keeps the candidate")
+        return {}
+    evaluation = _render_and_measure(ctx, out)
+    write_json(out / "final.json", {"candidate": best["id"], "steps": result.metrics["steps"],
+                                    "wall_seconds": result.metrics["wall_seconds"],
+                                    "evaluation": evaluation})
+    write_json(out / "train_key.json", key)  # written last: marks the final training complete
+    ctx.note(f"final training of {best['id']}: {result.metrics['steps']:,} more steps; "
+             f"fell in {evaluation['fall_rate']:.0%} of {evaluation['episodes']} episodes")
+    return {}
+
+
+def _render_and_measure(ctx: RunContext, out: Path) -> dict[str, Any]:
+    """The final policy's clip and sheet (like a candidate's), its state metrics, and an honest
+    evaluation over full-length seeded episodes."""
+    cfg = ctx.config
+    policy = load_policy(out, cfg.env_id)
+    probe = make_env(cfg.env_id)
+    clip_steps = max(1, int(cfg.clip_seconds / cast(MujocoEnv, probe.unwrapped).dt))
+    probe.close()
+    shown = run_episodes(cfg.env_id, policy, episodes=1, seed=cfg.seed + 1000,
+                         max_steps=clip_steps, render_size=cfg.render_size)
+    ep = shown[0]
+    write_mp4(ep.frames, out / "clip.mp4", ep.fps)
+    contact_sheet(ep.frames, out / "sheet.png",
+                  labels=[f"t={i / ep.fps:.1f}s" for i in range(len(ep.frames))])
+    write_json(out / "state_metrics.json", behaviour_metrics(shown).to_dict())
+    episodes = run_episodes(cfg.env_id, policy, episodes=FINAL_EVAL_EPISODES, seed=FINAL_EVAL_SEED,
+                            max_steps=1000)
+    return summarise(episodes, FINAL_EVAL_SEED, 1000).to_dict()
