@@ -29,6 +29,7 @@ from vid2reward.agent.config import RunConfig
 from vid2reward.agent.expert_bundle import bundled_expert
 from vid2reward.agent.run_dir import read_json, write_json
 from vid2reward.sim.envs import make_env
+from vid2reward.sim.evaluation import evaluate_policy
 from vid2reward.sim.expert_score import behaviour_distance, normalized_expert_score
 from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.rollout import load_policy, run_episodes
@@ -134,8 +135,8 @@ def measure_policy(policy_dir: Path, ground: TaskGround, episodes: int) -> dict[
     if cache.is_file() and read_json(cache).get("key") == key:
         return read_json(cache)["metrics"]
     policy = load_policy(policy_dir, ground.env_id)
-    metrics = behaviour_metrics(run_episodes(ground.env_id, policy, episodes=episodes,
-                                             seed=EVAL_SEED, max_steps=ground.max_steps)).to_dict()
+    metrics = evaluate_policy(ground.env_id, policy, episodes=episodes, seed=EVAL_SEED,
+                              max_steps=ground.max_steps).metrics
     write_json(cache, {"key": key, "metrics": metrics})
     return metrics
 

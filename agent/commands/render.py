@@ -10,7 +10,7 @@ from typing import cast
 from rich.console import Console
 
 from vid2reward.sim.errors import UserError
-from vid2reward.sim.metrics import behaviour_metrics
+from vid2reward.sim.evaluation import summarise
 from vid2reward.sim.render import contact_sheet, write_mp4
 from vid2reward.sim.rollout import load_policy, run_episodes
 
@@ -65,11 +65,13 @@ def run(args: argparse.Namespace) -> int:
     clip = write_mp4(first.frames, args.out, first.fps)
     labels = [f"t={i / first.fps:.1f}s" for i in range(len(first.frames))]
     sheet = contact_sheet(first.frames, args.out.with_name(f"{args.out.stem}_sheet.png"), labels=labels)
-    metrics = behaviour_metrics(episodes).to_dict()
+    evaluation = summarise(episodes, args.seed, max_steps)
+    metrics = evaluation.metrics
     metrics_path = args.out.with_name(f"{args.out.stem}_metrics.json")
     metrics_path.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     console.print(f"{len(first.frames)} frames at {first.fps:.1f} fps; forward "
                   f"{metrics['forward_velocity']:.2f} m/s, height {metrics['torso_height_mean']:.2f} m, "
                   f"cadence {metrics['cadence_hz']:.2f} Hz; sheet {sheet}; metrics {metrics_path}")
+    console.print(evaluation.summary(), highlight=False)
     print(clip)
     return 0

@@ -17,6 +17,7 @@ def test_train_then_render(tmp_path, examples_dir, capsys):
     assert (out / "clip_sheet.png").is_file()
     metrics = json.loads((out / "clip_metrics.json").read_text())
     assert {"forward_velocity", "cadence_hz", "fall_rate"} <= set(metrics)
+    assert "fell in" in capsys.readouterr().err  # the honest evaluation line
 
 
 def test_unknown_env_is_one_line_exit_2(tmp_path, examples_dir, capsys):
