@@ -85,20 +85,22 @@ def test_second_ctrl_c_aborts_at_once_and_resume_loses_nothing(tmp_path, expert_
     assert not list(out.glob("iter-001/.*partial*")) and not list(out.glob("iter-001/*.train"))
 
 
-def test_an_error_that_follows_a_ctrl_c_is_an_interrupt(tmp_path, expert_clip, monkeypatch, capsys):
-    """Ctrl-C during env start-up: the workers die first and the trainer sees a broken pipe."""
+@pytest.mark.parametrize("step", ["_train_one", "load_policy"])
+def test_an_error_that_follows_a_ctrl_c_is_an_interrupt(tmp_path, expert_clip, monkeypatch, capsys, step):
+    """Ctrl-C during env start-up: the workers die first and the trainer sees a broken pipe
+    (in a training, guarded by its node; or in any other step, guarded by the runner)."""
 
-    def interrupted_start(ctx, rec, key):
+    def interrupted_start(*args, **kwargs):
         signal.raise_signal(signal.SIGINT)
         raise BrokenPipeError(32, "Broken pipe")
 
-    monkeypatch.setattr(candidates, "_train_one", interrupted_start)
+    monkeypatch.setattr(candidates, step, interrupted_start)
     out = tmp_path / "run"
     code = main(["run", "--video", str(expert_clip), "--out", str(out), "--steps", "2048", *TINY])
     err = capsys.readouterr().err
     assert code == 130 and "Traceback" not in err and "BrokenPipeError" not in err.split("\n")[0]
     assert "stopping after this step" in err
-    assert _trainings(out) == []
+    assert all(t.status == "finished" for t in _trainings(out))
     finished = read_events(out)[-1]
     assert finished.kind == "run_finished" and finished.status == "interrupted"
 
