@@ -169,8 +169,8 @@ def _test_in_child(source: str, name: str, env_id: str, random_steps: int, zero_
     env = make_env(env_id)  # trusted setup first: the isolated process cannot read model files
     tracker = StateTracker(env, get_spec(env_id))
     program = load_sandboxed(source, name, load_seconds, trust=trust)
-    env.action_space.seed(seed)
-    zero = np.zeros(env.action_space.shape)
+    zero = np.zeros_like(env.action_space.sample(), dtype=np.float64)
+    env.action_space.seed(seed)  # after the sample above: the same actions for the same seed
     rec = _Records()
     error = None
     try:

@@ -32,6 +32,8 @@ class Misbehaving(gym.Env):
                 time.sleep(30)  # interruptible: the worker's own alarm ends it
             elif self.how == "die":
                 os.kill(os.getpid(), signal.SIGKILL)
+            elif self.how == "unsafe-reply":  # a pickle that would run os.system in the parent
+                return np.zeros(1, dtype=np.float32), 0.0, False, False, {"x": os.system}
         return np.zeros(1, dtype=np.float32), 0.0, False, False, {}
 
 
@@ -80,5 +82,31 @@ def test_a_dead_worker_is_an_error_not_a_hang():
         venv.reset()
         with pytest.raises(EnvWorkerError, match=r"env worker 0 died: .*\[SIGKILL\]"):
             step_until_failure(venv)
+    finally:
+        venv.close()
+
+
+def test_an_unsafe_reply_is_refused_and_the_worker_killed():
+    venv = BatchedSubprocVecEnv([partial(make, "unsafe-reply")] * 2, num_workers=1,
+                                step_timeout=10)
+    try:
+        venv.reset()
+        with pytest.raises(EnvWorkerError, match=r"env worker 0 sent a reply that was refused "
+                                                 r"\(a reply names posix.system"):
+            step_until_failure(venv)
+        assert not venv.processes[0].is_alive()
+    finally:
+        venv.close()
+
+
+def test_workers_ignore_the_terminals_sigint():
+    # Ctrl-C reaches the whole process group; only the main process decides what stops.
+    venv = BatchedSubprocVecEnv([partial(make, "ok")] * 2, num_workers=1)
+    try:
+        venv.reset()
+        os.kill(venv.processes[0].pid, signal.SIGINT)
+        time.sleep(0.3)
+        step_until_failure(venv)
+        assert venv.processes[0].is_alive()
     finally:
         venv.close()
