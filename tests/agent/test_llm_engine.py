@@ -250,6 +250,7 @@ def test_llm_run_end_to_end(server, tmp_path, monkeypatch):
         return {"features": dict(EXPERT_FEATURES), "units": dict(UNITS), "details": {}}
 
     monkeypatch.setattr(expert_nodes, "prepare_expert", prepare)
+    monkeypatch.setattr(expert_nodes, "check_clip_length", lambda clip, what="": 8.0)  # stub clip
     monkeypatch.setattr(expert_nodes, "measure_video", lambda clip, sheet=None, forward="right": measure(clip, sheet))
     monkeypatch.setattr(candidate_nodes, "measure_video", lambda clip: measure(clip))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-test-key")
