@@ -345,6 +345,7 @@ def run_in_sandbox(fn: Callable[..., Any], *args: Any, limits: SandboxLimits = D
     proc = ctx.Process(target=_child, args=(sender, limits, fn, args), daemon=True)
     proc.start()
     sender.close()
+    replied = False
     try:
         if not receiver.poll(limits.wall_seconds):
             proc.kill()
@@ -352,7 +353,7 @@ def run_in_sandbox(fn: Callable[..., Any], *args: Any, limits: SandboxLimits = D
                               f"wall time and was stopped",
                               fix="make compute_reward cheap: no loops over large ranges")
         try:
-            kind, payload = safe_pickle.recv(receiver)
+            reply = safe_pickle.recv(receiver)
         except safe_pickle.UnsafePickleError as exc:
             proc.kill()
             raise RewardError(f"the process running the {what} sent a reply that was refused: "
@@ -363,12 +364,21 @@ def run_in_sandbox(fn: Callable[..., Any], *args: Any, limits: SandboxLimits = D
                               f"{exit_reason(proc.exitcode)}",
                               fix=f"stay within {limits.memory_mb} MiB of memory and "
                                   f"{limits.cpu_seconds} s of CPU time") from None
+        replied = True
     finally:
         receiver.close()
-        proc.join(timeout=5)
+        # A child that replied is exiting; any other (Ctrl-C here: it ignores SIGINT) is
+        # stopped at once.
+        proc.join(timeout=5 if replied else 0)
         if proc.is_alive():
             proc.kill()
             proc.join(timeout=5)
+    if not (isinstance(reply, tuple) and len(reply) == 2 and reply[0] in ("ok", "error")):
+        raise RewardError(f"the process running the {what} sent a malformed reply")
+    kind, payload = reply
     if kind == "error":
-        raise RewardError(*payload)
+        what_, where, fix = (payload + (None, None, None))[:3] if isinstance(payload, tuple) \
+            else (payload, None, None)
+        raise RewardError(one_line(str(what_)), where=None if where is None else str(where),
+                          fix=None if fix is None else one_line(str(fix)))
     return payload

@@ -7,6 +7,7 @@ import pytest
 from vid2reward.sim.errors import UserError
 from vid2reward.sim.reward import RewardError
 from vid2reward.sim.train import TrainConfig
+from vid2reward.tools.reward_isolation import isolation_problem
 from vid2reward.tools.reward_sandbox import SandboxLimits, sandboxed_program
 from vid2reward.tools.reward_training import train_sandboxed, training_limits
 
@@ -48,6 +49,10 @@ def test_sandboxed_training_of_an_example_finishes(tmp_path, examples_dir):
     assert set(result.metrics["components"]) == {"forward", "healthy", "ctrl"}
     assert result.metrics["config"]["step_timeout"] == LIMITS.step_seconds
     assert (tmp_path / "out" / "reward.py").read_text() == program.source
+    recorded = json.loads((tmp_path / "out" / "metrics.json").read_text())["sandbox"]
+    assert recorded == result.metrics["sandbox"] and recorded["trust_reward_code"] is False
+    if isolation_problem() is None:  # what the pre-check's child got from the OS
+        assert recorded["isolated"] and recorded["seccomp"] and recorded["no_new_privs"]
 
 
 def test_reward_raising_mid_training(tmp_path):
@@ -68,6 +73,12 @@ def test_reward_stuck_in_a_c_call_mid_training_is_killed(tmp_path):
 def test_reward_exhausting_memory_mid_training(tmp_path):
     result = run(tmp_path, late("x = np.ones(3 * 10**8)"))
     assert_failed_with(result, tmp_path, "MemoryError", "line 4")
+
+
+def test_reward_overflowing_mid_training(tmp_path):
+    # OverflowError is not a RewardError: it must still be a recorded one-line failure.
+    result = run(tmp_path, late("return 10**400, {}"))
+    assert_failed_with(result, tmp_path, "too large for a float")
 
 
 def test_reward_returning_nan_mid_training(tmp_path):
