@@ -22,7 +22,14 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from vid2reward.sim.envs import make_env
 from vid2reward.sim.errors import UserError
-from vid2reward.sim.reward import RewardError, RewardProgram, RewardWrapper, one_line
+from vid2reward.sim.reward import (
+    MAX_COMPONENT_NAME,
+    MAX_COMPONENTS,
+    RewardError,
+    RewardProgram,
+    RewardWrapper,
+    one_line,
+)
 from vid2reward.sim.train import ProgressFn, TrainConfig, TrainResult, train
 from vid2reward.sim.vec_env import EnvWorkerError
 from vid2reward.tools.reward_check import check_reward_source
@@ -154,6 +161,11 @@ def train_sandboxed(config: TrainConfig, program: RewardProgram, out_dir: str | 
     # What isolated the reward code (as the pre-check's child measured it), and whether the
     # user waived isolation: part of the record of every training.
     result.metrics["sandbox"] = {**isolation, "trust_reward_code": trust}
+    # Component names came from the workers: a worker whose code escaped Python could have
+    # skipped their check there, so bound and clean them again before anyone shows them.
+    components = list(result.metrics.get("components", {}).items())[:MAX_COMPONENTS]
+    result.metrics["components"] = {one_line(str(k), MAX_COMPONENT_NAME): v
+                                    for k, v in components}
     metrics_file = Path(result.out_dir) / "metrics.json"
     metrics_file.write_text(json.dumps(result.metrics, indent=2), encoding="utf-8")
     return result
