@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -63,7 +64,16 @@ def _verb_in(argv: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vid2reward`` console script; returns the exit code."""
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering on a machine with no screen
-    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:  # a real process (not a test calling main): a late Ctrl-C still exits 130
+        try:
+            return _main(sys.argv[1:])
+        finally:
+            _late_ctrl_c_exits_130()
+    return _main(argv)
+
+
+def _main(argv: Sequence[str]) -> int:
+    argv = list(argv)
     parser = build_parser(_verb_in(argv))
     args = parser.parse_args(argv)
     err = Console(stderr=True, highlight=False)
@@ -80,6 +90,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
+
+
+def _late_ctrl_c_exits_130() -> None:
+    # A second Ctrl-C that lands after the command ended, while the interpreter shuts down
+    # (joining worker processes), would otherwise end in a traceback and exit status -2.
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
 
 
 if __name__ == "__main__":
