@@ -237,3 +237,14 @@ def test_trusting_records_an_unisolated_report(no_seccomp):
     report = enter_isolation(trust=True)  # nothing is applied to this (the test) process
     assert report["isolated"] is False and report["trusted"] is True
     assert report["problem"] == "no seccomp here"
+
+
+def test_run_refuses_before_any_work_and_records_trust(no_seccomp, examples_dir):
+    from vid2reward.agent.cli import build_parser
+    from vid2reward.agent.commands.run import config_from_args
+    argv = ["run", "--env", "Hopper-v5", "--video", str(examples_dir / "demo_expert_hopper.mp4")]
+    with pytest.raises(UserError, match="refusing to run untrusted reward code"):
+        config_from_args(build_parser("run").parse_args(argv))
+    config = config_from_args(build_parser("run").parse_args([*argv, "--trust-reward-code"]))
+    assert config.to_json()["extra"]["trust_reward_code"] is True  # run.json keeps it
+    assert reward_isolation.trusted_by_user()  # for this run's children
