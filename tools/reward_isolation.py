@@ -29,6 +29,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import importlib
+import multiprocessing
 import os
 import sys
 from functools import cache
@@ -143,7 +144,8 @@ def enter_isolation(trust: bool = False) -> dict[str, Any]:
 
     Raises:
         RewardError: the OS cannot isolate this process and ``trust`` is false (the process
-            stays unable to run reward code: nothing is half-applied silently).
+            stays unable to run reward code: nothing is half-applied silently), or this is
+            not a ``multiprocessing`` child (the caller must never lose its privileges).
     """
     done: dict[str, Any] | None = _state["report"]
     if done is not None:
@@ -158,6 +160,9 @@ def enter_isolation(trust: bool = False) -> dict[str, Any]:
                   "problem": problem}
         _state["report"] = report
         return report
+    if multiprocessing.parent_process() is None:  # isolation is final: never the caller
+        raise RewardError("reward code runs only in a child process, and this is the main "
+                          "process", fix="run it through run_in_sandbox or train_sandboxed")
     _scrub_environment()
     _preimport()
     _libc().prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: required by Landlock, and final

@@ -151,6 +151,14 @@ def test_isolation_report_and_what_stays_closed():
     assert "allowed" not in found.values(), found
 
 
+@needs_isolation
+def test_the_main_process_is_never_isolated():
+    uid = os.geteuid()
+    with pytest.raises(RewardError, match="only in a child process"):
+        enter_isolation()
+    assert reward_isolation.isolation_report() is None and os.geteuid() == uid
+
+
 # -- a real training worker ------------------------------------------------------------------
 
 def _escaping_compute(source: str):
