@@ -65,8 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vid2reward`` console script; returns the exit code."""
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering on a machine with no screen
     if argv is None:  # a real process (not a test calling main): a late Ctrl-C still exits 130
+        from vid2reward.agent.interrupts import exit_on_repeated_ctrl_c
+
+        signal.signal(signal.SIGINT, exit_on_repeated_ctrl_c)
         try:
             return _main(sys.argv[1:])
+        except KeyboardInterrupt:  # a Ctrl-C between _main's own handler and here
+            return 130
         finally:
             _late_ctrl_c_exits_130()
     return _main(argv)

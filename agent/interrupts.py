@@ -9,6 +9,7 @@ trainings and evaluations are cached by content and a node that did not finish i
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -85,10 +86,12 @@ def stop_on_signals(stop: StopFlag, clock: StepClock | None = None,
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def handler(signum: int, frame: Any) -> None:
+        global _ctrl_c_seen
         if stop.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         if stop.requested:
             return
+        _ctrl_c_seen = _ctrl_c_seen or signum == signal.SIGINT
         stop.request(f"{signal.Signals(signum).name}: stopped after the running step")
         say(stop_message(clock.remaining() if clock is not None else None))
 
@@ -105,6 +108,28 @@ def stop_on_signals(stop: StopFlag, clock: StepClock | None = None,
                 signal.signal(sig, old)
             except ValueError:
                 pass
+
+
+_ctrl_c_seen = False
+"""Whether this process has had a Ctrl-C (by :func:`exit_on_repeated_ctrl_c` or a run's stop)."""
+
+
+def exit_on_repeated_ctrl_c(signum: int, frame: Any) -> None:
+    """SIGINT handler of a real ``vid2reward`` process outside a run's own handler: the first
+    Ctrl-C raises KeyboardInterrupt (so clean-up runs and the CLI says "interrupted"); once one
+    has been seen, here or by a run's stop, another ends the process at once with status 130.
+    Without it a second Ctrl-C that lands while the first is being handled, or just after a
+    stopped run returned, escapes as a bare KeyboardInterrupt (status -2)."""
+    global _ctrl_c_seen
+    if _ctrl_c_seen:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 - a closed stream: nothing left to say
+                pass
+        os._exit(130)
+    _ctrl_c_seen = True
+    raise KeyboardInterrupt
 
 
 def _to_stderr(text: str) -> None:

@@ -124,3 +124,20 @@ def test_step_clock_estimates_from_progress_then_from_the_last_candidate():
     assert clock.remaining() == pytest.approx(60.0)  # the node took 80 s last time
     assert stop_message(60.4) == "stopping after this step (~60 s); Ctrl-C again to abort"
     assert stop_message(None) == "stopping after this step; Ctrl-C again to abort"
+
+
+def test_a_ctrl_c_after_the_first_exits_130_wherever_it_lands():
+    """The real process's handler: the first Ctrl-C is a KeyboardInterrupt (clean-up runs); a
+    second one, even inside that clean-up, ends the process with 130, never -2."""
+    code = ("import signal, sys\n"
+            "from vid2reward.agent.interrupts import exit_on_repeated_ctrl_c\n"
+            "signal.signal(signal.SIGINT, exit_on_repeated_ctrl_c)\n"
+            "try:\n"
+            "    signal.raise_signal(signal.SIGINT)\n"
+            "except KeyboardInterrupt:\n"
+            "    print('cleaning up', flush=True)\n"
+            "    signal.raise_signal(signal.SIGINT)\n"
+            "    print('not reached')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 130, done.stderr
+    assert done.stdout == "cleaning up\n"
