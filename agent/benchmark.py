@@ -28,7 +28,7 @@ from typing import Any
 from vid2reward.agent.config import RunConfig
 from vid2reward.agent.expert_bundle import bundled_expert
 from vid2reward.agent.run_dir import read_json, write_json
-from vid2reward.sim.envs import make_env
+from vid2reward.sim.envs import steps_for_seconds
 from vid2reward.sim.evaluation import evaluate_policy
 from vid2reward.sim.expert_score import behaviour_distance, normalized_expert_score
 from vid2reward.sim.metrics import behaviour_metrics
@@ -113,9 +113,7 @@ def task_ground(task: str, cfg: BenchConfig, out: Path) -> TaskGround:
     """The bundled expert's clip and metrics, and (cached in ``out/random``) a random policy's."""
     clip, info = bundled_expert(task, cfg.experts)
     env_id = info["env_id"]
-    probe = make_env(env_id)
-    max_steps = int(round(float(info.get("clip_seconds", 8.0)) / probe.unwrapped.dt))
-    probe.close()
+    max_steps = steps_for_seconds(env_id, float(info.get("clip_seconds", 8.0)))
     cache = out / "random" / f"{task}.json"
     if cache.is_file() and read_json(cache).get("episodes") == cfg.random_episodes:
         random_metrics = read_json(cache)

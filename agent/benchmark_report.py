@@ -25,7 +25,7 @@ def summarise(results: list[MethodResult], grounds: dict[str, TaskGround]) -> li
     """One row per (task, method): NES mean and std over seeds, the unclipped distance ratio
     d(learner, expert) / d(random, expert) (NES = 1 - ratio, clipped; the ratio still ranks
     methods that are all farther than random), mean wall time and env steps."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     d_random = {t: behaviour_distance(g.random_metrics, g.expert_metrics) for t, g in grounds.items()}
     tasks = list(dict.fromkeys(r.task for r in results))
     for task in tasks:
@@ -43,12 +43,12 @@ def summarise(results: list[MethodResult], grounds: dict[str, TaskGround]) -> li
     for method in METHODS:  # the mean over tasks, each task weighted equally
         per_task = [r["nes_mean"] for r in rows if r["method"] == method and r["task"] != "mean"]
         if len(per_task) > 1:
-            group = [r for r in rows if r["method"] == method]
-            rows.append({"task": "mean", "method": method, "seeds": group[0]["seeds"],
+            same = [r for r in rows if r["method"] == method]
+            rows.append({"task": "mean", "method": method, "seeds": same[0]["seeds"],
                          "nes_mean": float(np.mean(per_task)), "nes_std": float(np.std(per_task)),
-                         "distance_ratio": float(np.mean([r["distance_ratio"] for r in group])),
-                         "wall_seconds": float(np.mean([r["wall_seconds"] for r in group])),
-                         "env_steps": int(np.mean([r["env_steps"] for r in group]))})
+                         "distance_ratio": float(np.mean([r["distance_ratio"] for r in same])),
+                         "wall_seconds": float(np.mean([r["wall_seconds"] for r in same])),
+                         "env_steps": int(np.mean([r["env_steps"] for r in same]))})
     return rows
 
 

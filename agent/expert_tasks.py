@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vid2reward.agent.run_dir import write_json
+from vid2reward.sim.envs import steps_for_seconds
 from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.render import contact_sheet, write_mp4
 from vid2reward.sim.reward import load_reward_program
@@ -105,11 +106,7 @@ def make_expert(task: ExpertTask, out_dir: Path, *, seed: int = 0, clip_seconds:
     config = TrainConfig.for_env(task.env_id, total_steps=task.train_steps, seed=seed)
     result = train(config, program, out_dir / "policy", on_progress=on_progress)
     policy = load_policy(out_dir / "policy", task.env_id)
-    from vid2reward.sim.envs import make_env
-
-    probe = make_env(task.env_id)
-    max_steps = int(clip_seconds / probe.unwrapped.dt)
-    probe.close()
+    max_steps = steps_for_seconds(task.env_id, clip_seconds)
     shown = run_episodes(task.env_id, policy, episodes=1, seed=seed + 500, max_steps=max_steps,
                          render_size=render_size)[0]
     write_mp4(shown.frames, out_dir / "clip.mp4", shown.fps)

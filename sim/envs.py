@@ -53,6 +53,9 @@ class EnvSpec:
     """Extra keyword arguments for ``gymnasium.make``."""
     camera_distance: float = 4.0
     """Distance in metres of the tracking render camera from the torso."""
+    ends_on_fall: bool = True
+    """Whether an unhealthy body (fallen, flipped) ends the episode; False for HalfCheetah,
+    which has no health, so a reward for staying alive means nothing there."""
 
     @property
     def short_name(self) -> str:
@@ -94,7 +97,7 @@ ENV_SPECS: dict[str, EnvSpec] = {
             planar=True, torso_body="torso",
             foot_geoms={"back_foot": "bfoot", "front_foot": "ffoot"},
             forward_from="root_qpos", typical_height=(0.3, 0.8),
-            camera_distance=4.0,
+            camera_distance=4.0, ends_on_fall=False,
         ),
         EnvSpec(
             env_id="Ant-v5",
@@ -141,3 +144,13 @@ def make_env(env_id: str, **kwargs: Any) -> gym.Env:
     """
     spec = get_spec(env_id)
     return gym.make(env_id, **{**spec.make_kwargs, **kwargs})
+
+
+def steps_for_seconds(env_id: str, seconds: float) -> int:
+    """How many env steps (control steps, ``dt`` each) last ``seconds`` of simulated time."""
+    env = make_env(env_id)
+    try:
+        dt = float(env.unwrapped.dt)  # type: ignore[attr-defined]  # every registered env is a MujocoEnv
+    finally:
+        env.close()
+    return max(1, int(round(seconds / dt)))

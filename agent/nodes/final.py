@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, cast
-
-from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
+from typing import Any
 
 from vid2reward.agent.context import RunContext
 from vid2reward.agent.run_dir import read_json, write_json
 from vid2reward.agent.state import RunState
-from vid2reward.sim.envs import make_env
+from vid2reward.sim.envs import steps_for_seconds
 from vid2reward.sim.evaluation import summarise
 from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.render import contact_sheet, write_mp4
@@ -79,9 +77,7 @@ def _render_and_measure(ctx: RunContext, out: Path) -> dict[str, Any]:
     evaluation over full-length seeded episodes."""
     cfg = ctx.config
     policy = load_policy(out, cfg.env_id)
-    probe = make_env(cfg.env_id)
-    clip_steps = max(1, int(cfg.clip_seconds / cast(MujocoEnv, probe.unwrapped).dt))
-    probe.close()
+    clip_steps = steps_for_seconds(cfg.env_id, cfg.clip_seconds)
     shown = run_episodes(cfg.env_id, policy, episodes=1, seed=cfg.seed + 1000,
                          max_steps=clip_steps, render_size=cfg.render_size)
     ep = shown[0]
