@@ -11,9 +11,10 @@ are JSON-serialisable.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 Direction = Literal["increase", "decrease", "change"]
 AuditOutcome = Literal["moved_as_expected", "opposite", "unchanged"]
@@ -27,6 +28,12 @@ class BehaviorDelta(BaseModel):
     feature: str = Field(description="a behaviour feature name, or free text in LLM mode")
     learner: float | None = Field(default=None, description="the learner's value (None if not numeric)")
     expert: float | None = Field(default=None, description="the expert's value (None if not numeric)")
+    scale: float | None = Field(default=None, gt=0.0,
+                                description="the unit the difference is measured in: (learner - "
+                                            "expert) / scale = 1 is a clearly visible difference")
+    weight: float = Field(default=1.0, ge=0.0,
+                          description="the feature's weight in the critic's loss "
+                                      "L = sum of weight * ((learner - expert) / scale)^2")
     direction: Direction = Field(description="how the learner's value must move")
     importance: float = Field(ge=0.0, le=1.0, description="0..1, how much this matters")
     evidence: str = Field(default="", description="frames or values that show it")
@@ -69,9 +76,25 @@ class RewardFeedback(BaseModel):
     iteration: int = Field(description="the iteration whose feedback these edits answer")
     feedback_id: str | None = Field(default=None, description="the VisualFeedback answered")
     base_sha256: str | None = Field(default=None, description="the reward version edited")
+    base_candidate_id: str | None = Field(default=None,
+                                          description="the candidate whose program was edited "
+                                                      "(the next audit's 'before')")
     edits: list[RewardEdit] = Field(default_factory=list)
     source: str = Field(description="the new reward program's source")
     sha256: str = Field(description="sha256 of source")
+    notes: dict[str, JsonValue] = Field(default_factory=dict,
+                                        description="the engineer's working (trust radius, "
+                                                    "gradient, mode, ...)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate(cls, data: Any) -> Any:
+        """Older run directories wrote the edited candidate as a "base" key outside the schema."""
+        if isinstance(data, dict) and "base" in data:
+            data = dict(data)
+            base = data.pop("base")
+            data.setdefault("base_candidate_id", base)
+        return data
 
 
 class EditAudit(BaseModel):
@@ -79,6 +102,7 @@ class EditAudit(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["edit_audit"] = "edit_audit"
+    iteration: int = Field(description="the iteration whose centre candidate measured 'after'")
     reward_feedback_id: str
     edit_index: int
     component: str
@@ -86,7 +110,22 @@ class EditAudit(BaseModel):
     expected: Direction
     before: float | None = None
     after: float | None = None
+    expert: float | None = Field(default=None, description="the expert's value of the feature")
     outcome: AuditOutcome
+    closer_to_expert: bool | None = Field(
+        default=None, description="whether 'after' is nearer the expert than 'before' (None "
+                                  "without an expert value): the outcome alone can say "
+                                  "'as expected' while the learner moved away from the expert")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate(cls, data: Any) -> Any:
+        """Older audits had no iteration: rf-NNN made iteration NNN's programs, which NNN's
+        audit measured."""
+        if isinstance(data, dict) and "iteration" not in data:
+            match = re.search(r"(\d+)$", str(data.get("reward_feedback_id", "")))
+            data = {**data, "iteration": int(match.group(1)) if match else 0}
+        return data
 
 
 ChainMessage = Annotated[VisualFeedback | RewardFeedback | EditAudit, Field(discriminator="kind")]
@@ -106,3 +145,10 @@ def audit_outcome(expected: Direction, before: float | None, after: float | None
     if expected == "change" or (expected == "increase") == moved_up:
         return "moved_as_expected"
     return "opposite"
+
+
+def moved_closer(before: float | None, after: float | None, expert: float | None) -> bool | None:
+    """Whether ``after`` is strictly nearer ``expert`` than ``before`` (None if any is missing)."""
+    if before is None or after is None or expert is None:
+        return None
+    return abs(after - expert) < abs(before - expert)

@@ -94,14 +94,13 @@ def make_engines(config: RunConfig) -> tuple[Critic, Engineer]:
     """The critic and engineer for ``config.engine``."""
     if config.engine == "offline":
         from vid2reward.agent.engines.offline import OfflineCritic, OfflineEngineer
-        from vid2reward.tools.pixel_features import FEATURE_DEFINITIONS
 
-        critic = OfflineCritic(scales={d.name: d.scale for d in FEATURE_DEFINITIONS.values()})
+        critic = OfflineCritic()
         if config.extra.get("search") == "random":  # the benchmark's ablation (docs/benchmark.md)
             from vid2reward.agent.engines.random_search import RandomSearchEngineer
 
             return critic, RandomSearchEngineer(config.env_id, seed=config.seed)
-        return critic, OfflineEngineer(critic.features, config.env_id, seed=config.seed)
+        return critic, OfflineEngineer(config.env_id, seed=config.seed)
     if config.engine == "llm":
         from vid2reward.agent.engines.llm import make_llm_engines
 

@@ -6,7 +6,19 @@ each node, so a killed run resumes from the last finished node.
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Literal, TypedDict
+
+CandidateStatus = Literal["pending", "rejected", "tested", "trained", "failed", "evaluated"]
+"""Where a candidate is: written (pending) -> tested or rejected -> trained or failed -> evaluated."""
+
+
+def selection_score(similarity: float | None, return_mean: float | None) -> float:
+    """The one rule that ranks candidates: the critic's similarity; without a video critic
+    (no similarity), the program's own mean training return; -inf when neither is known, so
+    an unmeasured candidate never wins."""
+    if similarity is not None:
+        return float(similarity)
+    return float(return_mean) if return_mean is not None else float("-inf")
 
 
 class CandidateRecord(TypedDict, total=False):
@@ -15,11 +27,10 @@ class CandidateRecord(TypedDict, total=False):
     id: str
     """``iter-NNN/cand-MM``: also its directory under the run directory."""
     reward_sha256: str
-    status: str
-    """"pending", "rejected", "trained", "failed", "evaluated"."""
+    status: CandidateStatus
     problem: str
     """Why it was rejected or failed (one line)."""
-    similarity: float
+    similarity: float | None
     feedback_id: str
 
 

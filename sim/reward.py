@@ -55,7 +55,12 @@ class RewardProgram:
     @property
     def sha256(self) -> str:
         """Content hash of the source: the identity of a reward version."""
-        return hashlib.sha256(self.source.encode()).hexdigest()
+        return program_sha256(self.source)
+
+
+def program_sha256(source: str) -> str:
+    """The one content hash that names a reward version (sha256 of the UTF-8 source)."""
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
 
 
 def load_reward_program(path_or_source: str | Path, *, name: str | None = None,

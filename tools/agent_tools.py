@@ -27,6 +27,7 @@ from langchain_core.tools import BaseTool, tool
 
 from vid2reward.sim import env_context as sim_env_context
 from vid2reward.sim.errors import UserError
+from vid2reward.tools.feature_definitions import feature_scale
 from vid2reward.tools.reward_check import find_violations
 from vid2reward.tools.reward_runtime import run_reward_test
 from vid2reward.tools.reward_versions import (
@@ -262,23 +263,16 @@ def feature_definitions_text() -> str:
     return "\n".join(f"- {d.name} ({d.unit}): {d.definition}" for d in FEATURE_DEFINITIONS.values())
 
 
-def feature_scales() -> dict[str, float]:
-    """Per feature, the size of a clearly visible difference."""
-    from vid2reward.tools.pixel_features import FEATURE_DEFINITIONS
-
-    return {d.name: d.scale for d in FEATURE_DEFINITIONS.values()}
-
-
 def features_table(features: Mapping[str, float], units: Mapping[str, str]) -> str:
     """One line per feature: ``- name: value unit``."""
     return "\n".join(f"- {k}: {v:.4g} {units.get(k, '')}".rstrip() for k, v in features.items()) or "(none measured)"
 
 
 def comparison_table(expert: Mapping[str, float], learner: Mapping[str, float],
-                     units: Mapping[str, str], scales: Mapping[str, float] | None = None) -> str:
+                     units: Mapping[str, str]) -> str:
     """Expert and learner side by side, with the difference in units of a visible difference
-    (features only one clip has are listed as such)."""
-    scales = feature_scales() if scales is None else scales
+    (:func:`feature_scale`, as the critic measures it; features only one clip has are listed
+    as such)."""
     rows = ["| feature | expert | learner | learner - expert | in visible units | unit |",
             "|---|---|---|---|---|---|"]
     for name in list(expert) + [k for k in learner if k not in expert]:
@@ -286,7 +280,7 @@ def comparison_table(expert: Mapping[str, float], learner: Mapping[str, float],
         if e is None or lr is None:
             rows.append(f"| {name} | {_num(e)} | {_num(lr)} | n/a | n/a | {units.get(name, '')} |")
             continue
-        scale = scales.get(name) or max(abs(e), 0.1)
+        scale = feature_scale(name, e)
         rows.append(f"| {name} | {e:.4g} | {lr:.4g} | {lr - e:+.3g} | {(lr - e) / scale:+.2f} | "
                     f"{units.get(name, '')} |")
     return "\n".join(rows)

@@ -1,10 +1,10 @@
 """Expert vs learner: both feature vectors, their normalised differences, and side-by-side
 media (an mp4 and a contact sheet) for people and vision-language models to look at.
 
-A normalised difference is ``(learner - expert) / max(|expert|, scale)`` with the feature's
-``scale`` from :data:`~vid2reward.tools.pixel_features.FEATURE_DEFINITIONS`: a relative
-difference when the expert's value is large, a difference in units of "clearly visible" when
-it is near zero. Positive = the learner has more of it than the expert.
+A normalised difference is ``(learner - expert) / scale`` with the one feature scale the
+critic and the audit use (:func:`~vid2reward.tools.feature_definitions.feature_scale`: the size
+of a clearly visible difference), so ``vid2reward compare`` prints the numbers the critic
+works with. Positive = the learner has more of it than the expert.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from vid2reward.sim.render import contact_sheet, write_mp4
+from vid2reward.tools.feature_definitions import feature_scale
 from vid2reward.tools.pixel_features import (
     FEATURE_DEFINITIONS,
     FeatureSettings,
@@ -67,12 +68,12 @@ class ClipComparison:
 
 
 def normalised_differences(expert: PixelFeatures, learner: PixelFeatures) -> dict[str, float | None]:
-    """``(learner - expert) / max(|expert|, scale)`` per feature (see module docstring)."""
+    """``(learner - expert) / feature_scale`` per feature (see module docstring)."""
     out: dict[str, float | None] = {}
     e_vec, l_vec = expert.vector(), learner.vector()
-    for name, definition in FEATURE_DEFINITIONS.items():
+    for name in FEATURE_DEFINITIONS:
         e, v = e_vec[name], l_vec[name]
-        out[name] = None if e is None or v is None else (v - e) / max(abs(e), definition.scale)
+        out[name] = None if e is None or v is None else (v - e) / feature_scale(name, e)
     return out
 
 

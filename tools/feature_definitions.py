@@ -9,8 +9,12 @@ over the clip of the subject's longer bounding-box side.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+SCALE_FLOOR = 0.1
+"""Smallest scale of a feature outside the vocabulary, so values near zero do not explode."""
 STILL_OSCILLATION = 0.005
 """Below this vertical oscillation (body lengths) the subject does not bob: cadence is 0."""
 
@@ -76,3 +80,21 @@ FEATURE_DEFINITIONS: dict[str, FeatureDefinition] = {d.name: d for d in [
         "second: how fast the limbs move", 0.3, None),
 ]}
 """Every comparable feature: name -> definition (also the keys of ``PixelFeatures.vector()``)."""
+
+
+def feature_scale(name: str, expert_value: float | None = None,
+                  overrides: Mapping[str, float] | None = None) -> float:
+    """The unit a difference of feature ``name`` is measured in: the one definition every
+    critic, audit, comparison table and ``vid2reward compare`` uses.
+
+    A vocabulary feature uses its ``scale`` (a clearly visible difference, in the feature's
+    own unit); ``overrides`` (tests, tuned critics) win over it; any other feature (free text
+    from an LLM) uses max(|expert value|, SCALE_FLOOR).
+    """
+    if overrides is not None and name in overrides:
+        return float(overrides[name])
+    if name in FEATURE_DEFINITIONS:
+        return FEATURE_DEFINITIONS[name].scale
+    if expert_value is None or not math.isfinite(expert_value):
+        return SCALE_FLOOR
+    return max(abs(expert_value), SCALE_FLOOR)

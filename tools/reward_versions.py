@@ -18,7 +18,6 @@ what changed between two versions.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import os
 import re
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vid2reward.sim.errors import UserError
+from vid2reward.sim.reward import program_sha256
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,8 @@ class EditError(UserError):
 
 
 def sha256_of(source: str) -> str:
-    """The content hash that names a reward version."""
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+    """The content hash that names a reward version (``sim.reward.program_sha256``)."""
+    return program_sha256(source)
 
 
 def apply_edit(source: str, edit: CodeEdit) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from vid2reward.agent.messages import EditAudit, RewardEdit, VisualFeedback
+from vid2reward.agent.state import selection_score
 
 
 @dataclass
@@ -33,10 +34,17 @@ class CandidateView:
     directory: Path
     source: str
     metrics: dict[str, Any]
+    plan: dict[str, Any] | None = None
+    """The engine's plan of the program (the offline engine's terms and WEIGHTS), if any."""
     clip: Path | None = None
     sheet: Path | None = None
     features: dict[str, float] = field(default_factory=dict)
     similarity: float | None = None
+
+    @property
+    def score(self) -> float:
+        """Its rank among candidates (:func:`~vid2reward.agent.state.selection_score`)."""
+        return selection_score(self.similarity, self.metrics.get("return_mean"))
 
 
 @dataclass

@@ -11,8 +11,7 @@ import math
 from collections.abc import Mapping
 
 from vid2reward.agent.messages import BehaviorDelta, VisualFeedback
-
-DEFAULT_SCALE_FLOOR = 0.1
+from vid2reward.tools.feature_definitions import feature_scale
 
 PHRASES: dict[str, tuple[str, str]] = {
     "forward_speed": ("moves forward too slowly", "moves forward too fast"),
@@ -31,23 +30,23 @@ PHRASES: dict[str, tuple[str, str]] = {
 class FeatureCritic:
     """Turns two feature vectors into VisualFeedback.
 
+    Every delta carries the scale and weight it was measured with, so the feedback alone
+    defines the loss L = Σ weight · ((learner - expert) / scale)² and its gradient.
+
     Args:
-        scales: per-feature scale (a difference of one scale counts as large); features without
-            one use max(|expert value|, floor).
+        scales: per-feature scales overriding the vocabulary's (tests, tuned critics); every
+            other feature uses :func:`~vid2reward.tools.feature_definitions.feature_scale`.
         weights: per-feature importance multipliers (default 1).
-        floor: smallest scale, so features near zero do not explode.
     """
 
     def __init__(self, scales: Mapping[str, float] | None = None,
-                 weights: Mapping[str, float] | None = None,
-                 floor: float = DEFAULT_SCALE_FLOOR) -> None:
+                 weights: Mapping[str, float] | None = None) -> None:
         self.scales = dict(scales or {})
         self.weights = dict(weights or {})
-        self.floor = floor
 
     def scale(self, feature: str, expert_value: float) -> float:
         """The unit in which differences of ``feature`` are measured."""
-        return self.scales.get(feature, max(abs(expert_value), self.floor))
+        return feature_scale(feature, expert_value, self.scales)
 
     def scaled_differences(self, expert: Mapping[str, float], learner: Mapping[str, float]) -> dict[str, float]:
         """(learner - expert) / scale for every feature both vectors have."""
@@ -74,6 +73,7 @@ class FeatureCritic:
             unit = (units or {}).get(f, "")
             deltas.append(BehaviorDelta(
                 feature=f, learner=round(learner[f], 4), expert=round(expert[f], 4),
+                scale=self.scale(f, expert[f]), weight=self.weights.get(f, 1.0),
                 direction="increase" if v < 0 else "decrease",
                 importance=round(min(1.0, abs(v) * self.weights.get(f, 1.0) / 2.0), 3),
                 evidence=f"learner {learner[f]:.3g} vs expert {expert[f]:.3g} {unit}".strip()))

@@ -25,7 +25,6 @@ from vid2reward.agent.engines.llm_engineer import LLMEngineer
 from vid2reward.agent.engines.offline import OfflineCritic
 from vid2reward.agent.messages import VisualFeedback
 from vid2reward.sim.errors import UserError
-from vid2reward.tools.agent_tools import feature_scales
 
 
 class NoVideoCritic:
@@ -61,7 +60,7 @@ def make_llm_engines(config: RunConfig) -> tuple[Critic, Engineer]:
     if not config.video_critic:
         return NoVideoCritic(), engineer
     critic_model = critic_model or engineer_model
-    fallback = OfflineCritic(scales=feature_scales())
+    fallback = OfflineCritic()
     critic = LLMCritic(RoleClient("critic", critic_model,
                                   make_chat_model(critic_model, base_url, settings), settings),
                        fallback, task=config.task)

@@ -31,6 +31,7 @@ from vid2reward.tools.agent_tools import (
     feature_definitions_text,
     features_table,
 )
+from vid2reward.tools.feature_definitions import feature_scale
 
 
 class CritiqueReply(BaseModel):
@@ -56,7 +57,7 @@ class LLMCritic:
     Args:
         client: the critic's chat model.
         fallback: the feature critic: its similarity is shown to the model as a reference, its
-            feedback replaces an answer that never validates, and its scales serve the audit.
+            feedback replaces an answer that never validates.
         task: the user's words about the task.
     """
 
@@ -70,10 +71,6 @@ class LLMCritic:
     def bind_context(self, ctx: EventSink) -> None:
         """Report usage and notes to the run (called by the runner)."""
         self.client.bind(ctx)
-
-    def scale(self, feature: str, expert_value: float) -> float:
-        """The size of a clearly visible difference of ``feature`` (used by the audit)."""
-        return self.fallback.scale(feature, expert_value)
 
     def _system(self) -> SystemMessage:
         return SystemMessage(content=render("critic_system", feature_definitions=feature_definitions_text()))
@@ -119,8 +116,7 @@ class LLMCritic:
                  reference: VisualFeedback) -> HumanMessage:
         text = render("critic_critique", candidate_id=candidate.id, task=self.task,
                       expert_description=expert.description or "(not described)",
-                      comparison=comparison_table(expert.features, candidate.features, expert.units,
-                                                  self.fallback.scales),
+                      comparison=comparison_table(expert.features, candidate.features, expert.units),
                       feature_similarity=f"{reference.similarity:.3f}")
         content: list[Any] = [{"type": "text", "text": text}]
         for label, sheet in (("expert", expert.sheet), ("learner", candidate.sheet)):
@@ -132,8 +128,11 @@ class LLMCritic:
 
     @staticmethod
     def _measured(delta: BehaviorDelta, expert: ExpertView, candidate: CandidateView) -> BehaviorDelta:
-        """The delta with measured values where its feature was measured on both clips."""
+        """The delta with measured values, and the scale they are compared in, where its
+        feature was measured on both clips (the model's numbers are not trusted)."""
         if delta.feature in expert.features and delta.feature in candidate.features:
-            return delta.model_copy(update={"expert": round(expert.features[delta.feature], 4),
-                                            "learner": round(candidate.features[delta.feature], 4)})
+            value = expert.features[delta.feature]
+            return delta.model_copy(update={"expert": round(value, 4),
+                                            "learner": round(candidate.features[delta.feature], 4),
+                                            "scale": feature_scale(delta.feature, value)})
         return delta

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vid2reward.agent.engines.base import CandidateView, EngineerAnswer, EngineerBrief, ProgramDraft
 from vid2reward.agent.engines.llm_client import EventSink, LLMSettings, RoleClient, Structured, echo
-from vid2reward.agent.engines.reward_terms import default_params, write_program
+from vid2reward.agent.engines.reward_terms import fallback_program
 from vid2reward.agent.engines.weight_variants import weight_variants
 from vid2reward.agent.messages import EditAudit, RewardEdit, VisualFeedback
 from vid2reward.agent.prompts import render
@@ -164,7 +164,7 @@ class LLMEngineer:
                                  "tests": ws.tests}
         if reply is None:
             source = ws.draft if ws.draft.strip() and not find_violations(ws.draft) else (
-                base.source if base else _default_program())
+                base.source if base else fallback_program("the engineer gave none"))
             reply = EngineerReply(edits=[], source=source, summary="fallback")
             notes["fallback"] = "no valid answer after a repair round: " + "; ".join(problems)
             self.client.note(notes["fallback"][:200])
@@ -292,24 +292,13 @@ def _bullets(lines: list[str]) -> str:
     return "\n".join(f"- {line}" for line in lines)
 
 
-def _default_program() -> str:
-    terms = ["speed", "ctrl"]
-    return write_program(terms, default_params(terms), "Fallback program (the engineer gave none).")
-
-
-def _score(c: CandidateView) -> float:
-    if c.similarity is not None:
-        return float(c.similarity)
-    return float(c.metrics.get("return_mean") or float("-inf"))
-
-
 def _base_candidate(brief: EngineerBrief, feedback: VisualFeedback | None) -> CandidateView | None:
     """The program to edit: the candidate the feedback judged, else the best so far."""
     if feedback is not None:
         judged = [c for c in brief.history if c.id == feedback.candidate_id]
         if judged:
             return judged[0]
-    return max(brief.history, key=_score) if brief.history else None
+    return max(brief.history, key=lambda c: c.score) if brief.history else None
 
 
 def _history_table(history: list[CandidateView], limit: int = 12) -> str:

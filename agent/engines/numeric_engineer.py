@@ -4,10 +4,11 @@ It searches programs made of standard terms (``reward_terms``). Each iteration t
 candidates, perturbations of the WEIGHTS around a centre. From every candidate measured so far
 it fits a linear model of how pixel features ξ respond to the parameters θ (∂ξ/∂θ, ridge
 regression pulled towards the terms' declared effects), then steps θ against the critic's
-gradient ∂L/∂ξ from the best candidate, inside a trust region that grows after an improving
+gradient ∂L/∂ξ, read from the VisualFeedback it answers (each BehaviorDelta carries the expert's
+value, the scale and the weight of its feature: L = Σ w·((ξ - ξ*)/s)²), inside a trust region that grows after an improving
 iteration and shrinks after one that did not improve. A feature the critic flags that no active
-term moves gets a new term from the library. Everything it knows comes from the observations
-it is given, so a resumed run proposes exactly what the interrupted one would have.
+term moves gets a new term from the library. Everything it knows comes from the message and the
+observations it is given, so a resumed run proposes exactly what the interrupted one would have.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vid2reward.agent.engines.feature_critic import FeatureCritic
 from vid2reward.agent.engines.reward_terms import TERMS, default_params, param_spec
 from vid2reward.agent.messages import RewardEdit, VisualFeedback
 from vid2reward.sim.envs import EnvSpec
@@ -44,7 +44,8 @@ class Observation:
     iteration: int
     plan: CandidatePlan
     features: dict[str, float]
-    similarity: float
+    score: float
+    """Its selection score (similarity, else training return)."""
 
 
 @dataclass
@@ -59,9 +60,7 @@ class Proposal:
 class NumericEngineer:
     """Proposes reward programs from feature observations (see module docstring)."""
 
-    def __init__(self, critic: FeatureCritic, spec: EnvSpec, seed: int = 0,
-                 base_radius: float = 1.0) -> None:
-        self.critic = critic
+    def __init__(self, spec: EnvSpec, seed: int = 0, base_radius: float = 1.0) -> None:
         self.spec = spec
         self.seed = seed
         self.base_radius = base_radius
@@ -70,7 +69,7 @@ class NumericEngineer:
     def draft(self, expert: dict[str, float], k: int) -> Proposal:
         """Initial candidates: alive + target speed + target height + effort, targets guessed
         from the expert's pixel features, and K-1 perturbations around them."""
-        terms = ["speed", "height", "ctrl"] + (["alive"] if self._has_health() else [])
+        terms = ["speed", "height", "ctrl"] + (["alive"] if self.spec.ends_on_fall else [])
         weights = default_params(terms)
         lo, hi = self.spec.typical_height
         body = hi + 0.1  # metres per "body height", the pixel features' unit of length
@@ -87,11 +86,13 @@ class NumericEngineer:
                         notes={"radius": self.base_radius})
 
     # -- every later program ------------------------------------------------------------
-    def propose(self, expert: dict[str, float], observations: list[Observation],
-                feedback: VisualFeedback, iteration: int, k: int,
-                run_best_history: list[float]) -> Proposal:
-        """Step from the best observation against ∂L/∂ξ through the fitted ∂ξ/∂θ."""
-        best = max(observations, key=lambda o: o.similarity)
+    def propose(self, observations: list[Observation], feedback: VisualFeedback, iteration: int,
+                k: int, run_best_history: list[float]) -> Proposal:
+        """Step from the judged candidate against ∂L/∂ξ (from ``feedback``) through the fitted
+        ∂ξ/∂θ."""
+        judged = [o for o in observations if o.candidate_id == feedback.candidate_id]
+        best = judged[0] if judged else max(observations, key=lambda o: o.score)
+        loss = _Loss.of(feedback)
         terms = list(best.plan.terms)
         weights = dict(best.plan.weights)
         edits: list[RewardEdit] = []
@@ -106,10 +107,10 @@ class NumericEngineer:
                                     rationale=f"no active term moves {', '.join(features)}: "
                                               f"{TERMS[term].description}"))
         names = [p for t in terms for p in TERMS[t].params]
-        feats = sorted(f for f in expert if f in best.features)
-        z_best = np.array([self._z(expert, best.features, f) for f in feats])
-        w_feat = np.array([self.critic.weights.get(f, 1.0) for f in feats])
-        jac = self._fit_jacobian(expert, observations, best, names, feats)
+        feats = sorted(f for f in loss.expert if f in best.features)
+        z_best = np.array([loss.z(best.features, f) for f in feats])
+        w_feat = np.array([loss.weight[f] for f in feats])
+        jac = self._fit_jacobian(loss, observations, best, names, feats)
         grad = jac.T @ (2.0 * w_feat * z_best)  # ∂L/∂θ = (∂ξ/∂θ)ᵀ ∂L/∂ξ
         radius = self._radius(run_best_history)
         norm = float(np.linalg.norm(grad))
@@ -139,7 +140,7 @@ class NumericEngineer:
                 run_best_history: list[float]) -> Proposal:
         """Without a video critic there is no ∂L/∂ξ: perturb around the best observation
         (ranked by the caller's score) inside the trust region (random search)."""
-        best = max(observations, key=lambda o: o.similarity)
+        best = max(observations, key=lambda o: o.score)
         radius = self._radius(run_best_history)
         rng = np.random.default_rng([self.seed, iteration])
         centre = CandidatePlan(list(best.plan.terms), dict(best.plan.weights))
@@ -147,12 +148,6 @@ class NumericEngineer:
                         notes={"radius": radius, "base": best.candidate_id, "mode": "explore"})
 
     # -- pieces -------------------------------------------------------------------------
-    def _has_health(self) -> bool:
-        return self.spec.env_id != "HalfCheetah-v5"
-
-    def _z(self, expert: dict[str, float], features: dict[str, float], f: str) -> float:
-        return (features[f] - expert[f]) / self.critic.scale(f, expert[f])
-
     def _missing_terms(self, feedback: VisualFeedback, active: list[str]) -> list[str]:
         """Library terms to add: for each important delta no active term moves, the first
         inactive term that moves it in the needed direction."""
@@ -174,7 +169,7 @@ class NumericEngineer:
                     break
         return added
 
-    def _fit_jacobian(self, expert: dict[str, float], observations: list[Observation],
+    def _fit_jacobian(self, loss: _Loss, observations: list[Observation],
                       best: Observation, names: list[str], feats: list[str]) -> np.ndarray:
         """∂z/∂θ (features x params) by ridge regression around the best observation,
         pulled towards the terms' declared effects."""
@@ -185,14 +180,14 @@ class NumericEngineer:
                     if f in feats:
                         prior[feats.index(f), i] = sign * PRIOR_GAIN
         theta_b = np.array([_to_search(p, best.plan.weights.get(p, param_spec(p).default)) for p in names])
-        z_b = np.array([self._z(expert, best.features, f) for f in feats])
+        z_b = np.array([loss.z(best.features, f) for f in feats])
         rows_x, rows_y = [], []
         for o in observations:
             if o is best or not all(f in o.features for f in feats):
                 continue
             theta = np.array([_to_search(p, o.plan.weights.get(p, param_spec(p).default)) for p in names])
             rows_x.append(theta - theta_b)
-            rows_y.append(np.array([self._z(expert, o.features, f) for f in feats]) - z_b)
+            rows_y.append(np.array([loss.z(o.features, f) for f in feats]) - z_b)
         if not rows_x:
             return prior
         x, y = np.array(rows_x), np.array(rows_y)
@@ -212,6 +207,28 @@ class NumericEngineer:
         for p, v in plan.weights.items():
             weights[p] = _clip_param(p, _from_search(p, _to_search(p, v) + sigma * rng.standard_normal()))
         return CandidatePlan(list(plan.terms), weights)
+
+
+@dataclass
+class _Loss:
+    """The critic's loss as its VisualFeedback states it: per numeric delta, the expert's
+    value, the scale and the weight (L = Σ w·((ξ - ξ*)/s)²)."""
+
+    expert: dict[str, float]
+    scale: dict[str, float]
+    weight: dict[str, float]
+
+    @classmethod
+    def of(cls, feedback: VisualFeedback) -> _Loss:
+        """The loss of the deltas that carry numbers (free-text deltas have none)."""
+        numeric = [d for d in feedback.deltas if d.expert is not None and d.scale is not None]
+        return cls(expert={d.feature: float(d.expert) for d in numeric if d.expert is not None},
+                   scale={d.feature: float(d.scale) for d in numeric if d.scale is not None},
+                   weight={d.feature: d.weight for d in numeric})
+
+    def z(self, features: dict[str, float], f: str) -> float:
+        """Feature ``f``'s difference from the expert in units of its scale."""
+        return (features[f] - self.expert[f]) / self.scale[f]
 
 
 def _to_search(name: str, value: float) -> float:

@@ -19,7 +19,7 @@ from vid2reward.agent.engines.numeric_engineer import (
     Observation,
     Proposal,
 )
-from vid2reward.agent.engines.reward_terms import default_params, write_program
+from vid2reward.agent.engines.reward_terms import fallback_program, write_program
 from vid2reward.agent.messages import EditAudit, VisualFeedback
 from vid2reward.agent.run_dir import read_json
 from vid2reward.sim.envs import get_spec
@@ -33,23 +33,14 @@ class OfflineCritic:
     both (a subclass that narrows ``critique`` breaks every caller typed against the parent).
 
     Args:
-        scales: per-feature scale of a large difference (see FeatureCritic).
+        scales: per-feature scales overriding the vocabulary's (see FeatureCritic).
         weights: per-feature importance multipliers (see FeatureCritic).
     """
 
     def __init__(self, scales: Mapping[str, float] | None = None,
                  weights: Mapping[str, float] | None = None) -> None:
         self.features = FeatureCritic(scales, weights)
-        """The feature-vector critic (what the numeric engineer differentiates through)."""
-
-    @property
-    def scales(self) -> dict[str, float]:
-        """Per-feature scales (FeatureCritic.scales)."""
-        return self.features.scales
-
-    def scale(self, feature: str, expert_value: float) -> float:
-        """The unit in which differences of ``feature`` are measured (FeatureCritic.scale)."""
-        return self.features.scale(feature, expert_value)
+        """The feature-vector critic."""
 
     def describe_expert(self, expert: ExpertView) -> str:
         """The expert's features as sentences (the first line is a one-line summary)."""
@@ -71,8 +62,8 @@ class OfflineEngineer:
     """The NumericEngineer playing the engineer's role: programs are written from the term
     library, and each candidate's plan (terms and WEIGHTS) is kept in plan.json."""
 
-    def __init__(self, critic: FeatureCritic, env_id: str, seed: int = 0) -> None:
-        self.numeric = NumericEngineer(critic, get_spec(env_id), seed=seed)
+    def __init__(self, env_id: str, seed: int = 0) -> None:
+        self.numeric = NumericEngineer(get_spec(env_id), seed=seed)
 
     def draft(self, brief: EngineerBrief) -> EngineerAnswer:
         """Iteration 1: the default terms with targets guessed from the expert's features."""
@@ -81,29 +72,27 @@ class OfflineEngineer:
 
     def repair(self, brief: EngineerBrief, source: str, report: str) -> str:
         """Programs written from the library pass their tests; fall back to the default terms."""
-        terms = ["speed", "ctrl"]
-        return write_program(terms, default_params(terms), "Fallback program (repair).")
+        return fallback_program("repair")
 
     def propose(self, brief: EngineerBrief, feedback: VisualFeedback | None,
                 audits: list[EditAudit]) -> EngineerAnswer:
-        """Step the weights against the critic's gradient (or, without a video critic,
-        explore around the best program by its own training return)."""
+        """Step the weights against the gradient ``feedback`` states (or, without a video
+        critic, explore around the best program by its own training return)."""
         observations = [Observation(candidate_id=c.id, iteration=c.iteration,
                                     plan=CandidatePlan(**read_json(c.directory / "plan.json")),
                                     features=c.features,
-                                    similarity=c.similarity if c.similarity is not None
-                                    else float(c.metrics.get("return_mean") or 0.0))
+                                    score=c.score)
                         for c in brief.history if (c.directory / "plan.json").is_file()]
         run_best: list[float] = []
         for it in sorted({o.iteration for o in observations}):
-            top = max(o.similarity for o in observations if o.iteration <= it)
+            top = max(o.score for o in observations if o.iteration <= it)
             run_best.append(top)
-        if feedback is None or brief.expert is None:
+        if feedback is None or not any(d.scale is not None for d in feedback.deltas):
             proposal = self.numeric.explore(observations, brief.iteration + 1, brief.candidates,
                                             run_best)
         else:
-            proposal = self.numeric.propose(brief.expert.features, observations, feedback,
-                                            brief.iteration + 1, brief.candidates, run_best)
+            proposal = self.numeric.propose(observations, feedback, brief.iteration + 1,
+                                            brief.candidates, run_best)
         return self._answer(proposal, brief.iteration + 1)
 
     @staticmethod

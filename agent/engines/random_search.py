@@ -4,7 +4,7 @@ Every iteration it writes K fresh programs from the offline engineer's term libr
 (reward_terms.py) with random weights, ignoring the critic's feedback. The graph still renders
 every candidate and the video critic still scores it, and the run keeps the most similar one:
 so against the full offline method, the only difference is how the next programs are chosen
-(at random here, by the chain rule there). Select it with ``RunConfig.extra["search"] = "random"``.
+(at random here, by the chain rule there). Select it with ``RunConfig.search = "random"``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from vid2reward.agent.engines.base import EngineerAnswer, EngineerBrief, ProgramDraft
-from vid2reward.agent.engines.reward_terms import TERMS, default_params, write_program
+from vid2reward.agent.engines.reward_terms import TERMS, fallback_program, write_program
 from vid2reward.agent.messages import EditAudit, VisualFeedback
 from vid2reward.sim.envs import get_spec
 
@@ -43,8 +43,7 @@ class RandomSearchEngineer:
 
     def repair(self, brief: EngineerBrief, source: str, report: str) -> str:
         """Library programs pass their tests; fall back to the default terms."""
-        terms = ["speed", "ctrl"]
-        return write_program(terms, default_params(terms), "Fallback program (repair).")
+        return fallback_program("repair")
 
     def propose(self, brief: EngineerBrief, feedback: VisualFeedback | None,
                 audits: list[EditAudit]) -> EngineerAnswer:
@@ -55,7 +54,7 @@ class RandomSearchEngineer:
         rng = np.random.default_rng([self.seed, iteration, 7])
         programs = []
         for index in range(k):
-            terms = [t for t in ALWAYS if t != "alive" or self.spec.env_id != "HalfCheetah-v5"]
+            terms = [t for t in ALWAYS if t != "alive" or self.spec.ends_on_fall]
             optional = [t for t in OPTIONAL if rng.random() < 0.5] or [str(rng.choice(OPTIONAL))]
             terms += optional
             weights = {p: self._sample(p, spec.default, spec.kind, spec.low, spec.high, rng)

@@ -115,3 +115,14 @@ def write_program(terms: list[str], weights: dict[str, float], header: str) -> s
 
 def _number(value: float) -> str:
     return f"{value:.6g}" if "e" not in f"{value:.6g}" else f"{value:.3e}"
+
+
+FALLBACK_TERMS = ("speed", "ctrl")
+"""The program every engineer falls back to when it has none that passes its test."""
+
+
+def fallback_program(why: str) -> str:
+    """The one fallback reward program (move forward, small effort penalty); ``why`` goes in
+    its header so the run directory says why it was used."""
+    terms = list(FALLBACK_TERMS)
+    return write_program(terms, default_params(terms), f"Fallback program ({why}).")

@@ -11,15 +11,22 @@ from typing import Any, cast
 
 from vid2reward.agent.config import RunConfig
 from vid2reward.agent.context import RunContext
-from vid2reward.agent.messages import EditAudit, RewardFeedback, audit_outcome
+from vid2reward.agent.messages import (
+    EditAudit,
+    RewardFeedback,
+    VisualFeedback,
+    audit_outcome,
+    moved_closer,
+)
 from vid2reward.agent.nodes.expert import load_expert
 from vid2reward.agent.nodes.programs import candidate_view
 from vid2reward.agent.run_dir import candidate_id, read_json, write_json
 from vid2reward.agent.run_log import CandidateEvaluated, IterationFinished, MessageEvent
-from vid2reward.agent.state import CandidateRecord, HistoryPoint, RunState
+from vid2reward.agent.state import CandidateRecord, HistoryPoint, RunState, selection_score
+from vid2reward.tools.feature_definitions import feature_scale
 
 AUDIT_TOLERANCE = 0.05
-"""A feature moving less than this fraction of its critic scale counts as unchanged."""
+"""A feature moving less than this fraction of its scale (the delta's) counts as unchanged."""
 
 
 def critique(state: RunState, ctx: RunContext) -> dict[str, Any]:
@@ -59,10 +66,8 @@ def critique(state: RunState, ctx: RunContext) -> dict[str, Any]:
 
 
 def _score(ctx: RunContext, rec: CandidateRecord) -> float:
-    if rec.get("similarity") is not None:
-        return float(rec["similarity"])
     metrics = read_json(ctx.paths.candidate(rec["id"]) / "metrics.json")
-    return float(metrics.get("return_mean") or float("-inf"))
+    return selection_score(rec.get("similarity"), metrics.get("return_mean"))
 
 
 def _iteration_best(ctx: RunContext, records: list[CandidateRecord]) -> CandidateRecord | None:
@@ -78,32 +83,50 @@ def audit(state: RunState, ctx: RunContext) -> dict[str, Any]:
     centre = ctx.paths.candidate(candidate_id(iteration, 0))
     if not path or iteration < 2 or not (centre / "evaluation.json").is_file():
         return {}
-    written = read_json(ctx.paths.iteration(iteration) / "edits.json")
-    base_id = written.pop("base", None)
-    written.pop("notes", None)
-    if base_id is None:
+    feedback = RewardFeedback.model_validate(read_json(ctx.paths.iteration(iteration) / "edits.json"))
+    if feedback.base_candidate_id is None:
         return {}
-    feedback = RewardFeedback.model_validate(written)
-    before = read_json(ctx.paths.candidate(base_id) / "evaluation.json")["features"]
+    before = read_json(ctx.paths.candidate(feedback.base_candidate_id) / "evaluation.json")["features"]
     after = read_json(centre / "evaluation.json")["features"]
+    answered = _answered_feedback(ctx, feedback)
+    deltas = {d.feature: d for d in answered.deltas} if answered else {}
     expert = load_expert(ctx)
     audits = []
     for index, edit in enumerate(feedback.edits):
         for feature, expected in edit.expected.items():
             if feature not in before or feature not in after:
                 continue
-            scale = ctx.critic.scale(feature, expert.features.get(feature, 0.0)) if (
-                expert is not None and hasattr(ctx.critic, "scale")) else max(abs(before[feature]), 0.1)
+            delta = deltas.get(feature)
+            target = delta.expert if delta is not None else (
+                expert.features.get(feature) if expert is not None else None)
+            # The tolerance is in the unit the critic measured the difference in (the delta's
+            # scale), so "unchanged" means "too small for the critic to see".
+            scale = delta.scale if delta is not None and delta.scale is not None else (
+                feature_scale(feature, target))
             audits.append(EditAudit(
-                reward_feedback_id=feedback.id, edit_index=index, component=edit.component,
-                feature=feature, expected=expected, before=before[feature], after=after[feature],
-                outcome=audit_outcome(expected, before[feature], after[feature], AUDIT_TOLERANCE * scale)))
+                iteration=iteration, reward_feedback_id=feedback.id, edit_index=index,
+                component=edit.component, feature=feature, expected=expected,
+                before=before[feature], after=after[feature], expert=target,
+                outcome=audit_outcome(expected, before[feature], after[feature], AUDIT_TOLERANCE * scale),
+                closer_to_expert=moved_closer(before[feature], after[feature], target)))
     write_json(ctx.paths.iteration(iteration) / "audit.json", [a.model_dump() for a in audits])
     for a in audits:
         ctx.emit(MessageEvent(sender="auditor", message=a))
     moved = sum(a.outcome == "moved_as_expected" for a in audits)
-    ctx.note(f"{moved}/{len(audits)} predictions held")
+    closer = sum(a.closer_to_expert is True for a in audits)
+    ctx.note(f"{moved}/{len(audits)} predictions held; {closer}/{len(audits)} moved closer to the expert")
     return {}
+
+
+def _answered_feedback(ctx: RunContext, feedback: RewardFeedback) -> VisualFeedback | None:
+    """The VisualFeedback the RewardFeedback answered (its deltas carry the scales)."""
+    if feedback.base_candidate_id is None or feedback.feedback_id is None:
+        return None
+    path = ctx.paths.candidate(feedback.base_candidate_id) / "feedback.json"
+    if not path.is_file():
+        return None
+    judged = VisualFeedback.model_validate(read_json(path))
+    return judged if judged.id == feedback.feedback_id else None
 
 
 def keep_best(state: RunState, ctx: RunContext) -> dict[str, Any]:

@@ -70,12 +70,11 @@ def write_candidates(ctx: RunContext, iteration: int, answer: EngineerAnswer,
     feedback = RewardFeedback(id=f"rf-{iteration:03d}", iteration=iteration - 1,
                               feedback_id=feedback_id,
                               base_sha256=base.get("reward_sha256") if base else None,
-                              edits=answer.edits,
-                              source=centre, sha256=sha256_of(centre))
+                              base_candidate_id=base["id"] if base else None,
+                              edits=answer.edits, source=centre, sha256=sha256_of(centre),
+                              notes=answer.notes)
     path = ctx.paths.iteration(iteration) / "edits.json"
-    # "base": the candidate the edits were applied to, which the next audit compares against.
-    write_json(path, {**feedback.model_dump(), "notes": answer.notes,
-                      "base": base["id"] if base else None})
+    write_json(path, feedback.model_dump())
     ctx.emit(MessageEvent(sender="engineer", message=feedback))
     return records, str(path)
 

@@ -17,7 +17,6 @@ which is exactly one left-to-right row set: delta -> edit -> outcome. Iteration 
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -35,6 +34,7 @@ from vid2reward.agent.run_log import (
     read_event_log,
 )
 from vid2reward.sim.errors import UserError
+from vid2reward.tools.reward_versions import sha256_of
 
 TRACE_VERSION = 1
 _CANDIDATE_ID = re.compile(r"^iter-(\d+)/cand-(\d+)$")
@@ -315,7 +315,7 @@ def build_trace(root: Path, events: list[Any]) -> RunTrace:
     _add_candidate_files(root, candidates, cand)
     for _, c in sorted(candidates.items()):
         it(c.iteration).candidates.append(c)
-    sources = _sources_by_sha(root, candidates.values(), iterations.values())
+    sources = _sources_bysha256_of(root, candidates.values(), iterations.values())
     for i in iterations.values():
         _attach_reward_diff(root, i, sources)
     trace.iterations = [iterations[n] for n in sorted(iterations)]
@@ -334,14 +334,8 @@ def _place_message(message: Any, it: Any, cand: Any) -> None:
     elif isinstance(message, RewardFeedback):
         it(message.iteration).reward_feedback = message
     elif isinstance(message, EditAudit):
-        # rf-NNN made iteration NNN's programs and answers iteration NNN-1.
-        number = _rf_number(message.reward_feedback_id)
-        it(number - 1 if number is not None else 0).audits.append(message)
-
-
-def _rf_number(reward_feedback_id: str) -> int | None:
-    match = re.search(r"(\d+)$", reward_feedback_id)
-    return int(match.group(1)) if match else None
+        # Measured in iteration N, it audits the edits that answered iteration N-1.
+        it(max(0, message.iteration - 1)).audits.append(message)
 
 
 def _iteration_of(candidate_id: str, fallback: int) -> int:
@@ -361,13 +355,13 @@ def _add_candidate_files(root: Path, candidates: dict[str, CandidateTrace], cand
             if (d / name).is_file():
                 setattr(c, attr, f"{c.id}/{name}")
         if c.reward_sha256 is None and c.reward is not None:
-            c.reward_sha256 = _sha(_text(root / c.reward) or "")
+            c.reward_sha256 = sha256_of(_text(root / c.reward) or "")
         test = _json(d / "test.json")
         if c.status == "written" and isinstance(test, dict) and test.get("ok") is False:
             c.status, c.failure = "rejected", test.get("error") or "failed its test"
 
 
-def _sources_by_sha(root: Path, candidates: Any, iterations: Any) -> dict[str, tuple[str, str]]:
+def _sources_bysha256_of(root: Path, candidates: Any, iterations: Any) -> dict[str, tuple[str, str]]:
     """sha256 -> (label, source) for every program the run holds."""
     sources: dict[str, tuple[str, str]] = {}
     for i in iterations:
@@ -376,7 +370,7 @@ def _sources_by_sha(root: Path, candidates: Any, iterations: Any) -> dict[str, t
     for c in candidates:  # candidate labels win: "iter-001/cand-00" says more than "rf-001"
         text = _text(root / c.reward) if c.reward else None
         if text is not None:
-            sources[_sha(text)] = (c.id, text)
+            sources[sha256_of(text)] = (c.id, text)
     return sources
 
 
@@ -385,9 +379,7 @@ def _attach_reward_diff(root: Path, i: IterationTrace, sources: dict[str, tuple[
     rf = i.reward_feedback
     if rf is None:
         return
-    written = _json(root / f"iter-{i.number + 1:03d}" / "edits.json")
-    if isinstance(written, dict) and written.get("id") == rf.id:
-        i.base_candidate_id = written.get("base")
+    i.base_candidate_id = rf.base_candidate_id
     new_label = sources.get(rf.sha256, (f"{rf.id} program", ""))[0]
     if rf.base_sha256 is None and i.base_candidate_id is None:
         base_label, base = "(none: first draft)", ""
@@ -423,10 +415,6 @@ def _expert(root: Path) -> ExpertTrace | None:
 def _lines(text: str) -> list[str]:
     """Lines with their ends, the last one too, so difflib output stays one line per line."""
     return [line if line.endswith("\n") else line + "\n" for line in text.splitlines(keepends=True)]
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _text(path: Path) -> str | None:

@@ -23,7 +23,6 @@ from openai_server import Reply, image_parts, tool_names
 from vid2reward.agent.engines.llm import NoVideoCritic, make_llm_engines
 from vid2reward.agent.engines.offline import OfflineCritic
 from vid2reward.agent.messages import EditAudit
-from vid2reward.tools.agent_tools import feature_scales
 from vid2reward.tools.reward_check import check_reward_source, static_weights
 
 
@@ -83,7 +82,7 @@ def test_critic_repairs_malformed_json_then_falls_back(server, tmp_path):
 
     server.script(CRITIC, Reply.json({"similarity": 7}), Reply.json({"deltas": "none"}))
     fb = critic.critique(expert, cand, feedback_id="fb", iteration=1)
-    reference = OfflineCritic(scales=feature_scales()).critique(expert, cand, feedback_id="fb",
+    reference = OfflineCritic().critique(expert, cand, feedback_id="fb",
                                                                 iteration=1)
     assert fb == reference and critic.fallbacks == 1
     assert any("used the feature critic" in n for n in sink.notes)
@@ -105,7 +104,7 @@ def test_critic_with_function_calling(server, tmp_path):
 def test_engineer_edits_with_tools_and_answers(server, tmp_path):
     _, engineer, sink = engines(server)
     cand = candidate(tmp_path)
-    feedback = OfflineCritic(scales=feature_scales()).critique(
+    feedback = OfflineCritic().critique(
         expert_view(tmp_path), cand, feedback_id="fb-001-00", iteration=1)
     search = '"forward": 1.0, "healthy": 1.0'
     server.script(
@@ -155,7 +154,7 @@ def test_engineer_edits_with_tools_and_answers(server, tmp_path):
 def test_engineer_answer_is_repaired_once(server, tmp_path):
     _, engineer, _ = engines(server)
     cand = candidate(tmp_path)
-    feedback = OfflineCritic(scales=feature_scales()).critique(
+    feedback = OfflineCritic().critique(
         expert_view(tmp_path), cand, feedback_id="fb", iteration=1)
     bad = engineer_json(source="import os\n" + PROGRAM, addresses=("speed of light",))
     good = engineer_json(source=PROGRAM.replace('"forward": 1.0', '"forward": 3.0'))

@@ -11,6 +11,7 @@ from vid2reward.agent.messages import (
     RewardFeedback,
     VisualFeedback,
     audit_outcome,
+    moved_closer,
 )
 
 
@@ -57,3 +58,26 @@ def test_validation_rejects_out_of_range_and_unknown_fields():
 ])
 def test_audit_outcome(expected, before, after, outcome):
     assert audit_outcome(expected, before, after, tolerance=0.01) == outcome
+
+
+def test_older_message_files_migrate_into_the_schema():
+    """edits.json once carried the edited candidate as "base" outside the schema, and audits had
+    no iteration: both still read, into the typed fields."""
+    old_edits = {"kind": "reward_feedback", "id": "rf-003", "iteration": 2, "source": "x",
+                 "sha256": "0" * 64, "base": "iter-002/cand-01", "notes": {"radius": 0.6}}
+    rf = RewardFeedback.model_validate(old_edits)
+    assert rf.base_candidate_id == "iter-002/cand-01" and rf.notes == {"radius": 0.6}
+    old_audit = {"kind": "edit_audit", "reward_feedback_id": "rf-003", "edit_index": 0,
+                 "component": "speed", "feature": "forward_speed", "expected": "increase",
+                 "before": 0.1, "after": 0.3, "outcome": "moved_as_expected"}
+    audit = EditAudit.model_validate(old_audit)
+    assert audit.iteration == 3 and audit.closer_to_expert is None
+
+
+def test_an_expected_move_away_from_the_expert_is_not_closer():
+    """The outcome follows the edit's prediction; closer_to_expert follows the expert: a
+    prediction can hold while the learner overshoots and ends farther away."""
+    assert audit_outcome("increase", 0.4, 1.2, 0.01) == "moved_as_expected"
+    assert moved_closer(0.4, 1.2, expert=0.5) is False
+    assert moved_closer(0.4, 0.55, expert=0.5) is True
+    assert moved_closer(0.4, 0.55, expert=None) is None

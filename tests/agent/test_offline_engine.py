@@ -44,7 +44,7 @@ def _simulated_features(weights):
 
 def test_numeric_engineer_raises_similarity_on_a_known_response():
     critic = FeatureCritic(SCALES)
-    engineer = NumericEngineer(critic, get_spec("Hopper-v5"), seed=0)
+    engineer = NumericEngineer(get_spec("Hopper-v5"), seed=0)
     proposal = engineer.draft({**EXPERT, "forward_speed": 0.2}, k=4)
     observations, best_history = [], []
     for iteration in range(1, 6):
@@ -52,24 +52,44 @@ def test_numeric_engineer_raises_similarity_on_a_known_response():
             feats = _simulated_features(plan.weights)
             observations.append(Observation(f"iter-{iteration:03d}/cand-{index:02d}", iteration, plan,
                                             feats, critic.similarity(EXPERT, feats)))
-        best_history.append(max(o.similarity for o in observations))
-        best = max(observations, key=lambda o: o.similarity)
+        best_history.append(max(o.score for o in observations))
+        best = max(observations, key=lambda o: o.score)
         feedback = critic.critique(EXPERT, best.features, feedback_id="fb", iteration=iteration,
                                    candidate_id=best.candidate_id)
-        proposal = engineer.propose(EXPERT, observations, feedback, iteration + 1, 4, best_history)
+        proposal = engineer.propose(observations, feedback, iteration + 1, 4, best_history)
     assert best_history[-1] > best_history[0] + 0.2
     # The gradient step moved the speed target towards the value that matches the expert (1.2).
-    best = max(observations, key=lambda o: o.similarity)
+    best = max(observations, key=lambda o: o.score)
     assert abs(best.plan.weights["speed_target"] - 1.2) < abs(0.2 / 0.5 * 1.0 - 1.2)
     # An unaddressed delta (vertical oscillation, cadence) brought in a library term that moves it.
     assert {"bounce", "flight", "smooth"} & set(best.plan.terms)
 
 
 def test_proposals_are_deterministic():
-    critic = FeatureCritic(SCALES)
-    a = NumericEngineer(critic, get_spec("Hopper-v5"), seed=3).draft(EXPERT, k=3)
-    b = NumericEngineer(critic, get_spec("Hopper-v5"), seed=3).draft(EXPERT, k=3)
+    a = NumericEngineer(get_spec("Hopper-v5"), seed=3).draft(EXPERT, k=3)
+    b = NumericEngineer(get_spec("Hopper-v5"), seed=3).draft(EXPERT, k=3)
     assert [c.weights for c in a.candidates] == [c.weights for c in b.candidates]
     assert all(math.isfinite(v) for c in a.candidates for v in c.weights.values())
     plan = CandidatePlan(["speed", "ctrl"], default_params(["speed", "ctrl"]))
     assert np.isfinite(list(plan.weights.values())).all()
+
+
+def test_the_gradient_is_read_from_the_feedback_message():
+    """The engineer holds no critic: the scale and weight each delta carries define ∂L/∂ξ, so
+    changing them in the message (and nothing else) changes the step."""
+    critic = FeatureCritic(SCALES)
+    engineer = NumericEngineer(get_spec("Hopper-v5"), seed=0)
+    plan = engineer.draft(EXPERT, k=1).candidates[0]
+    feats = _simulated_features(plan.weights)
+    observations = [Observation("iter-001/cand-00", 1, plan, feats, critic.similarity(EXPERT, feats))]
+    feedback = critic.critique(EXPERT, feats, feedback_id="fb", iteration=1,
+                               candidate_id="iter-001/cand-00")
+    assert {d.feature: d.scale for d in feedback.deltas} == SCALES
+    step = engineer.propose(observations, feedback, 2, 1, [observations[0].score])
+    muted = feedback.model_copy(update={"deltas": [
+        d.model_copy(update={"weight": 0.0 if d.feature == "forward_speed" else d.weight})
+        for d in feedback.deltas]})
+    muted_step = engineer.propose(observations, muted, 2, 1, [observations[0].score])
+    gradient, muted_gradient = step.notes["gradient"], muted_step.notes["gradient"]
+    assert isinstance(gradient, dict) and isinstance(muted_gradient, dict)
+    assert gradient["speed_target"] != 0.0 and muted_gradient["speed_target"] == 0.0

@@ -109,13 +109,13 @@ def record_run(root: Path, finished: bool = True) -> Path:
                                                direction="increase", importance=0.6)])
     fb1b = VisualFeedback(id="fb-001-01", iteration=1, candidate_id="iter-001/cand-01", similarity=0.22)
     rf2 = RewardFeedback(id="rf-002", iteration=1, feedback_id="fb-001-00", base_sha256=sha(SRC1),
-                         edits=[RewardEdit(op="reweight", component="ctrl", addresses=["cadence"],
+                         base_candidate_id="iter-001/cand-00", edits=[RewardEdit(op="reweight", component="ctrl", addresses=["cadence"],
                                            expected={"cadence": "decrease"}, old_value=0.001, new_value=0.01,
                                            rationale="slower legs"),
                                 RewardEdit(op="add", component="stride", addresses=["forward_speed"],
                                            expected={"forward_speed": "increase"})],
                          source=SRC2, sha256=sha(SRC2))
-    (root / "iter-002" / "edits.json").write_text(json.dumps({**rf2.model_dump(), "base": "iter-001/cand-00"}))
+    (root / "iter-002" / "edits.json").write_text(rf2.model_dump_json())
     fb2 = VisualFeedback(id="fb-002-00", iteration=2, candidate_id="iter-002/cand-00", similarity=0.67,
                          deltas=[BehaviorDelta(feature="forward_speed", learner=0.15, expert=0.5,
                                                direction="increase", importance=0.7)])
@@ -152,10 +152,10 @@ def record_run(root: Path, finished: bool = True) -> Path:
         CandidateEvaluated(iteration=2, candidate_id="iter-002/cand-00", similarity=0.67)])
     node(log, "audit", 2, "1/2 predictions held", events=[
         MessageEvent(sender="auditor", message=EditAudit(
-            reward_feedback_id="rf-002", edit_index=0, component="ctrl", feature="cadence", expected="decrease",
+            iteration=2, reward_feedback_id="rf-002", edit_index=0, component="ctrl", feature="cadence", expected="decrease",
             before=1.8, after=1.1, outcome="moved_as_expected")),
         MessageEvent(sender="auditor", message=EditAudit(
-            reward_feedback_id="rf-002", edit_index=1, component="stride", feature="forward_speed",
+            iteration=2, reward_feedback_id="rf-002", edit_index=1, component="stride", feature="forward_speed",
             expected="increase", before=0.2, after=0.15, outcome="opposite"))])
     if finished:
         node(log, "keep_best", 2, "best iter-002/cand-00; stopping", events=[
