@@ -186,9 +186,9 @@ def _run_search(method: str, ground: TaskGround, cfg: BenchConfig, seed: int, ru
                            patience=cfg.iterations, n_envs=cfg.n_envs,
                            clip_seconds=cfg.clip_seconds,
                            critic="none" if method == "eureka" else None,
-                           extra={"search": "random"} if method == "random" else {})
+                           search="random" if method == "random" else "chain_rule")
         paths, run_id, resume = new_run_dir(config, run_dir), run_dir.name, False
-    # make_engines reads extra["search"]: "random" swaps in the random-search engineer.
+    # make_engines reads config.search: "random" swaps in the random-search engineer.
     outcome = execute(paths, config, run_id, resume=resume)
     log(f"  {method}: run {outcome.status} ({outcome.reason})")
 

@@ -7,6 +7,39 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Engine = Literal["offline", "llm"]
+Search = Literal["chain_rule", "random"]
+StructuredMethod = Literal["json_schema", "function_calling"]
+
+LEGACY_LLM_KEYS = {"llm_timeout": "timeout", "llm_retries": "retries", "llm_backoff": "backoff",
+                   "llm_max_delay": "max_delay", "structured_output": "structured_output",
+                   "engineer_rounds": "engineer_rounds", "probe_steps": "probe_steps",
+                   "temperature": "temperature", "prices": "prices"}
+"""Keys of the old ``extra`` dict of run.json -> LLMSettings fields (older runs still open)."""
+
+
+@dataclass
+class LLMSettings:
+    """How the LLM engine talks to its endpoint (``RunConfig.llm``)."""
+
+    timeout: float = 180.0
+    """Seconds one request may take (images and long programs make replies slow)."""
+    retries: int = 3
+    """Retries of a retryable error (429, 5xx, timeout, connection) before giving up."""
+    backoff: float = 2.0
+    """First retry delay in seconds; doubles each retry."""
+    max_delay: float = 30.0
+    """Longest wait between retries, even if the server asks for more."""
+    structured_output: StructuredMethod = "json_schema"
+    """How a structured answer is requested: a JSON-schema response format (OpenAI, vLLM,
+    Ollama, llama.cpp) or a forced tool call (servers without response_format)."""
+    engineer_rounds: int = 8
+    """Tool-call rounds the engineer may use per answer before it must answer."""
+    probe_steps: int = 0
+    """Largest probe training the engineer may run (0: the probe_train tool is not offered)."""
+    temperature: float | None = None
+    """Sampling temperature (None: the endpoint's default)."""
+    prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Extra or overriding prices: model prefix -> (USD/1M input, USD/1M output)."""
 
 
 @dataclass
@@ -62,7 +95,14 @@ class RunConfig:
     """After the search, train the best reward on for this many steps, continued from the best
     candidate's policy; best/ then holds that policy (0: best/ keeps the candidate's)."""
     n_workers: int = 2
-    extra: dict[str, Any] = field(default_factory=dict)
+    """Worker processes that step the envs of one training (reward code runs only there)."""
+    search: Search = "chain_rule"
+    """How the offline engine picks the next programs: "chain_rule" (the numeric engineer) or
+    "random" (the benchmark's ablation: random programs from the same term library)."""
+    trust_reward_code: bool = False
+    """Run reward programs even where the OS cannot isolate them (``--trust-reward-code``)."""
+    llm: LLMSettings = field(default_factory=LLMSettings)
+    """How the LLM engine talks to its endpoint (timeouts, retries, rounds, prices)."""
 
     @property
     def video_critic(self) -> bool:
@@ -81,8 +121,18 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunConfig:
-        """Inverse of :meth:`to_json` (unknown keys are ignored, for older run.json files)."""
+        """Inverse of :meth:`to_json`. Unknown keys are ignored, and the ``extra`` dict of
+        older run.json files migrates into the typed fields."""
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         if "render_size" in known:
             known["render_size"] = tuple(known["render_size"])
+        legacy = data.get("extra") or {}
+        llm = dict(known.get("llm") or {})
+        llm.update({LEGACY_LLM_KEYS[k]: v for k, v in legacy.items() if k in LEGACY_LLM_KEYS})
+        if "prices" in llm:
+            llm["prices"] = {m: (float(p[0]), float(p[1])) for m, p in llm["prices"].items()}
+        known["llm"] = LLMSettings(**{k: v for k, v in llm.items() if k in LLMSettings.__dataclass_fields__})
+        for name in ("search", "trust_reward_code"):
+            if name in legacy and name not in known:
+                known[name] = legacy[name]
         return cls(**known)

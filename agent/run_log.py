@@ -82,7 +82,7 @@ class TrainingSummary(_Event):
     iteration: int
     candidate_id: str
     reward_sha256: str
-    status: str
+    status: Literal["finished", "time_limit", "failed"]
     steps: int
     wall_seconds: float
     steps_per_second: float | None = None

@@ -33,14 +33,15 @@ from vid2reward.sim.envs import get_spec
 from vid2reward.sim.errors import UserError
 
 EXIT_FINISHED, EXIT_FAILED, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 1, 3, 130
+OutcomeStatus = Literal["finished", "budget", "failed", "interrupted", "awaiting_approval"]
+"""How a session ended (a run paused for a person's approval is "awaiting_approval")."""
 
 
 @dataclass
 class RunOutcome:
     """How a run (or a session of it) ended."""
 
-    status: str
-    """"finished", "budget", "failed", "interrupted" or "awaiting_approval"."""
+    status: OutcomeStatus
     reason: str
     run_dir: Path
     best_similarity: float | None = None
@@ -96,7 +97,7 @@ def make_engines(config: RunConfig) -> tuple[Critic, Engineer]:
         from vid2reward.agent.engines.offline import OfflineCritic, OfflineEngineer
 
         critic = OfflineCritic()
-        if config.extra.get("search") == "random":  # the benchmark's ablation (docs/benchmark.md)
+        if config.search == "random":  # the benchmark's ablation (docs/benchmark.md)
             from vid2reward.agent.engines.random_search import RandomSearchEngineer
 
             return critic, RandomSearchEngineer(config.env_id, seed=config.seed)
@@ -130,8 +131,8 @@ class RunSession:
                               critic=critic, engineer=engineer, stop=stop or StopFlag(),
                               listeners=[self.clock.on_event, *(listeners or [])],
                               progress=_both(self.clock.on_progress, progress))
-        for engine in (critic, engineer):  # LLM engines report usage, tool calls and fallbacks
-            getattr(engine, "bind_context", lambda _ctx: None)(self.ctx)
+        critic.bind_context(self.ctx)  # LLM engines report model calls, tool calls, fallbacks
+        engineer.bind_context(self.ctx)
         self.ctx.emit(RunStarted(run_id=run_id, env_id=config.env_id, engine=config.engine,
                                  config=config.to_json(), resumed=resume))
         self.conn = sqlite3.connect(str(paths.checkpoints), check_same_thread=False)

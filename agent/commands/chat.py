@@ -66,13 +66,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _llm_answer(session: RunSession) -> Callable[[str, str], str] | None:
-    """Free text to the engineer's model, when the run has an LLM engineer."""
-    client = getattr(session.ctx.engineer, "client", None)
-    if session.config.engine != "llm" or client is None:
+    """Free text to the engineer's model, when the run has an LLM engineer (its own client in
+    the "chat" role, so its usage counts towards the run's budgets like the engineer's)."""
+    config = session.config
+    model = config.engineer or (config.critic if config.video_critic else None)
+    if config.engine != "llm" or not model:
         return None
     from langchain_core.messages import HumanMessage
 
+    from vid2reward.agent.engines.llm_client import RoleClient, make_chat_model
     from vid2reward.agent.prompts import render
+
+    client = RoleClient("chat", model, make_chat_model(model, config.resolved_base_url(), config.llm),
+                        config.llm)
+    client.bind(session.ctx)
 
     def ask(status: str, message: str) -> str:
         reply = client.invoke([HumanMessage(render("chat_reply", status=status, message=message))])

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic import BaseModel
+
 from vid2reward.agent.messages import EditAudit, RewardEdit, VisualFeedback
 from vid2reward.agent.state import selection_score
 
@@ -78,8 +80,29 @@ class EngineerBrief:
     """Every evaluated candidate so far (oldest first)."""
 
 
+class EventSink(Protocol):
+    """Where an engine reports what it did: the run context (``RunContext`` has these three
+    methods): events (model calls, tool calls), LLM usage for the budgets, one-line notes."""
+
+    def emit(self, event: BaseModel) -> None:
+        """Write one event to the run log."""
+        ...
+
+    def add_usage(self, tokens: int, cost: float) -> None:
+        """Count an LLM call's tokens and cost towards the run's budgets."""
+        ...
+
+    def note(self, summary: str) -> None:
+        """A one-line note for the running node's summary."""
+        ...
+
+
 class Critic(Protocol):
     """Upper level: compares the learner's clip with the expert video (∂L/∂ξ)."""
+
+    def bind_context(self, ctx: EventSink) -> None:
+        """Report to this run from now on (the runner calls it once per session)."""
+        ...
 
     def describe_expert(self, expert: ExpertView) -> str:
         """A few sentences on how the expert moves."""
@@ -93,6 +116,10 @@ class Critic(Protocol):
 
 class Engineer(Protocol):
     """Lower level: turns feedback into reward edits (∂ξ/∂R)."""
+
+    def bind_context(self, ctx: EventSink) -> None:
+        """Report to this run from now on (the runner calls it once per session)."""
+        ...
 
     def draft(self, brief: EngineerBrief) -> EngineerAnswer:
         """The first iteration's programs."""

@@ -8,7 +8,7 @@ statistics only. The endpoint is ``config.resolved_base_url()`` (``--base-url`` 
 OPENAI_BASE_URL; None = OpenAI); the key is OPENAI_API_KEY (``--api-key`` sets it for the
 process; it is never written to run.json), or a placeholder for a local server. Timeouts,
 retries, the structured-output method, the engineer's round limit and probe size come from
-``config.extra`` (see :class:`~vid2reward.agent.engines.llm_client.LLMSettings`).
+``config.llm`` (:class:`~vid2reward.agent.config.LLMSettings`).
 
 Both engines have ``bind_context(ctx)``: the runner calls it so that every call's usage
 (``LLMUsage`` events, the run's token and money budgets), the engineer's tool calls
@@ -18,8 +18,8 @@ Both engines have ``bind_context(ctx)``: the runner calls it so that every call'
 from __future__ import annotations
 
 from vid2reward.agent.config import RunConfig
-from vid2reward.agent.engines.base import CandidateView, Critic, Engineer, ExpertView
-from vid2reward.agent.engines.llm_client import LLMSettings, RoleClient, make_chat_model
+from vid2reward.agent.engines.base import CandidateView, Critic, Engineer, EventSink, ExpertView
+from vid2reward.agent.engines.llm_client import RoleClient, make_chat_model
 from vid2reward.agent.engines.llm_critic import LLMCritic
 from vid2reward.agent.engines.llm_engineer import LLMEngineer
 from vid2reward.agent.engines.offline import OfflineCritic
@@ -29,6 +29,9 @@ from vid2reward.sim.errors import UserError
 
 class NoVideoCritic:
     """The critic of the no-video ablation: the graph never asks it anything."""
+
+    def bind_context(self, ctx: EventSink) -> None:
+        """Nothing to report beyond the messages the graph logs: computed, not called."""
 
     def describe_expert(self, expert: ExpertView) -> str:
         """Not used without a video critic."""
@@ -46,7 +49,7 @@ def make_llm_engines(config: RunConfig) -> tuple[Critic, Engineer]:
     Raises:
         UserError: no model named, or no API key for the OpenAI API itself.
     """
-    settings = LLMSettings.from_extra(config.extra)
+    settings = config.llm
     base_url = config.resolved_base_url()
     critic_model = config.critic if config.video_critic else None
     engineer_model = config.engineer or critic_model

@@ -25,8 +25,8 @@ import os
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import openai
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
@@ -34,15 +34,16 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from vid2reward.agent.config import LLMSettings
+from vid2reward.agent.engines.base import EventSink
 from vid2reward.agent.run_log import LLMUsage
 from vid2reward.sim.errors import UserError
 
 M = TypeVar("M", bound=BaseModel)
-StructuredMethod = Literal["json_schema", "function_calling"]
 
 PRICES: dict[str, tuple[float, float]] = {
     # model name prefix: (USD per 1M input tokens, USD per 1M output tokens), OpenAI list prices
-    # as published in 2025; the longest matching prefix wins. Override with extra["prices"].
+    # as published in 2025; the longest matching prefix wins. Override with RunConfig.llm.prices.
     "gpt-4o-mini": (0.15, 0.60),
     "gpt-4o": (2.50, 10.00),
     "gpt-4.1-nano": (0.10, 0.40),
@@ -80,7 +81,7 @@ PROVIDER_ERRORS: tuple[ErrorRule, ...] = (
     ErrorRule(openai.RateLimitError, True, "the endpoint is rate-limiting requests (429)",
               "wait and `vid2reward resume RUN_DIR`, or lower the load on the endpoint"),
     ErrorRule(openai.APITimeoutError, True, "the model did not answer in time",
-              "raise extra['llm_timeout'], or use a faster model or endpoint"),
+              "raise RunConfig.llm.timeout, or use a faster model or endpoint"),
     ErrorRule(openai.APIConnectionError, True, "cannot reach the endpoint",
               "check --base-url (it ends in /v1) and that the server is running"),
     ErrorRule(openai.InternalServerError, True, "the endpoint failed (5xx)",
@@ -93,7 +94,7 @@ PROVIDER_ERRORS: tuple[ErrorRule, ...] = (
               "check the model name (--critic/--engineer) and that --base-url ends in /v1"),
     ErrorRule(openai.BadRequestError, False, "the endpoint refused the request (400)",
               "the model may not accept images (critic), tools or JSON schemas (engineer); "
-              "pick one that does, or set extra['structured_output']='function_calling'"),
+              "pick one that does, or set RunConfig.llm.structured_output='function_calling'"),
     ErrorRule(openai.UnprocessableEntityError, False, "the endpoint could not process the "
               "request (422)", "check that the endpoint speaks the OpenAI chat-completions API"),
 )
@@ -122,52 +123,6 @@ def retry_delay(exc: BaseException, attempt: int, backoff: float, max_delay: flo
 
 
 # -- usage ---------------------------------------------------------------------------------------
-
-class EventSink(Protocol):
-    """Where usage and notes go: the run context (``RunContext`` has these three methods)."""
-
-    def emit(self, event: BaseModel) -> None: ...
-
-    def add_usage(self, tokens: int, cost: float) -> None: ...
-
-    def note(self, summary: str) -> None: ...
-
-
-@dataclass
-class LLMSettings:
-    """How the LLM engine talks to its endpoint (from ``RunConfig.extra``; defaults here)."""
-
-    timeout: float = 180.0
-    """Seconds one request may take (images and long programs make replies slow)."""
-    retries: int = 3
-    """Retries of a retryable error (429, 5xx, timeout, connection) before giving up."""
-    backoff: float = 2.0
-    """First retry delay in seconds; doubles each retry."""
-    max_delay: float = 30.0
-    """Longest wait between retries, even if the server asks for more."""
-    structured_output: StructuredMethod = "json_schema"
-    """How a structured answer is requested: a JSON-schema response format (OpenAI, vLLM,
-    Ollama, llama.cpp) or a forced tool call (servers without response_format)."""
-    engineer_rounds: int = 8
-    """Tool-call rounds the engineer may use per answer before it must answer."""
-    probe_steps: int = 0
-    """Largest probe training the engineer may run (0: the probe_train tool is not offered)."""
-    temperature: float | None = None
-    """Sampling temperature (None: the endpoint's default)."""
-    prices: dict[str, tuple[float, float]] = field(default_factory=dict)
-    """Extra or overriding prices: model prefix -> (USD/1M input, USD/1M output)."""
-
-    @classmethod
-    def from_extra(cls, extra: dict[str, Any]) -> LLMSettings:
-        """Settings from ``RunConfig.extra`` keys ``llm_timeout``, ``llm_retries``,
-        ``llm_backoff``, ``llm_max_delay``, ``structured_output``, ``engineer_rounds``,
-        ``probe_steps``, ``temperature`` and ``prices``."""
-        names = {"llm_timeout": "timeout", "llm_retries": "retries", "llm_backoff": "backoff",
-                 "llm_max_delay": "max_delay", "structured_output": "structured_output",
-                 "engineer_rounds": "engineer_rounds", "probe_steps": "probe_steps",
-                 "temperature": "temperature", "prices": "prices"}
-        return cls(**{names[k]: v for k, v in extra.items() if k in names})
-
 
 def api_key_for(base_url: str | None) -> str:
     """OPENAI_API_KEY; with no key but a base URL (a local server), a placeholder key.

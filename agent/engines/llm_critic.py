@@ -21,8 +21,8 @@ from typing import Any
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field
 
-from vid2reward.agent.engines.base import CandidateView, ExpertView
-from vid2reward.agent.engines.llm_client import EventSink, RoleClient, echo
+from vid2reward.agent.engines.base import CandidateView, EventSink, ExpertView
+from vid2reward.agent.engines.llm_client import RoleClient, echo
 from vid2reward.agent.engines.offline import OfflineCritic
 from vid2reward.agent.messages import BehaviorDelta, VisualFeedback
 from vid2reward.agent.prompts import render

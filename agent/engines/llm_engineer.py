@@ -29,8 +29,14 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, To
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from vid2reward.agent.engines.base import CandidateView, EngineerAnswer, EngineerBrief, ProgramDraft
-from vid2reward.agent.engines.llm_client import EventSink, LLMSettings, RoleClient, Structured, echo
+from vid2reward.agent.engines.base import (
+    CandidateView,
+    EngineerAnswer,
+    EngineerBrief,
+    EventSink,
+    ProgramDraft,
+)
+from vid2reward.agent.engines.llm_client import LLMSettings, RoleClient, Structured, echo
 from vid2reward.agent.engines.reward_terms import fallback_program
 from vid2reward.agent.engines.weight_variants import weight_variants
 from vid2reward.agent.messages import EditAudit, RewardEdit, VisualFeedback

@@ -9,6 +9,7 @@ from vid2reward.agent.engines.base import (
     CandidateView,
     EngineerAnswer,
     EngineerBrief,
+    EventSink,
     ExpertView,
     ProgramDraft,
 )
@@ -42,6 +43,9 @@ class OfflineCritic:
         self.features = FeatureCritic(scales, weights)
         """The feature-vector critic."""
 
+    def bind_context(self, ctx: EventSink) -> None:
+        """Nothing to report beyond the messages the graph logs: computed, not called."""
+
     def describe_expert(self, expert: ExpertView) -> str:
         """The expert's features as sentences (the first line is a one-line summary)."""
         lines = ["The expert, as measured from its pixels:"]
@@ -64,6 +68,9 @@ class OfflineEngineer:
 
     def __init__(self, env_id: str, seed: int = 0) -> None:
         self.numeric = NumericEngineer(get_spec(env_id), seed=seed)
+
+    def bind_context(self, ctx: EventSink) -> None:
+        """Nothing to report beyond the messages the graph logs: computed, not called."""
 
     def draft(self, brief: EngineerBrief) -> EngineerAnswer:
         """Iteration 1: the default terms with targets guessed from the expert's features."""

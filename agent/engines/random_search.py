@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from vid2reward.agent.engines.base import EngineerAnswer, EngineerBrief, ProgramDraft
+from vid2reward.agent.engines.base import EngineerAnswer, EngineerBrief, EventSink, ProgramDraft
 from vid2reward.agent.engines.reward_terms import TERMS, fallback_program, write_program
 from vid2reward.agent.messages import EditAudit, VisualFeedback
 from vid2reward.sim.envs import get_spec
@@ -36,6 +36,9 @@ class RandomSearchEngineer:
     def __init__(self, env_id: str, seed: int = 0) -> None:
         self.spec = get_spec(env_id)
         self.seed = seed
+
+    def bind_context(self, ctx: EventSink) -> None:
+        """Nothing to report beyond the messages the graph logs: computed, not called."""
 
     def draft(self, brief: EngineerBrief) -> EngineerAnswer:
         """Iteration 1: K random programs."""

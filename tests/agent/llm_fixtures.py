@@ -9,7 +9,7 @@ from typing import Any
 import imageio.v3 as iio
 import numpy as np
 
-from vid2reward.agent.config import RunConfig
+from vid2reward.agent.config import LLMSettings, RunConfig
 from vid2reward.agent.engines.base import CandidateView, EngineerBrief, ExpertView
 from vid2reward.sim import env_context
 
@@ -81,11 +81,12 @@ def brief(tmp: Path, *, expert: bool = True, history: list[CandidateView] | None
                          expert=expert_view(tmp) if expert else None, history=history or [])
 
 
-def llm_config(base_url: str, **extra: Any) -> RunConfig:
-    """A RunConfig for the local server, with short timeouts and backoff."""
-    settings = {"llm_timeout": 1.0, "llm_backoff": 0.01, "llm_retries": 2, **extra}
+def llm_config(base_url: str, **settings: Any) -> RunConfig:
+    """A RunConfig for the local server, with short timeouts and backoff (``settings``:
+    further LLMSettings fields)."""
+    llm = LLMSettings(**{"timeout": 1.0, "backoff": 0.01, "retries": 2, **settings})
     return RunConfig(engine="llm", critic=CRITIC, engineer=ENGINEER, base_url=base_url,
-                     task="hop forward", extra=settings)
+                     task="hop forward", llm=llm)
 
 
 class Sink:

@@ -254,5 +254,5 @@ def test_run_refuses_before_any_work_and_records_trust(no_seccomp, examples_dir)
     with pytest.raises(UserError, match="refusing to run untrusted reward code"):
         config_from_args(build_parser("run").parse_args(argv))
     config = config_from_args(build_parser("run").parse_args([*argv, "--trust-reward-code"]))
-    assert config.to_json()["extra"]["trust_reward_code"] is True  # run.json keeps it
+    assert config.to_json()["trust_reward_code"] is True  # run.json keeps it
     assert reward_isolation.trusted_by_user()  # for this run's children
