@@ -400,6 +400,8 @@ def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader:
         model.learn(config.total_steps, callback=[stats, budget, *extra], progress_bar=False)
     except (RewardError, EnvWorkerError) as exc:
         failure = one_line(str(exc))
+    except Exception as exc:  # noqa: BLE001 - anything else a worker raised (MemoryError, ...)
+        failure = one_line(f"{type(exc).__name__}: {exc}")  # is recorded, never a traceback
     finally:
         venv.close()
     wall = time.monotonic() - started

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from vid2reward.sim.reward import read_reward_source
 from vid2reward.tools.reward_check import find_violations
+from vid2reward.tools.reward_isolation import set_trust
 from vid2reward.tools.reward_runtime import RewardTestReport, SeriesStats, run_reward_test
 from vid2reward.tools.reward_versions import diff_sources
 
@@ -41,6 +42,9 @@ def register(verbs: argparse._SubParsersAction) -> None:
                         "(default 300)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--trust-reward-code", action="store_true",
+                   help="run reward programs even where the OS cannot isolate them (no "
+                        "seccomp: macOS, some containers); only for code you trust")
     p.set_defaults(func=run_test)
 
     p = subs.add_parser("check", help="check a reward program statically (never runs it)",
@@ -59,6 +63,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
 def run_test(args: argparse.Namespace) -> int:
     """``reward test``: 0 when the program can be trained on, 2 when it cannot."""
     steps = max(1, args.steps)
+    set_trust(args.trust_reward_code)
     report = run_reward_test(args.file, args.env, random_steps=steps - steps // 3,
                              zero_steps=steps // 3, seed=args.seed)
     if args.json:

@@ -10,6 +10,7 @@ from vid2reward.agent.dashboard import Dashboard
 from vid2reward.agent.runner import execute, load_run, make_engines, new_run_dir
 from vid2reward.sim.envs import get_spec
 from vid2reward.sim.errors import UserError
+from vid2reward.tools.reward_isolation import require_isolation, set_trust
 
 
 def add_run_options(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -42,7 +43,14 @@ def add_run_options(p: argparse.ArgumentParser, required: bool = True) -> None:
                    help=f"stop after this many iterations without improvement (default {d.patience})")
     p.add_argument("--envs", type=int, default=d.n_envs,
                    help="parallel envs per training (default: the env's preset, see sim/hyperparams.py)")
+    p.add_argument("--final-steps", type=int, default=d.final_steps, metavar="N",
+                   help="after the search, train the best reward on for N steps from the best "
+                        "candidate's policy; best/ then holds that policy (default 0: off)")
     p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<time>-<env>)")
+    p.add_argument("--trust-reward-code", action="store_true",
+                   help="run reward programs even where the OS cannot isolate them (no "
+                        "seccomp: macOS, some containers); only for code you trust (recorded in "
+                        "run.json)")
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
@@ -67,13 +75,15 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     """A RunConfig from the run options, checking what can be checked before any work."""
     get_spec(args.env)
     for name in ("iterations", "candidates", "steps", "envs"):
-        if getattr(args, name) <= 0:
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise UserError(f"--{name} must be positive", where=f"--{name} {getattr(args, name)}")
     for name in ("time_limit", "money_budget"):
         value = getattr(args, name)
         if value is not None and not value > 0:  # also refuses nan
             flag = "--" + name.replace("_", "-")
             raise UserError(f"{flag} must be positive", where=f"{flag} {value:g}")
+    if args.final_steps < 0:
+        raise UserError("--final-steps must not be negative", where=f"--final-steps {args.final_steps}")
     if args.token_budget is not None and args.token_budget <= 0:
         raise UserError("--token-budget must be positive", where=f"--token-budget {args.token_budget}")
     if args.patience is not None and args.patience <= 0:
@@ -87,6 +97,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                         fix="pass --critic MODEL and --engineer MODEL (and --base-url for a local server)")
     if (args.critic or "").lower() != "none":
         _check_video(args.video)
+    set_trust(args.trust_reward_code)
+    require_isolation()  # one line, before any work, where the OS cannot isolate reward code
     if args.api_key:
         import os
 
@@ -96,7 +108,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                      steps=args.steps, seed=args.seed, engine=args.engine, critic=args.critic,
                      engineer=args.engineer, base_url=args.base_url,
                      wall_clock_limit=args.time_limit, token_budget=args.token_budget,
-                     money_budget=args.money_budget, patience=args.patience, n_envs=args.envs)
+                     money_budget=args.money_budget, patience=args.patience, n_envs=args.envs,
+                     final_steps=args.final_steps,
+                     trust_reward_code=args.trust_reward_code)
 
 
 def _check_video(video: str) -> None:
@@ -119,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
 
 def resume(args: argparse.Namespace) -> int:
     paths, config, run_id = load_run(args.run_dir)
+    set_trust(config.trust_reward_code)  # as the run was started
+    require_isolation()
     if args.api_key:
         import os
 

@@ -19,6 +19,7 @@ from vid2reward.agent.output_dir import check_train_out, train_into
 from vid2reward.sim.envs import get_spec
 from vid2reward.sim.errors import UserError
 from vid2reward.sim.train import TrainConfig
+from vid2reward.tools.reward_isolation import require_isolation, set_trust
 from vid2reward.tools.reward_sandbox import sandboxed_program
 from vid2reward.tools.reward_training import train_sandboxed
 
@@ -34,10 +35,18 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                    help="stop after this many seconds, keeping the policy so far")
-    p.add_argument("--envs", type=int, default=TrainConfig.n_envs, help="parallel envs (default 32)")
+    p.add_argument("--envs", type=int, default=None,
+                   help=f"parallel envs (default: the env's preset, {TrainConfig.n_envs} for most; "
+                        "see sim/hyperparams.py)")
+    p.add_argument("--init", type=Path, default=None, metavar="DIR",
+                   help="continue from a previous training's policy.zip and vecnormalize.pkl "
+                        "(a train --out directory, or a run's best/) instead of a fresh policy")
     p.add_argument("--workers", type=int, default=TrainConfig.n_workers,
                    help="env worker processes, at least 1: reward code runs only in these "
                         "sandboxed processes (default 2)")
+    p.add_argument("--trust-reward-code", action="store_true",
+                   help="run reward programs even where the OS cannot isolate them (no "
+                        "seccomp: macOS, some containers); only for code you trust")
     p.set_defaults(func=run)
 
 
@@ -50,11 +59,18 @@ def run(args: argparse.Namespace) -> int:
                         fix="use --workers 1 or more")
     check_train_args(args)
     get_spec(args.env)  # fail on a bad id before drawing a progress bar
+    set_trust(args.trust_reward_code)
+    require_isolation()  # one line where the OS cannot isolate reward code
     program = sandboxed_program(args.reward)  # static check; the code never runs here
+    if args.init is not None and not (args.init / "policy.zip").is_file():
+        raise UserError("no policy.zip to continue from", where=str(args.init),
+                        fix="pass a train --out directory or a run's best/ to --init")
     created = check_train_out(args.out)  # before any work: never clobber what train did not make
-    config = TrainConfig(env_id=args.env, total_steps=args.steps, seed=args.seed,
-                         wall_clock_limit=args.time_limit, n_envs=args.envs,
-                         n_workers=args.workers)
+    overrides = {} if args.envs is None else {"n_envs": args.envs}
+    config = TrainConfig.for_env(args.env, total_steps=args.steps, seed=args.seed,
+                                 wall_clock_limit=args.time_limit, n_workers=args.workers,
+                                 init_from=None if args.init is None else str(args.init),
+                                 **overrides)
     console = Console(stderr=True)
     with Progress(TextColumn("[bold]train[/] {task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeRemainingColumn(), console=console,
