@@ -27,7 +27,7 @@ from typing import Any
 
 from vid2reward.agent.config import RunConfig
 from vid2reward.agent.expert_bundle import bundled_expert
-from vid2reward.agent.run_dir import read_json, write_json
+from vid2reward.agent.run_record import RunRecord, iteration_of, read_json, write_json
 from vid2reward.sim.envs import steps_for_seconds
 from vid2reward.sim.evaluation import evaluate_policy
 from vid2reward.sim.expert_score import behaviour_distance, normalized_expert_score
@@ -139,37 +139,25 @@ def measure_policy(policy_dir: Path, ground: TaskGround, episodes: int) -> dict[
     return metrics
 
 
-def _selection_score(cand: Path) -> float:
-    """How the run itself ranks a candidate (agent/nodes/judge.py): the critic's similarity,
-    or, without a video critic, the training return."""
-    evaluation = read_json(cand / "evaluation.json")
-    if evaluation.get("similarity") is not None:
-        return float(evaluation["similarity"])
-    return float(read_json(cand / "metrics.json").get("return_mean") or float("-inf"))
-
-
 def best_so_far(run_dir: Path) -> list[Path]:
     """Per iteration, the best candidate of iterations 1..i by the run's own selection rule."""
+    record = RunRecord(run_dir)
     out: list[Path] = []
-    best: tuple[float, Path] | None = None
-    for it_dir in sorted(run_dir.glob("iter-*")):
-        for cand in sorted(it_dir.glob("cand-*")):
-            if (cand / "evaluation.json").is_file() and (cand / "policy.zip").is_file():
-                score = _selection_score(cand)
+    best: tuple[float, str] | None = None
+    for it in sorted({iteration_of(c) for c in record.candidate_ids()}):
+        for cid in record.candidate_ids(upto=it):
+            if iteration_of(cid) == it and record.is_evaluated(cid) and record.has_policy(cid):
+                score = record.score(cid, (record.evaluation(cid) or {}).get("similarity"))
                 if best is None or score > best[0]:
-                    best = (score, cand)
+                    best = (score, cid)
         if best is not None:
-            out.append(best[1])
+            out.append(record.candidate_dir(best[1]))
     return out
 
 
 def _env_steps(run_dir: Path) -> int:
     """Env steps actually trained: one count per distinct training (cached copies excluded)."""
-    seen: dict[str, int] = {}
-    for key_file in run_dir.glob("iter-*/cand-*/train_key.json"):
-        steps = read_json(key_file.parent / "metrics.json").get("steps", 0)
-        seen[key_file.read_text()] = int(steps)
-    return sum(seen.values())
+    return sum(int(m.get("steps", 0)) for m in RunRecord(run_dir).distinct_trainings())
 
 
 def _run_search(method: str, ground: TaskGround, cfg: BenchConfig, seed: int, run_dir: Path,
@@ -177,7 +165,7 @@ def _run_search(method: str, ground: TaskGround, cfg: BenchConfig, seed: int, ru
     """Run (or resume) the graph for the full, random or eureka method."""
     from vid2reward.agent.runner import execute, load_run, new_run_dir
 
-    if (run_dir / "run.json").is_file():
+    if RunRecord(run_dir).run_json.is_file():
         paths, config, run_id = load_run(run_dir)
         resume = True
     else:

@@ -11,8 +11,6 @@ when not. Every command is a ``cmd_*`` method whose docstring is its help line.
 from __future__ import annotations
 
 import difflib
-import shutil
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +20,6 @@ from rich.table import Table
 
 from vid2reward.agent.config import RunConfig
 from vid2reward.agent.nodes.finish import write_best
-from vid2reward.agent.run_dir import read_json, write_json
 from vid2reward.agent.run_log import RolledBack
 from vid2reward.agent.runner import RunOutcome, RunSession
 from vid2reward.agent.state import CandidateRecord
@@ -143,10 +140,8 @@ class ChatSession:
             except ValueError:
                 self.console.print(f"'{value}' is not a number for {key}")
                 return
-        run_json = self.session.paths.run_json
-        data = read_json(run_json)
-        data["config"] = config.to_json()
-        write_json(run_json, data)
+        info = self.session.record.read_info()
+        self.session.record.write_info({**info, "config": config.to_json()})
         # A run that ended on a budget may go on now: fork from the end of its last iteration
         # with the reason it stopped for cleared (keep_best checks the budgets again).
         snap = self.session.state()
@@ -173,13 +168,7 @@ class ChatSession:
         if snapshot is None:
             self.console.print(f"no finished iteration {iteration} to roll back to")
             return
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        root = self.session.paths.root
-        moved = []
-        for later in sorted(root.glob("iter-*")):
-            if later.is_dir() and later.name[5:].isdigit() and int(later.name[5:]) > iteration:
-                later.rename(root / f"{later.name}.abandoned-{stamp}")  # kept, not lost
-                moved.append(f"{later.name}.abandoned-{stamp}")
+        moved = self.session.record.abandon_after(iteration)  # kept aside, not lost
         # Writing at the old checkpoint forks the thread: later steps continue from here.
         self.session.graph.update_state(snapshot.config, {"stop_reason": None,
                                                           "human_feedback": self.pending_feedback},
@@ -188,7 +177,7 @@ class ChatSession:
         self.finished = False
         best = self._rewrite_best()
         self.session.ctx.emit(RolledBack(iteration=iteration, abandoned=moved, best_candidate_id=best))
-        where = f"later iterations moved to *.abandoned-{stamp}" if moved else "no later iteration"
+        where = f"later iterations moved to {', '.join(moved)}" if moved else "no later iteration"
         kept = (f"best/ now holds {best}, the best up to iteration {iteration}" if best else
                 f"best/ removed: no candidate up to iteration {iteration} was evaluated")
         self.console.print(f"rolled back to the end of iteration {iteration}; {where}; {kept}; "
@@ -200,7 +189,7 @@ class ChatSession:
         values = self.session.state().values
         best = values.get("best")
         if best is None:
-            shutil.rmtree(self.session.paths.best, ignore_errors=True)
+            self.session.record.remove_best()
             return None
         write_best(values, self.session.ctx)
         return str(best["id"])
@@ -222,10 +211,10 @@ class ChatSession:
         if point is None or point["best_candidate_id"] is None:
             self.console.print(f"no evaluated candidate in iteration {n}")
             return
-        d = self.session.paths.candidate(point["best_candidate_id"])
-        self.console.print(f"iteration {n}: {point['best_candidate_id']} similarity "
-                           f"{point['iteration_best_similarity']}\n  clip  {d / 'clip.mp4'}\n"
-                           f"  sheet {d / 'sheet.png'}\n  reward {d / 'reward.py'}")
+        record, cid = self.session.record, point["best_candidate_id"]
+        self.console.print(f"iteration {n}: {cid} similarity "
+                           f"{point['iteration_best_similarity']}\n  clip  {record.clip(cid)}\n"
+                           f"  sheet {record.sheet(cid)}\n  reward {record.program_path(cid)}")
 
     def cmd_diff(self, _: str) -> None:
         """/diff: the proposed program (candidate 0) against the best program so far."""
@@ -235,17 +224,16 @@ class ChatSession:
         if not pending or best is None:
             self.console.print("nothing to compare yet")
             return
-        new = self.session.paths.candidate(pending[0]["id"]) / "reward.py"
-        old = self.session.paths.candidate(best["id"]) / "reward.py"
-        diff = "".join(difflib.unified_diff(old.read_text().splitlines(True), new.read_text().splitlines(True),
-                                            str(old.relative_to(self.session.paths.root)),
-                                            str(new.relative_to(self.session.paths.root))))
+        record, new, old = self.session.record, pending[0]["id"], best["id"]
+        diff = "".join(difflib.unified_diff(record.program(old).splitlines(True),
+                                            record.program(new).splitlines(True),
+                                            f"{old}/reward.py", f"{new}/reward.py"))
         self.console.print(Syntax(diff or "(identical)\n", "diff", theme="ansi_dark"))
 
     def cmd_quit(self, _: str) -> None:
         """/quit: leave (the run stays resumable: vid2reward resume / chat RUN_DIR)."""
         self.done = True
-        self.console.print(f"bye; continue with: vid2reward chat {self.session.paths.root}")
+        self.console.print(f"bye; continue with: vid2reward chat {self.session.record.root}")
 
     # -- helpers ----------------------------------------------------------------------------
     def _report(self) -> None:

@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
 from vid2reward.agent.config import RunConfig
 from vid2reward.agent.engines.base import Critic, Engineer
-from vid2reward.agent.run_dir import RunPaths
-from vid2reward.agent.run_log import RunLog
+from vid2reward.agent.run_log import LogEvent, RunLog, RunStarted
+from vid2reward.agent.run_record import RunRecord
 
 
 @dataclass
@@ -48,7 +49,8 @@ class RunContext:
 
     run_id: str
     config: RunConfig
-    paths: RunPaths
+    record: RunRecord
+    """The run directory (the only way to its files)."""
     log: RunLog
     critic: Critic
     engineer: Engineer
@@ -60,12 +62,29 @@ class RunContext:
     notes: list[str] = field(default_factory=list)
     usage: dict[str, float] = field(default_factory=dict)
     """LLM tokens and cost not yet added to the state (the node wrapper moves them there)."""
+    scope: list[str] = field(default_factory=list)
+    """Ids of the open events new events happen inside: the session's run_started, then the
+    running node's node_started."""
 
-    def emit(self, event: BaseModel) -> None:
-        """Write an event to events.jsonl and tell the listeners."""
+    def emit(self, event: LogEvent) -> None:
+        """Write an event to events.jsonl and tell the listeners. An event without a parent
+        gets the innermost open scope (the running node, else the session)."""
+        if event.parent is None and self.scope:
+            event.parent = self.scope[-1]
+        if isinstance(event, RunStarted):  # a new session: its events hang below it
+            self.scope[:] = [event.id]
         self.log.write(event)
         for listener in self.listeners:
             listener(event)
+
+    @contextmanager
+    def inside(self, event: LogEvent) -> Iterator[None]:
+        """Events emitted in this block get ``event`` as their parent (a node's events)."""
+        self.scope.append(event.id)
+        try:
+            yield
+        finally:
+            self.scope.remove(event.id)
 
     def note(self, summary: str) -> None:
         """A one-line summary of the running node's work (goes into its node_finished event)."""

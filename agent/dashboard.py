@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vid2reward.agent.config import RunConfig
-from vid2reward.agent.run_dir import read_json
+from vid2reward.agent.run_record import RunRecord
 from vid2reward.agent.runner import RunOutcome
 
 
@@ -105,23 +105,24 @@ class Dashboard:
     def print_summary(self, outcome: RunOutcome) -> None:
         """The final table: iterations with their best similarity, and where things are."""
         out = Console()
-        summary_path = outcome.run_dir / "best" / "summary.json"
+        record = RunRecord(outcome.run_dir)
+        summary = record.best_summary() or {}
         table = Table(title=f"vid2reward run: {outcome.status} ({outcome.reason})")
         for col in ("iteration", "best candidate", "iteration best", "run best"):
             table.add_column(col, justify="right")
-        if summary_path.is_file():
-            for h in read_json(summary_path).get("history", []):
-                table.add_row(str(h["iteration"]), str(h["best_candidate_id"]),
-                              _fmt(h["iteration_best_similarity"]), _fmt(h["run_best_similarity"]))
+        for h in summary.get("history", []):
+            table.add_row(str(h["iteration"]), str(h["best_candidate_id"]),
+                          _fmt(h["iteration_best_similarity"]), _fmt(h["run_best_similarity"]))
         out.print(table)
-        final = read_json(summary_path).get("final_training") if summary_path.is_file() else None
+        final = summary.get("final_training")
         if final:
             ev = final["evaluation"]
             out.print(f"final policy ({final['steps']:,} more steps on the best reward): fell in "
                       f"{ev['fall_rate']:.0%} of {ev['episodes']} episodes, episode length "
                       f"{ev['length_mean']:.0f} ± {ev['length_std']:.0f} of {ev['max_steps']}")
-        if (outcome.run_dir / "best" / "reward.py").is_file():
-            out.print(f"best reward: {outcome.run_dir / 'best' / 'reward.py'}")
+        best_reward = record.best_program_path()
+        if best_reward is not None:
+            out.print(f"best reward: {best_reward}")
         out.print(f"look at it:  vid2reward trace {outcome.run_dir}")
         if outcome.status in ("interrupted", "failed"):
             out.print(f"continue:    vid2reward resume {outcome.run_dir}")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vid2reward.agent.expert_tasks import EXPERT_TASKS, make_expert
-from vid2reward.agent.run_dir import write_json
+from vid2reward.agent.run_record import write_json
 from vid2reward.sim.errors import UserError
 
 

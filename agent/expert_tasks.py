@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vid2reward.agent.run_dir import write_json
+from vid2reward.agent.run_record import write_json
 from vid2reward.sim.envs import steps_for_seconds
 from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.render import contact_sheet, write_mp4

@@ -44,10 +44,12 @@ def _instrumented(name: str, fn: NodeFn, ctx: RunContext) -> Callable[[RunState]
 
     def node(state: RunState) -> dict[str, Any]:
         iteration = state.get("iteration", 0)
-        ctx.emit(NodeStarted(node=name, iteration=iteration))
+        start = NodeStarted(node=name, iteration=iteration)
+        ctx.emit(start)
         ctx.take_notes()
         started = time.monotonic()
-        update = fn(state, ctx)
+        with ctx.inside(start):
+            update = fn(state, ctx)
         seconds = time.monotonic() - started
         update["elapsed"] = state.get("elapsed", 0.0) + seconds
         if ctx.usage:
@@ -57,7 +59,7 @@ def _instrumented(name: str, fn: NodeFn, ctx: RunContext) -> Callable[[RunState]
             update["usage"] = usage
             ctx.usage.clear()
         ctx.emit(NodeFinished(node=name, iteration=update.get("iteration", iteration),
-                              seconds=round(seconds, 3), summary=ctx.take_notes()))
+                              seconds=round(seconds, 3), summary=ctx.take_notes(), parent=start.id))
         return update
 
     return node

@@ -27,7 +27,7 @@ from typing import Any
 
 from vid2reward.agent.benchmark import EVAL_SEED, BenchConfig, TaskGround, task_ground
 from vid2reward.agent.expert_tasks import EXPERT_TASKS
-from vid2reward.agent.run_dir import read_json, write_json
+from vid2reward.agent.run_record import read_json, write_json
 from vid2reward.sim.evaluation import CheckpointEvaluation, PolicyEvaluation
 from vid2reward.sim.expert_score import normalized_expert_score
 from vid2reward.sim.hyperparams import RL_ZOO_PPO

@@ -1,8 +1,14 @@
 """The run log: ``events.jsonl``, a typed, versioned, append-only file format.
 
-One pydantic model per event kind, told apart by ``kind``; every line carries ``version`` and a
-timestamp. Writers append through :class:`RunLog`; every reader (the trace viewer, ``--json``,
-benchmarks, tests) goes through :func:`read_events`. Nothing else parses the file.
+One pydantic model per event kind, told apart by ``kind``; every line carries ``version``, an
+``id``, a ``parent`` (the event it happened inside: a node's events point to its
+``node_started``, a node to its session's ``run_started``) and a timestamp. Writers append
+through :class:`RunLog`; every reader (the trace viewer, ``--json``, benchmarks, tests) goes
+through :func:`read_events`, which migrates older versions and refuses newer ones in one line.
+Nothing else parses the file.
+
+Versions: 1 had no ids or parents (read with ``line-N`` ids); 2 adds them, and each model
+call's request and response in ``llm_usage``.
 """
 
 from __future__ import annotations
@@ -10,23 +16,34 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, JsonValue, TypeAdapter, ValidationError
 
 from vid2reward.agent.messages import EditAudit, RewardFeedback, VisualFeedback
+from vid2reward.sim.errors import UserError
 
-LOG_VERSION = 1
+LOG_VERSION = 2
 EVENTS_FILE = "events.jsonl"
 
 
-class _Event(BaseModel):
+def new_event_id() -> str:
+    """A fresh event id (random: ids must stay unique across resumed sessions)."""
+    return uuid.uuid4().hex[:16]
+
+
+class LogEvent(BaseModel):
+    """What every event of the log carries."""
+
     version: int = LOG_VERSION
+    id: str = Field(default_factory=new_event_id)
+    parent: str | None = Field(default=None, description="id of the event it happened inside")
     ts: float = Field(default_factory=time.time, description="seconds since the epoch")
 
 
-class RunStarted(_Event):
+class RunStarted(LogEvent):
     """A run began (or resumed: ``resumed`` is True)."""
 
     kind: Literal["run_started"] = "run_started"
@@ -37,7 +54,7 @@ class RunStarted(_Event):
     resumed: bool = False
 
 
-class NodeStarted(_Event):
+class NodeStarted(LogEvent):
     """A graph node began."""
 
     kind: Literal["node_started"] = "node_started"
@@ -45,7 +62,7 @@ class NodeStarted(_Event):
     iteration: int
 
 
-class NodeFinished(_Event):
+class NodeFinished(LogEvent):
     """A graph node ended; ``summary`` is one line for people."""
 
     kind: Literal["node_finished"] = "node_finished"
@@ -55,7 +72,7 @@ class NodeFinished(_Event):
     summary: str = ""
 
 
-class MessageEvent(_Event):
+class MessageEvent(LogEvent):
     """A chain-rule message: critic's VisualFeedback, engineer's RewardFeedback, an audit."""
 
     kind: Literal["message"] = "message"
@@ -63,7 +80,7 @@ class MessageEvent(_Event):
     message: Annotated[VisualFeedback | RewardFeedback | EditAudit, Field(discriminator="kind")]
 
 
-class ToolCall(_Event):
+class ToolCall(LogEvent):
     """An agent called a tool."""
 
     kind: Literal["tool_call"] = "tool_call"
@@ -75,7 +92,7 @@ class ToolCall(_Event):
     seconds: float = 0.0
 
 
-class TrainingSummary(_Event):
+class TrainingSummary(LogEvent):
     """A candidate finished training (or was found in the cache)."""
 
     kind: Literal["training_summary"] = "training_summary"
@@ -93,7 +110,7 @@ class TrainingSummary(_Event):
     failure: str | None = None
 
 
-class CandidateEvaluated(_Event):
+class CandidateEvaluated(LogEvent):
     """A candidate's clip was rendered and measured."""
 
     kind: Literal["candidate_evaluated"] = "candidate_evaluated"
@@ -104,8 +121,9 @@ class CandidateEvaluated(_Event):
     features: dict[str, float] = Field(default_factory=dict)
 
 
-class LLMUsage(_Event):
-    """Tokens and money one model call used."""
+class LLMUsage(LogEvent):
+    """One model call: what the model was sent, what it answered, and the tokens and money it
+    used (images are logged as their size, not their bytes)."""
 
     kind: Literal["llm_usage"] = "llm_usage"
     role: str
@@ -113,9 +131,13 @@ class LLMUsage(_Event):
     input_tokens: int
     output_tokens: int
     cost_usd: float = 0.0
+    request: list[dict[str, JsonValue]] = Field(default_factory=list,
+                                                description="the messages sent, in order")
+    response: dict[str, JsonValue] = Field(default_factory=dict,
+                                           description="the reply: text and tool calls")
 
 
-class IterationFinished(_Event):
+class IterationFinished(LogEvent):
     """An iteration ended: its best candidate and the run's best so far."""
 
     kind: Literal["iteration_finished"] = "iteration_finished"
@@ -126,7 +148,7 @@ class IterationFinished(_Event):
     seconds: dict[str, float] = Field(default_factory=dict, description="time split by phase")
 
 
-class RunFinished(_Event):
+class RunFinished(LogEvent):
     """The run ended."""
 
     kind: Literal["run_finished"] = "run_finished"
@@ -136,7 +158,7 @@ class RunFinished(_Event):
     best_similarity: float | None = None
 
 
-class RolledBack(_Event):
+class RolledBack(LogEvent):
     """A person rolled the run back (chat /rollback): it goes on from the end of ``iteration``;
     later iterations were moved aside (``abandoned``) and best/ rewritten from what remains."""
 
@@ -162,7 +184,7 @@ class RunLog:
         self.path = Path(run_dir) / EVENTS_FILE
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
-    def write(self, event: BaseModel) -> None:
+    def write(self, event: LogEvent) -> None:
         """Append one event."""
         line = event.model_dump_json()
         with self.path.open("a+b") as f:
@@ -196,7 +218,26 @@ def read_event_log(run_dir: str | Path) -> tuple[list[Any], list[int]]:
         if not raw.strip():
             continue
         try:
-            events.append(_EVENT.validate_python(json.loads(raw.decode("utf-8"))))
+            data = json.loads(raw.decode("utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+            events.append(_EVENT.validate_python(_migrate(data, number, path)))
         except (ValueError, ValidationError):  # UnicodeDecodeError is a ValueError
             skipped.append(number)
     return events, skipped
+
+
+def _migrate(data: dict[str, Any], number: int, path: Path) -> dict[str, Any]:
+    """An event line of any known version as the current models read it.
+
+    Raises:
+        UserError: the line was written by a newer vid2reward (its version is unknown here).
+    """
+    version = data.get("version", 1)
+    if isinstance(version, int) and version > LOG_VERSION:
+        raise UserError(f"{EVENTS_FILE} is log version {version}; this vid2reward reads up to "
+                        f"{LOG_VERSION}", where=f"{path}:{number}",
+                        fix="upgrade vid2reward to read this run")
+    if version == 1:  # no ids: the line number names the event, and nothing has a parent
+        data = {**data, "id": f"line-{number}"}
+    return data

@@ -27,8 +27,8 @@ from vid2reward.agent.engines.base import Critic, Engineer
 from vid2reward.agent.graph import build_graph
 from vid2reward.agent.interrupts import StepClock, stop_on_signals
 from vid2reward.agent.output_dir import make_dirs, remove_created
-from vid2reward.agent.run_dir import RunPaths, read_json, write_json
 from vid2reward.agent.run_log import RunFinished, RunLog, RunStarted
+from vid2reward.agent.run_record import RunRecord
 from vid2reward.sim.envs import get_spec
 from vid2reward.sim.errors import UserError
 
@@ -53,7 +53,7 @@ class RunOutcome:
                 "interrupted": EXIT_INTERRUPTED}.get(self.status, EXIT_FAILED)
 
 
-def new_run_dir(config: RunConfig, out: Path | None) -> RunPaths:
+def new_run_dir(config: RunConfig, out: Path | None) -> RunRecord:
     """Create the run directory with run.json (config, versions, engine, models)."""
     get_spec(config.env_id)
     if out is None:
@@ -61,34 +61,34 @@ def new_run_dir(config: RunConfig, out: Path | None) -> RunPaths:
     if out.is_dir() and any(out.iterdir()):
         raise UserError("the run directory exists and is not empty", where=str(out),
                         fix="choose another --out, or continue it with `vid2reward resume`")
-    paths = RunPaths(out, created=tuple(make_dirs(out)))
-    write_json(paths.run_json, {"run_id": out.name, "config": config.to_json(), "versions": _versions(),
-                                "engine": config.engine,
-                                "models": {"critic": config.critic, "engineer": config.engineer}})
-    return paths
+    record = RunRecord(out, created=tuple(make_dirs(out)))
+    record.write_info({"run_id": out.name, "config": config.to_json(), "versions": _versions(),
+                       "engine": config.engine,
+                       "models": {"critic": config.critic, "engineer": config.engineer}})
+    return record
 
 
-def load_run(run_dir: Path) -> tuple[RunPaths, RunConfig, str]:
+def load_run(run_dir: Path) -> tuple[RunRecord, RunConfig, str]:
     """Open an existing run directory (for resume, chat, trace)."""
-    paths = RunPaths(Path(run_dir))
-    if not paths.run_json.is_file():
+    record = RunRecord(Path(run_dir))
+    if not record.run_json.is_file():
         raise UserError("not a vid2reward run directory (no run.json)", where=str(run_dir),
                         fix="pass a directory made by `vid2reward run`")
     try:
-        data = read_json(paths.run_json)
+        data = record.read_info()
         config = RunConfig.from_json(data["config"])
         run_id = data["run_id"]
         if not isinstance(run_id, str):
             raise TypeError("run_id is not a string")
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         raise UserError(f"run.json is unreadable ({type(exc).__name__}: {exc})",
-                        where=str(paths.run_json),
+                        where=str(record.run_json),
                         fix="restore run.json (its config and run_id), or start a new run") from None
     try:
         get_spec(config.env_id)  # an edited env id fails here, in one line
     except UserError as exc:
-        raise UserError(exc.what, where=str(paths.run_json), fix=exc.fix) from None
-    return paths, config, run_id
+        raise UserError(exc.what, where=str(record.run_json), fix=exc.fix) from None
+    return record, config, run_id
 
 
 def make_engines(config: RunConfig) -> tuple[Critic, Engineer]:
@@ -117,7 +117,7 @@ class RunSession:
         approve: override ``config.approve_rewards`` (pause before each training) for this session.
     """
 
-    def __init__(self, paths: RunPaths, config: RunConfig, run_id: str, *, resume: bool = False,
+    def __init__(self, paths: RunRecord, config: RunConfig, run_id: str, *, resume: bool = False,
                  listeners: list[Callable[[BaseModel], None]] | None = None,
                  progress: Callable[[str, int, int], None] | None = None,
                  stop: StopFlag | None = None, engines: tuple[Critic, Engineer] | None = None,
@@ -125,9 +125,9 @@ class RunSession:
         critic, engineer = engines or make_engines(config)
         if approve is not None:
             config.approve_rewards = approve
-        self.paths, self.config, self.run_id = paths, config, run_id
+        self.record, self.config, self.run_id = paths, config, run_id
         self.clock = StepClock()  # how long the running step still needs, for a Ctrl-C
-        self.ctx = RunContext(run_id=run_id, config=config, paths=paths, log=RunLog(paths.root),
+        self.ctx = RunContext(run_id=run_id, config=config, record=paths, log=RunLog(paths.root),
                               critic=critic, engineer=engineer, stop=stop or StopFlag(),
                               listeners=[self.clock.on_event, *(listeners or [])],
                               progress=_both(self.clock.on_progress, progress))
@@ -153,7 +153,7 @@ class RunSession:
 
     def advance(self) -> RunOutcome:
         """Run until the graph ends, pauses for approval, or a stop is requested."""
-        ctx, paths = self.ctx, self.paths
+        ctx, paths = self.ctx, self.record
         fresh = not self.state().values
         try:
             with stop_on_signals(ctx.stop, self.clock):
@@ -166,7 +166,7 @@ class RunSession:
             ctx.emit(RunFinished(status="interrupted", reason=str(exc)))
             return RunOutcome("interrupted", str(exc), paths.root)
         except UserError:
-            if fresh and not any(paths.root.glob("iter-*")):
+            if fresh and not paths.has_work():
                 self.close()
                 _remove_new_run(paths)  # nothing worth keeping yet
                 raise
@@ -187,7 +187,7 @@ class RunSession:
         return self._outcome(snapshot)
 
     def _outcome(self, snapshot: Any) -> RunOutcome:
-        ctx, paths = self.ctx, self.paths
+        ctx, paths = self.ctx, self.record
         state = snapshot.values
         best = state.get("best") or {}
         if snapshot.next:
@@ -213,7 +213,7 @@ class RunSession:
         return None
 
 
-def execute(paths: RunPaths, config: RunConfig, run_id: str, *, resume: bool = False,
+def execute(paths: RunRecord, config: RunConfig, run_id: str, *, resume: bool = False,
             listeners: list[Callable[[BaseModel], None]] | None = None,
             progress: Callable[[str, int, int], None] | None = None,
             stop: StopFlag | None = None, engines: tuple[Critic, Engineer] | None = None,
@@ -227,7 +227,7 @@ def execute(paths: RunPaths, config: RunConfig, run_id: str, *, resume: bool = F
         session.close()
 
 
-def _remove_new_run(paths: RunPaths) -> None:
+def _remove_new_run(paths: RunRecord) -> None:
     """Undo :func:`new_run_dir` for a run that failed before any work: the directories it
     created, or, in an empty directory the user gave, only what the run wrote there."""
     if paths.root in paths.created:

@@ -53,8 +53,6 @@ class RunState(TypedDict, total=False):
     """This iteration's candidates."""
     repairs: int
     """Repair rounds used on this iteration's rewards."""
-    last_reward_feedback: str | None
-    """Path of the RewardFeedback (edits.json) whose edits the next audit checks."""
     best: CandidateRecord | None
     history: list[HistoryPoint]
     usage: dict[str, float]

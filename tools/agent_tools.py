@@ -58,14 +58,29 @@ def _error(exc: UserError) -> str:
 # -- the engineer ----------------------------------------------------------------------------------
 
 @dataclass
+class CandidateFacts:
+    """What the engineer's tools may say about one trained candidate: the agent fills it in
+    from its run record, so these tools never open a run directory's files."""
+
+    source: str
+    """The candidate's reward program."""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    """Its training statistics (``sim.train`` metrics: status, returns, components, curve)."""
+    similarity: float | None = None
+    features: dict[str, float] = field(default_factory=dict)
+    """Pixel features of its clip."""
+    units: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class EngineerWorkspace:
     """What the engineer's tools act on during one answer."""
 
     env_id: str
     store: RewardStore
     """Every version of the draft, by content hash."""
-    candidates: dict[str, Path] = field(default_factory=dict)
-    """Candidate id (``iter-001/cand-00``) -> its directory (reward.py, metrics.json, ...)."""
+    candidates: dict[str, CandidateFacts] = field(default_factory=dict)
+    """Candidate id (``iter-001/cand-00``) -> what is known about it."""
     draft: str = ""
     """The working draft's source ("" until the engineer writes one)."""
     probe_steps: int = 0
@@ -96,7 +111,7 @@ def engineer_tools(ws: EngineerWorkspace) -> list[BaseTool]:
         if version == "draft":
             return ws.draft or "error: there is no draft yet; write one with edit_reward(kind='replace_all')"
         if version in ws.candidates:
-            return bounded((ws.candidates[version] / "reward.py").read_text(encoding="utf-8"))
+            return bounded(ws.candidates[version].source)
         try:
             return bounded(ws.store.get(version))
         except UserError as exc:
@@ -162,11 +177,11 @@ def engineer_tools(ws: EngineerWorkspace) -> list[BaseTool]:
         Args:
             candidate_id: e.g. "iter-001/cand-00".
         """
-        directory = ws.candidates.get(candidate_id)
-        if directory is None or not (directory / "metrics.json").is_file():
+        facts = ws.candidates.get(candidate_id)
+        if facts is None or not facts.metrics:
             return (f"error: no trained candidate '{candidate_id}'; known: "
                     f"{', '.join(ws.candidates) or 'none'}")
-        return bounded(training_summary(directory))
+        return bounded(training_summary(facts.metrics, facts.similarity, facts.features, facts.units))
 
     tools: list[BaseTool] = [env_context, read_reward, edit_reward, test_reward, training_stats]
     if ws.probe_steps > 0:
@@ -196,10 +211,10 @@ def _probe_tool(ws: EngineerWorkspace) -> BaseTool:
         with tempfile.TemporaryDirectory(prefix="vid2reward-probe-") as tmp:
             try:
                 program = sandboxed_program(ws.draft, "draft")
-                train_sandboxed(config, program, Path(tmp) / "probe")
+                result = train_sandboxed(config, program, Path(tmp) / "probe")
             except UserError as exc:
                 return _error(exc)
-            return bounded(f"probe of {steps} steps:\n" + training_summary(Path(tmp) / "probe"))
+            return bounded(f"probe of {steps} steps:\n" + training_summary(result.metrics))
 
     return probe_train
 
@@ -221,9 +236,11 @@ def _rounded(value: Any) -> Any:
     return value
 
 
-def training_summary(directory: Path) -> str:
-    """A candidate directory's metrics.json (and evaluation.json) as a short text report."""
-    metrics = json.loads((directory / "metrics.json").read_text(encoding="utf-8"))
+def training_summary(metrics: Mapping[str, Any], similarity: float | None = None,
+                     features: Mapping[str, float] | None = None,
+                     units: Mapping[str, str] | None = None) -> str:
+    """A training's statistics (and, with a video critic, its clip's similarity and pixel
+    features) as a short text report."""
     lines = [f"status: {metrics.get('status')}" + (f" ({metrics['failure']})" if metrics.get("failure") else ""),
              f"steps: {metrics.get('steps')}, episodes: {metrics.get('episodes')}",
              f"return under its own reward: {_num(metrics.get('return_mean'))}; env's own return: "
@@ -240,13 +257,10 @@ def training_summary(directory: Path) -> str:
         picks = [curve[i] for i in sorted({0, len(curve) // 2, len(curve) - 1})]
         lines.append("learning curve (steps: return / episode length): " + "; ".join(
             f"{int(p['steps'])}: {_num(p['return'])} / {_num(p['length'])}" for p in picks))
-    evaluation = directory / "evaluation.json"
-    if evaluation.is_file():
-        ev = json.loads(evaluation.read_text(encoding="utf-8"))
-        if ev.get("similarity") is not None:
-            lines.append(f"similarity to the expert: {ev['similarity']:.3f}")
-        if ev.get("features"):
-            lines.append("pixel features of its clip:\n" + features_table(ev["features"], ev.get("units", {})))
+    if similarity is not None:
+        lines.append(f"similarity to the expert: {similarity:.3f}")
+    if features:
+        lines.append("pixel features of its clip:\n" + features_table(features, units or {}))
     return "\n".join(lines)
 
 

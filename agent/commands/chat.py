@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         session = RunSession(paths, config, paths.root.name, engines=engines, approve=True)
     chat = ChatSession(session, console, ask_llm=_llm_answer(session))
     try:
-        console.print(f"[bold]vid2reward chat[/] on {session.paths.root} (/help for commands)")
+        console.print(f"[bold]vid2reward chat[/] on {session.record.root} (/help for commands)")
         if session.state().next or not session.state().values:
             chat.cmd_approve("") if not session.state().values else chat.cmd_status("")
         interactive = sys.stdin.isatty()

@@ -60,9 +60,8 @@ def run(args: argparse.Namespace) -> int:
         outcome = execute(paths, config, paths.root.name, listeners=[board.on_event],
                           progress=board.on_progress)
     board.print_summary(outcome)
-    best_metrics = paths.best / "state_metrics.json"
-    if best_metrics.is_file():
-        learned = json.loads(best_metrics.read_text())
+    learned = (paths.best_summary() or {}).get("best_state_metrics")
+    if learned:
         expert = info["state_metrics"]
         Console().print(
             "ground truth (simulator state, hidden from the run): forward speed "

@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel
-
 from vid2reward.agent.messages import EditAudit, RewardEdit, VisualFeedback
+from vid2reward.agent.run_log import LogEvent
 from vid2reward.agent.state import selection_score
 
 
@@ -41,6 +40,7 @@ class CandidateView:
     clip: Path | None = None
     sheet: Path | None = None
     features: dict[str, float] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
     similarity: float | None = None
 
     @property
@@ -84,7 +84,7 @@ class EventSink(Protocol):
     """Where an engine reports what it did: the run context (``RunContext`` has these three
     methods): events (model calls, tool calls), LLM usage for the budgets, one-line notes."""
 
-    def emit(self, event: BaseModel) -> None:
+    def emit(self, event: LogEvent) -> None:
         """Write one event to the run log."""
         ...
 

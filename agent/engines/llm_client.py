@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import openai
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage, convert_to_messages
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -184,7 +184,7 @@ class RoleClient:
         runnable = self.llm.bind_tools(list(tools), **bind) if tools else (
             self.llm.bind(**bind) if bind else self.llm)
         reply = self._with_retries(lambda: runnable.invoke(list(messages)))
-        self._record(reply)
+        self._record(messages, reply)
         return reply
 
     def structured(self, messages: Sequence[BaseMessage], schema: type[M]) -> Structured:
@@ -227,7 +227,7 @@ class RoleClient:
                 time.sleep(delay)
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    def _record(self, reply: AIMessage) -> None:
+    def _record(self, messages: Sequence[BaseMessage], reply: AIMessage) -> None:
         usage: dict[str, Any] = dict(reply.usage_metadata or {})
         tokens_in, tokens_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
         cost = 0.0
@@ -237,11 +237,41 @@ class RoleClient:
             self._warned_price = True
             self.note(f"no price known for model '{self.model}': its calls count as $0")
         event = LLMUsage(role=self.role, model=self.model, input_tokens=tokens_in,
-                         output_tokens=tokens_out, cost_usd=round(cost, 6))
+                         output_tokens=tokens_out, cost_usd=round(cost, 6),
+                         request=[logged_message(m) for m in convert_to_messages(list(messages))],
+                         response=logged_message(reply))
         self.calls.append(event)
         if self.sink is not None:
             self.sink.emit(event)
             self.sink.add_usage(tokens_in + tokens_out, cost)
+
+
+MAX_LOGGED_TEXT = 20_000
+"""Longest text of one message kept in the run log (a request holds a page or two)."""
+
+
+def logged_message(message: BaseMessage) -> dict[str, Any]:
+    """A chat message as the run log keeps it: its role, its text parts, each image as a size
+    (a contact sheet's base64 would swamp the log; the sheet itself is in the run record),
+    and its tool calls or the call it answers."""
+    parts: list[str] = []
+    content = message.content if isinstance(message.content, list) else [message.content]
+    for part in content:
+        if isinstance(part, str):
+            parts.append(part)
+        elif isinstance(part, dict) and part.get("type") == "text":
+            parts.append(str(part.get("text", "")))
+        elif isinstance(part, dict):
+            data = part.get("base64") or part.get("image_url") or ""
+            parts.append(f"[{part.get('type', 'part')}: {len(str(data))} characters]")
+    text = "\n".join(parts)
+    logged: dict[str, Any] = {"role": message.type, "text": text[:MAX_LOGGED_TEXT]}
+    if isinstance(message, AIMessage) and message.tool_calls:
+        logged["tool_calls"] = [{"name": c["name"], "args": json.loads(json.dumps(c["args"], default=str))}
+                                for c in message.tool_calls]
+    if isinstance(message, ToolMessage):
+        logged["tool_call_id"] = message.tool_call_id
+    return logged
 
 
 def _validate(schema: type[M], data: Any, reply: AIMessage) -> Structured:

@@ -42,7 +42,12 @@ from vid2reward.agent.engines.weight_variants import weight_variants
 from vid2reward.agent.messages import EditAudit, RewardEdit, VisualFeedback
 from vid2reward.agent.prompts import render
 from vid2reward.agent.run_log import ToolCall
-from vid2reward.tools.agent_tools import EngineerWorkspace, engineer_tools, features_table
+from vid2reward.tools.agent_tools import (
+    CandidateFacts,
+    EngineerWorkspace,
+    engineer_tools,
+    features_table,
+)
 from vid2reward.tools.reward_check import find_violations
 from vid2reward.tools.reward_versions import RewardStore, sha256_of
 
@@ -193,7 +198,9 @@ class LLMEngineer:
 
     def _workspace(self, brief: EngineerBrief, draft: str) -> EngineerWorkspace:
         return EngineerWorkspace(env_id=brief.env_id, store=RewardStore(Path(self._versions.name)),
-                                 candidates={c.id: c.directory for c in brief.history},
+                                 candidates={c.id: CandidateFacts(c.source, c.metrics, c.similarity,
+                                                                  c.features, c.units)
+                                             for c in brief.history},
                                  draft=draft, probe_steps=self.settings.probe_steps)
 
     def _converse(self, brief: EngineerBrief, ws: EngineerWorkspace, task: str, answer_prompt: str,

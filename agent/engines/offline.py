@@ -22,7 +22,6 @@ from vid2reward.agent.engines.numeric_engineer import (
 )
 from vid2reward.agent.engines.reward_terms import fallback_program, write_program
 from vid2reward.agent.messages import EditAudit, VisualFeedback
-from vid2reward.agent.run_dir import read_json
 from vid2reward.sim.envs import get_spec
 
 
@@ -64,7 +63,7 @@ class OfflineCritic:
 
 class OfflineEngineer:
     """The NumericEngineer playing the engineer's role: programs are written from the term
-    library, and each candidate's plan (terms and WEIGHTS) is kept in plan.json."""
+    library, and each candidate's plan (terms and WEIGHTS) is kept with it in the run record."""
 
     def __init__(self, env_id: str, seed: int = 0) -> None:
         self.numeric = NumericEngineer(get_spec(env_id), seed=seed)
@@ -86,10 +85,10 @@ class OfflineEngineer:
         """Step the weights against the gradient ``feedback`` states (or, without a video
         critic, explore around the best program by its own training return)."""
         observations = [Observation(candidate_id=c.id, iteration=c.iteration,
-                                    plan=CandidatePlan(**read_json(c.directory / "plan.json")),
+                                    plan=CandidatePlan(**c.plan),
                                     features=c.features,
                                     score=c.score)
-                        for c in brief.history if (c.directory / "plan.json").is_file()]
+                        for c in brief.history if c.plan is not None]
         run_best: list[float] = []
         for it in sorted({o.iteration for o in observations}):
             top = max(o.score for o in observations if o.iteration <= it)

@@ -9,14 +9,12 @@ up at the first unfinished candidate.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from typing import Any, cast
 
 from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 
 from vid2reward.agent.context import RunContext, StopRequested
-from vid2reward.agent.run_dir import read_json, write_json
 from vid2reward.agent.run_log import TrainingSummary
 from vid2reward.agent.state import CandidateRecord, RunState
 from vid2reward.sim.envs import make_env
@@ -28,8 +26,6 @@ from vid2reward.sim.train import TrainConfig
 from vid2reward.tools.expert_video import measure_video
 from vid2reward.tools.reward_sandbox import sandboxed_program
 from vid2reward.tools.reward_training import train_sandboxed
-
-TRAINED_FILES = ("policy.zip", "vecnormalize.pkl", "metrics.json", "train_key.json")
 
 
 def train_config(ctx: RunContext) -> TrainConfig:
@@ -45,14 +41,6 @@ def train_key(ctx: RunContext, reward_sha: str) -> dict[str, Any]:
     return json.loads(json.dumps({"reward_sha256": reward_sha, **train_config(ctx).cache_key()}))
 
 
-def _find_trained(ctx: RunContext, key: dict[str, Any]) -> Any:
-    """A candidate directory of this run already trained with ``key``, if any."""
-    for key_file in ctx.paths.root.glob("iter-*/cand-*/train_key.json"):
-        if read_json(key_file) == key and (key_file.parent / "policy.zip").is_file():
-            return key_file.parent
-    return None
-
-
 def train_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
     """Train each tested candidate (or reuse an identical finished training)."""
     iteration = state["iteration"]
@@ -63,14 +51,11 @@ def train_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
         if rec["status"] != "tested":
             records.append(rec)
             continue
-        d = ctx.paths.candidate(rec["id"])
         key = train_key(ctx, rec["reward_sha256"])
-        done = _find_trained(ctx, key)
-        if done is not None and done != d:
-            for name in TRAINED_FILES:
-                shutil.copy2(done / name, d / name)
-        if (d / "train_key.json").is_file() and read_json(d / "train_key.json") == key:
-            metrics = read_json(d / "metrics.json")
+        if not ctx.record.is_trained(rec["id"], key):
+            ctx.record.reuse_training(rec["id"], key)
+        if ctx.record.is_trained(rec["id"], key):
+            metrics = ctx.record.metrics(rec["id"])
             was_cached = True
             cached += 1
         else:
@@ -113,31 +98,22 @@ def _train_interruptibly(ctx: RunContext, rec: CandidateRecord, key: dict[str, A
 
 
 def _train_one(ctx: RunContext, rec: CandidateRecord, key: dict[str, Any]) -> dict[str, Any]:
-    d = ctx.paths.candidate(rec["id"])
-    reward_path = d / "reward.py"
+    cid = rec["id"]
     try:
-        program = sandboxed_program(reward_path)
+        program = sandboxed_program(ctx.record.program_path(cid))
         on_progress = None
         if ctx.progress is not None:
             progress = ctx.progress
             on_progress = lambda done, total: progress(rec["id"], done, total)  # noqa: E731
-        # train() replaces the whole output directory: train into a sibling, then move the
-        # trained files in beside reward.py and plan.json.
-        out = d.with_name(f"{d.name}.train")
-        result = train_sandboxed(train_config(ctx), program, out, on_progress=on_progress)
-        for item in out.iterdir():
-            if item.name != "reward.py":
-                target = d / item.name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                item.replace(target)
-        shutil.rmtree(out, ignore_errors=True)
+        result = train_sandboxed(train_config(ctx), program, ctx.record.training_scratch(cid),
+                                 on_progress=on_progress)
+        ctx.record.adopt_training(cid)
         metrics = result.metrics
     except RewardError as exc:  # broken from its first steps: no training happened
         metrics = {"status": "failed", "failure": str(exc), "steps": 0, "wall_seconds": 0.0}
-        write_json(d / "metrics.json", metrics)
+        ctx.record.write_metrics(cid, metrics)
     if metrics["status"] != "failed":
-        write_json(d / "train_key.json", key)  # written last: marks the training complete
+        ctx.record.mark_trained(cid, key)  # written last: marks the training complete
     return metrics
 
 
@@ -152,22 +128,22 @@ def evaluate_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
     render_s = features_s = 0.0
     for rec in state["candidates"]:
         rec = CandidateRecord(**rec)
-        d = ctx.paths.candidate(rec["id"])
-        if rec["status"] == "trained" and not (d / "evaluation.json").is_file():
+        cid = rec["id"]
+        if rec["status"] == "trained" and not ctx.record.is_evaluated(cid):
             ctx.stop.check()  # a safe point: finished evaluations are cached on disk
             started = time.monotonic()
-            policy = load_policy(d, cfg.env_id)
+            policy = load_policy(ctx.record.candidate_dir(cid), cfg.env_id)
             episodes = run_episodes(cfg.env_id, policy, episodes=1, seed=cfg.seed + 1000,
                                     max_steps=max_steps, render_size=cfg.render_size)
             ep = episodes[0]
-            clip = write_mp4(ep.frames, d / "clip.mp4", ep.fps)
+            clip = write_mp4(ep.frames, ctx.record.clip(cid), ep.fps)
             labels = [f"t={i / ep.fps:.1f}s" for i in range(len(ep.frames))]
-            contact_sheet(ep.frames, d / "sheet.png", labels=labels)
-            write_json(d / "state_metrics.json", behaviour_metrics(episodes).to_dict())
+            contact_sheet(ep.frames, ctx.record.sheet(cid), labels=labels)
+            ctx.record.write_state_metrics(cid, behaviour_metrics(episodes).to_dict())
             rendered = time.monotonic()
             measured = measure_video(clip)
-            write_json(d / "evaluation.json", {"features": measured["features"],
-                                               "units": measured.get("units", {})})
+            ctx.record.write_evaluation(cid, {"features": measured["features"],
+                                              "units": measured.get("units", {})})
             render_s += rendered - started
             features_s += time.monotonic() - rendered
         if rec["status"] == "trained":

@@ -7,7 +7,6 @@ from typing import Any
 from vid2reward.agent.clip_checks import check_clip_length
 from vid2reward.agent.context import RunContext
 from vid2reward.agent.engines.base import ExpertView
-from vid2reward.agent.run_dir import read_json, write_json
 from vid2reward.agent.state import RunState
 from vid2reward.tools.expert_video import measure_video, prepare_expert
 
@@ -18,27 +17,21 @@ def ingest_expert(state: RunState, ctx: RunContext) -> dict[str, Any]:
     if not cfg.video_critic:
         ctx.note("no video critic (ablation): the expert video is not used")
         return {}
-    expert_dir = ctx.paths.expert
-    if not (expert_dir / "features.json").is_file():
-        clip = prepare_expert(cfg.video, expert_dir, start=cfg.video_start, end=cfg.video_end)
+    record = ctx.record
+    measured = record.expert_measured()
+    if measured is None:
+        clip = prepare_expert(cfg.video, record.expert_dir, start=cfg.video_start, end=cfg.video_end)
         check_clip_length(clip, "the expert clip")
-        measured = measure_video(clip, sheet=expert_dir / "sheet.png", forward=cfg.expert_forward)
-        write_json(expert_dir / "features.json", measured)
-    features = read_json(expert_dir / "features.json")["features"]
+        measured = measure_video(clip, sheet=record.expert_sheet, forward=cfg.expert_forward)
+        record.write_expert_measured(measured)
+    features = measured["features"]
     ctx.note("expert features: " + ", ".join(f"{k}={v:.3g}" for k, v in features.items()))
     return {}
 
 
 def load_expert(ctx: RunContext) -> ExpertView | None:
     """The expert as agents see it (None in the no-video ablation)."""
-    expert_dir = ctx.paths.expert
-    if not ctx.config.video_critic or not (expert_dir / "features.json").is_file():
-        return None
-    measured = read_json(expert_dir / "features.json")
-    description = expert_dir / "description.txt"
-    return ExpertView(clip=expert_dir / "clip.mp4", sheet=expert_dir / "sheet.png",
-                      features=measured["features"], units=measured.get("units", {}),
-                      description=description.read_text() if description.is_file() else "")
+    return ctx.record.expert_view() if ctx.config.video_critic else None
 
 
 def describe_expert(state: RunState, ctx: RunContext) -> dict[str, Any]:
@@ -46,8 +39,9 @@ def describe_expert(state: RunState, ctx: RunContext) -> dict[str, Any]:
     expert = load_expert(ctx)
     if expert is None:
         return {"expert_described": True}
-    path = ctx.paths.expert / "description.txt"
-    if not path.is_file():
-        path.write_text(ctx.critic.describe_expert(expert), encoding="utf-8")
-    ctx.note(path.read_text(encoding="utf-8").splitlines()[0][:160])
+    description = ctx.record.expert_description()
+    if description is None:
+        description = ctx.critic.describe_expert(expert)
+        ctx.record.write_expert_description(description)
+    ctx.note(description.splitlines()[0][:160] if description.strip() else "(no description)")
     return {"expert_described": True}

@@ -12,11 +12,9 @@ resumed run never trains it twice.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from vid2reward.agent.context import RunContext
-from vid2reward.agent.run_dir import read_json, write_json
 from vid2reward.agent.state import RunState
 from vid2reward.sim.envs import steps_for_seconds
 from vid2reward.sim.evaluation import summarise
@@ -45,46 +43,44 @@ def train_final(state: RunState, ctx: RunContext) -> dict[str, Any]:
     best = state.get("best")
     if best is None or ctx.config.final_steps <= 0:
         return {}
-    source = ctx.paths.candidate(best["id"])
-    out = ctx.paths.root / "final"
-    config = final_config(ctx, str(source))
+    record = ctx.record
+    config = final_config(ctx, str(record.candidate_dir(best["id"])))
     key = json.loads(json.dumps({"candidate": best["id"], **config.cache_key()}))
-    if (out / "train_key.json").is_file() and read_json(out / "train_key.json") == key:
+    if record.final_done(key):
         ctx.note(f"final training of {best['id']} already done")
         return {}
     ctx.stop.check()  # a safe point: nothing of the final training exists yet
-    program = sandboxed_program(source / "reward.py")
+    program = sandboxed_program(record.program_path(best["id"]))
     on_progress = None
     if ctx.progress is not None:
         progress = ctx.progress
         on_progress = lambda done, total: progress("final", done, total)  # noqa: E731
-    result = train_sandboxed(config, program, out, on_progress=on_progress)
+    result = train_sandboxed(config, program, record.final_dir, on_progress=on_progress)
     if result.status == "failed":
         ctx.note(f"final training failed: {result.metrics['failure']}; best/ keeps the candidate")
         return {}
-    evaluation = _render_and_measure(ctx, out)
-    write_json(out / "final.json", {"candidate": best["id"], "steps": result.metrics["steps"],
-                                    "wall_seconds": result.metrics["wall_seconds"],
-                                    "evaluation": evaluation})
-    write_json(out / "train_key.json", key)  # written last: marks the final training complete
+    evaluation = _render_and_measure(ctx)
+    record.write_final({"candidate": best["id"], "steps": result.metrics["steps"],
+                        "wall_seconds": result.metrics["wall_seconds"], "evaluation": evaluation},
+                       key)
     ctx.note(f"final training of {best['id']}: {result.metrics['steps']:,} more steps; "
              f"fell in {evaluation['fall_rate']:.0%} of {evaluation['episodes']} episodes")
     return {}
 
 
-def _render_and_measure(ctx: RunContext, out: Path) -> dict[str, Any]:
+def _render_and_measure(ctx: RunContext) -> dict[str, Any]:
     """The final policy's clip and sheet (like a candidate's), its state metrics, and an honest
     evaluation over full-length seeded episodes."""
     cfg = ctx.config
-    policy = load_policy(out, cfg.env_id)
+    policy = load_policy(ctx.record.final_dir, cfg.env_id)
     clip_steps = steps_for_seconds(cfg.env_id, cfg.clip_seconds)
     shown = run_episodes(cfg.env_id, policy, episodes=1, seed=cfg.seed + 1000,
                          max_steps=clip_steps, render_size=cfg.render_size)
     ep = shown[0]
-    write_mp4(ep.frames, out / "clip.mp4", ep.fps)
-    contact_sheet(ep.frames, out / "sheet.png",
+    write_mp4(ep.frames, ctx.record.final_clip, ep.fps)
+    contact_sheet(ep.frames, ctx.record.final_sheet,
                   labels=[f"t={i / ep.fps:.1f}s" for i in range(len(ep.frames))])
-    write_json(out / "state_metrics.json", behaviour_metrics(shown).to_dict())
+    ctx.record.write_final_state_metrics(behaviour_metrics(shown).to_dict())
     episodes = run_episodes(cfg.env_id, policy, episodes=FINAL_EVAL_EPISODES, seed=FINAL_EVAL_SEED,
                             max_steps=1000)
     return summarise(episodes, FINAL_EVAL_SEED, 1000).to_dict()

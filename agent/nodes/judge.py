@@ -19,10 +19,9 @@ from vid2reward.agent.messages import (
     moved_closer,
 )
 from vid2reward.agent.nodes.expert import load_expert
-from vid2reward.agent.nodes.programs import candidate_view
-from vid2reward.agent.run_dir import candidate_id, read_json, write_json
 from vid2reward.agent.run_log import CandidateEvaluated, IterationFinished, MessageEvent
-from vid2reward.agent.state import CandidateRecord, HistoryPoint, RunState, selection_score
+from vid2reward.agent.run_record import candidate_id
+from vid2reward.agent.state import CandidateRecord, HistoryPoint, RunState
 from vid2reward.tools.feature_definitions import feature_scale
 
 AUDIT_TOLERANCE = 0.05
@@ -30,44 +29,41 @@ AUDIT_TOLERANCE = 0.05
 
 
 def critique(state: RunState, ctx: RunContext) -> dict[str, Any]:
-    """VisualFeedback for every evaluated candidate; the iteration's best one is also written
-    to ``iter-NNN/feedback.json``."""
+    """VisualFeedback for every evaluated candidate; the iteration's best one is also recorded
+    as the iteration's feedback."""
     iteration = state["iteration"]
     expert = load_expert(ctx)
     records = []
     for index, rec in enumerate(state["candidates"]):
         rec = CandidateRecord(**rec)
         if rec["status"] == "evaluated":
-            view = candidate_view(ctx, rec["id"])
-            d = ctx.paths.candidate(rec["id"])
+            view = ctx.record.candidate_view(rec["id"])
             if expert is not None:
                 feedback = ctx.critic.critique(expert, view, feedback_id=f"fb-{iteration:03d}-{index:02d}",
                                                iteration=iteration)
-                write_json(d / "feedback.json", feedback.model_dump())
+                ctx.record.write_feedback(rec["id"], feedback)
                 ctx.emit(MessageEvent(sender="critic", message=feedback))
                 rec["similarity"] = feedback.similarity
                 rec["feedback_id"] = feedback.id
             else:  # no video critic: rank by the program's own training return (Eureka-style)
-                rec["similarity"] = None  # type: ignore[typeddict-item]
-            evaluation = read_json(d / "evaluation.json")
-            evaluation["similarity"] = rec.get("similarity")
-            write_json(d / "evaluation.json", evaluation)
+                rec["similarity"] = None
+            evaluation = ctx.record.evaluation(rec["id"]) or {}
+            ctx.record.write_evaluation(rec["id"], {**evaluation, "similarity": rec.get("similarity")})
             ctx.emit(CandidateEvaluated(iteration=iteration, candidate_id=rec["id"],
-                                        similarity=rec.get("similarity"), clip=str(d / "clip.mp4"),
-                                        features=view.features))
+                                        similarity=rec.get("similarity"),
+                                        clip=str(ctx.record.clip(rec["id"])), features=view.features))
         records.append(rec)
     best = _iteration_best(ctx, records)
-    if best is not None and best.get("feedback_id"):
-        fb = read_json(ctx.paths.candidate(best["id"]) / "feedback.json")
-        write_json(ctx.paths.iteration(iteration) / "feedback.json", fb)
+    judged = ctx.record.feedback(best["id"]) if best is not None and best.get("feedback_id") else None
+    if judged is not None:
+        ctx.record.write_iteration_feedback(iteration, judged)
     ctx.note(", ".join(f"{r['id'][-7:]}: {r['similarity']:.3f}" for r in records
                        if r.get("similarity") is not None) or "no similarities")
     return {"candidates": records}
 
 
 def _score(ctx: RunContext, rec: CandidateRecord) -> float:
-    metrics = read_json(ctx.paths.candidate(rec["id"]) / "metrics.json")
-    return selection_score(rec.get("similarity"), metrics.get("return_mean"))
+    return ctx.record.score(rec["id"], rec.get("similarity"))
 
 
 def _iteration_best(ctx: RunContext, records: list[CandidateRecord]) -> CandidateRecord | None:
@@ -77,17 +73,16 @@ def _iteration_best(ctx: RunContext, records: list[CandidateRecord]) -> Candidat
 
 def audit(state: RunState, ctx: RunContext) -> dict[str, Any]:
     """EditAudit for every (edit, addressed feature) of the RewardFeedback that made this
-    iteration's programs; written to ``iter-NNN/audit.json``."""
+    iteration's programs; recorded as the iteration's audits."""
     iteration = state["iteration"]
-    path = state.get("last_reward_feedback")
-    centre = ctx.paths.candidate(candidate_id(iteration, 0))
-    if not path or iteration < 2 or not (centre / "evaluation.json").is_file():
+    centre = ctx.record.evaluation(candidate_id(iteration, 0))
+    feedback = ctx.record.reward_feedback(iteration) if iteration >= 2 else None
+    if centre is None or feedback is None or feedback.base_candidate_id is None:
         return {}
-    feedback = RewardFeedback.model_validate(read_json(ctx.paths.iteration(iteration) / "edits.json"))
-    if feedback.base_candidate_id is None:
+    base = ctx.record.evaluation(feedback.base_candidate_id)
+    if base is None:
         return {}
-    before = read_json(ctx.paths.candidate(feedback.base_candidate_id) / "evaluation.json")["features"]
-    after = read_json(centre / "evaluation.json")["features"]
+    before, after = base["features"], centre["features"]
     answered = _answered_feedback(ctx, feedback)
     deltas = {d.feature: d for d in answered.deltas} if answered else {}
     expert = load_expert(ctx)
@@ -109,7 +104,7 @@ def audit(state: RunState, ctx: RunContext) -> dict[str, Any]:
                 before=before[feature], after=after[feature], expert=target,
                 outcome=audit_outcome(expected, before[feature], after[feature], AUDIT_TOLERANCE * scale),
                 closer_to_expert=moved_closer(before[feature], after[feature], target)))
-    write_json(ctx.paths.iteration(iteration) / "audit.json", [a.model_dump() for a in audits])
+    ctx.record.write_audits(iteration, audits)
     for a in audits:
         ctx.emit(MessageEvent(sender="auditor", message=a))
     moved = sum(a.outcome == "moved_as_expected" for a in audits)
@@ -122,11 +117,8 @@ def _answered_feedback(ctx: RunContext, feedback: RewardFeedback) -> VisualFeedb
     """The VisualFeedback the RewardFeedback answered (its deltas carry the scales)."""
     if feedback.base_candidate_id is None or feedback.feedback_id is None:
         return None
-    path = ctx.paths.candidate(feedback.base_candidate_id) / "feedback.json"
-    if not path.is_file():
-        return None
-    judged = VisualFeedback.model_validate(read_json(path))
-    return judged if judged.id == feedback.feedback_id else None
+    judged = ctx.record.feedback(feedback.base_candidate_id)
+    return judged if judged is not None and judged.id == feedback.feedback_id else None
 
 
 def keep_best(state: RunState, ctx: RunContext) -> dict[str, Any]:

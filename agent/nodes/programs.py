@@ -1,8 +1,7 @@
 """The engineer's nodes: draft the first programs, test them, repair failures, propose edits.
 
-Each program the engineer writes becomes a candidate directory ``iter-NNN/cand-MM`` holding
-``reward.py`` (and ``plan.json`` when the engine keeps one); the iteration's RewardFeedback
-goes to ``iter-NNN/edits.json``.
+Each program the engineer writes becomes a candidate of the run record (its program, and its
+plan when the engine keeps one); the iteration's RewardFeedback is recorded beside them.
 """
 
 from __future__ import annotations
@@ -10,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from vid2reward.agent.context import RunContext, StopRequested
-from vid2reward.agent.engines.base import CandidateView, EngineerAnswer, EngineerBrief
-from vid2reward.agent.messages import EditAudit, RewardFeedback, VisualFeedback
+from vid2reward.agent.engines.base import EngineerAnswer, EngineerBrief
+from vid2reward.agent.messages import RewardFeedback, VisualFeedback
 from vid2reward.agent.nodes.expert import load_expert
-from vid2reward.agent.run_dir import candidate_id, read_json, write_json
 from vid2reward.agent.run_log import MessageEvent
+from vid2reward.agent.run_record import candidate_id
 from vid2reward.agent.state import CandidateRecord, RunState
 from vid2reward.sim import env_context
 from vid2reward.tools.reward_runtime import run_reward_test
@@ -26,45 +25,17 @@ def brief(state: RunState, ctx: RunContext, iteration: int) -> EngineerBrief:
     return EngineerBrief(env_id=ctx.config.env_id, env_context=env_context(ctx.config.env_id),
                          task=ctx.config.task, candidates=ctx.config.candidates,
                          iteration=iteration, expert=load_expert(ctx),
-                         history=evaluated_candidates(ctx, upto=iteration))
-
-
-def evaluated_candidates(ctx: RunContext, upto: int) -> list[CandidateView]:
-    """Every candidate of iterations 1..upto that has an evaluation.json (oldest first)."""
-    views = []
-    for it in range(1, upto + 1):
-        it_dir = ctx.paths.iteration(it)
-        for cand_dir in sorted(it_dir.glob("cand-*")) if it_dir.is_dir() else []:
-            if (cand_dir / "evaluation.json").is_file():
-                views.append(candidate_view(ctx, f"{it_dir.name}/{cand_dir.name}"))
-    return views
-
-
-def candidate_view(ctx: RunContext, cid: str) -> CandidateView:
-    """Load what is known about one candidate from its directory."""
-    d = ctx.paths.candidate(cid)
-    evaluation = read_json(d / "evaluation.json") if (d / "evaluation.json").is_file() else {}
-    return CandidateView(
-        id=cid, iteration=int(cid[5:8]), directory=d,
-        source=(d / "reward.py").read_text(encoding="utf-8"),
-        metrics=read_json(d / "metrics.json") if (d / "metrics.json").is_file() else {},
-        clip=d / "clip.mp4" if (d / "clip.mp4").is_file() else None,
-        sheet=d / "sheet.png" if (d / "sheet.png").is_file() else None,
-        features=evaluation.get("features", {}), similarity=evaluation.get("similarity"))
+                         history=ctx.record.evaluated_candidates(upto=iteration))
 
 
 def write_candidates(ctx: RunContext, iteration: int, answer: EngineerAnswer,
-                     feedback_id: str | None, base: CandidateRecord | None,
-                     ) -> tuple[list[CandidateRecord], str]:
-    """Write the answer's programs as candidate dirs and its RewardFeedback as edits.json."""
+                     feedback_id: str | None, base: CandidateRecord | None) -> list[CandidateRecord]:
+    """Write the answer's programs as candidates and its RewardFeedback as the iteration's
+    edits (``base``: the candidate edited, which the next audit compares against)."""
     records: list[CandidateRecord] = []
     for index, program in enumerate(answer.programs):
         cid = candidate_id(iteration, index)
-        d = ctx.paths.candidate(cid)
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "reward.py").write_text(program.source, encoding="utf-8")
-        if program.plan is not None:
-            write_json(d / "plan.json", program.plan)
+        ctx.record.write_program(cid, program.source, program.plan)
         records.append(CandidateRecord(id=cid, reward_sha256=sha256_of(program.source), status="pending"))
     centre = answer.programs[0].source
     feedback = RewardFeedback(id=f"rf-{iteration:03d}", iteration=iteration - 1,
@@ -73,18 +44,17 @@ def write_candidates(ctx: RunContext, iteration: int, answer: EngineerAnswer,
                               base_candidate_id=base["id"] if base else None,
                               edits=answer.edits, source=centre, sha256=sha256_of(centre),
                               notes=answer.notes)
-    path = ctx.paths.iteration(iteration) / "edits.json"
-    write_json(path, feedback.model_dump())
+    ctx.record.write_reward_feedback(iteration, feedback)
     ctx.emit(MessageEvent(sender="engineer", message=feedback))
-    return records, str(path)
+    return records
 
 
 def draft_reward(state: RunState, ctx: RunContext) -> dict[str, Any]:
     """The engineer drafts iteration 1's programs."""
     answer = ctx.engineer.draft(brief(state, ctx, 1))
-    records, edits_path = write_candidates(ctx, 1, answer, None, None)
+    records = write_candidates(ctx, 1, answer, None, None)
     ctx.note(f"{len(records)} programs with terms " + ", ".join(e.component for e in answer.edits))
-    return {"iteration": 1, "candidates": records, "repairs": 0, "last_reward_feedback": edits_path}
+    return {"iteration": 1, "candidates": records, "repairs": 0}
 
 
 def test_rewards(state: RunState, ctx: RunContext) -> dict[str, Any]:
@@ -93,12 +63,11 @@ def test_rewards(state: RunState, ctx: RunContext) -> dict[str, Any]:
     for rec in state["candidates"]:
         rec = CandidateRecord(**rec)
         if rec["status"] in ("pending", "rejected"):
-            path = ctx.paths.candidate(rec["id"]) / "reward.py"
-            report = run_reward_test(path, ctx.config.env_id)
+            report = run_reward_test(ctx.record.program_path(rec["id"]), ctx.config.env_id)
             if not report.ok and ctx.stop.requested:
                 # Ctrl-C reached the test's child process too: not the program's fault.
                 raise StopRequested(f"{ctx.stop.reason} ({rec['id']} not tested)")
-            write_json(path.with_name("test.json"), report.to_dict())
+            ctx.record.write_test(rec["id"], report.to_dict())
             rec["status"] = "tested" if report.ok else "rejected"
             if report.ok:
                 rec.pop("problem", None)
@@ -119,9 +88,8 @@ def repair_rewards(state: RunState, ctx: RunContext) -> dict[str, Any]:
     for rec in state["candidates"]:
         rec = CandidateRecord(**rec)
         if rec["status"] == "rejected":
-            path = ctx.paths.candidate(rec["id"]) / "reward.py"
-            fixed = ctx.engineer.repair(b, path.read_text(encoding="utf-8"), rec.get("problem", ""))
-            path.write_text(fixed, encoding="utf-8")
+            fixed = ctx.engineer.repair(b, ctx.record.program(rec["id"]), rec.get("problem", ""))
+            ctx.record.replace_program(rec["id"], fixed)
             rec["reward_sha256"] = sha256_of(fixed)
         records.append(rec)
     return {"candidates": records, "repairs": state.get("repairs", 0) + 1}
@@ -132,24 +100,17 @@ def engineer(state: RunState, ctx: RunContext) -> dict[str, Any]:
     iteration's programs."""
     iteration = state["iteration"]
     best = state.get("best")
-    feedback = None
-    if best and best.get("feedback_id"):
-        fb_path = ctx.paths.candidate(best["id"]) / "feedback.json"
-        feedback = VisualFeedback.model_validate(read_json(fb_path))
+    feedback = ctx.record.feedback(best["id"]) if best and best.get("feedback_id") else None
     words = state.get("human_feedback")
     if words:  # human as critic: the person's words join (or, with no video, are) the feedback
         human = VisualFeedback(id=f"hf-{iteration:03d}", iteration=iteration,
                                candidate_id=best["id"] if best else "", problems=[f"(person) {words}"],
                                similarity=feedback.similarity if feedback else 0.0)
         ctx.emit(MessageEvent(sender="human", message=human))
-        (ctx.paths.iteration(iteration) / "human_feedback.txt").write_text(words, encoding="utf-8")
+        ctx.record.write_human_feedback(iteration, words)
         feedback = human if feedback is None else feedback.model_copy(
             update={"problems": [*human.problems, *feedback.problems]})
-    audit_path = ctx.paths.iteration(iteration) / "audit.json"
-    audits = [EditAudit.model_validate(a) for a in read_json(audit_path)] if audit_path.is_file() else []
-    answer = ctx.engineer.propose(brief(state, ctx, iteration), feedback, audits)
-    records, edits_path = write_candidates(ctx, iteration + 1, answer,
-                                           feedback.id if feedback else None, best)
+    answer = ctx.engineer.propose(brief(state, ctx, iteration), feedback, ctx.record.audits(iteration))
+    records = write_candidates(ctx, iteration + 1, answer, feedback.id if feedback else None, best)
     ctx.note(f"{len(answer.edits)} edits: " + ", ".join(f"{e.op} {e.component}" for e in answer.edits))
-    return {"iteration": iteration + 1, "candidates": records, "repairs": 0,
-            "last_reward_feedback": edits_path, "human_feedback": None}
+    return {"iteration": iteration + 1, "candidates": records, "repairs": 0, "human_feedback": None}

@@ -1,8 +1,8 @@
 """The trace of a run as one typed value: events.jsonl folded with the files it names.
 
 :func:`load_trace` reads a run directory through :func:`~vid2reward.agent.run_log.read_events`
-(never parsing the log itself) plus the files of the known layout (``run.json``, ``expert/``,
-``iter-NNN/edits.json``, ``iter-NNN/cand-MM/{reward.py,test.json,sheet.png,clip.mp4}``) and
+(never parsing the log itself) plus what the :class:`~vid2reward.agent.run_record.RunRecord`
+holds (run.json, the expert, each candidate's program, test report, sheet and clip) and
 returns a :class:`RunTrace`. Every reader of a trace — the terminal view, the HTML export and
 ``trace --json`` — goes through these models; nothing here imports the graph or the runner.
 
@@ -17,10 +17,11 @@ which is exactly one left-to-right row set: delta -> edit -> outcome. Iteration 
 from __future__ import annotations
 
 import difflib
-import json
 import re
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -33,9 +34,11 @@ from vid2reward.agent.run_log import (
     ToolCall,
     read_event_log,
 )
+from vid2reward.agent.run_record import RunRecord
 from vid2reward.sim.errors import UserError
 from vid2reward.tools.reward_versions import sha256_of
 
+T = TypeVar("T")
 TRACE_VERSION = 1
 _CANDIDATE_ID = re.compile(r"^iter-(\d+)/cand-(\d+)$")
 
@@ -210,7 +213,7 @@ def load_trace(run_dir: str | Path, *, allow_empty: bool = False) -> RunTrace:
     root = Path(run_dir)
     if not root.is_dir():
         raise UserError("not a directory", where=str(root), fix="pass a run directory made by `vid2reward run`")
-    just_created = allow_empty and (root / "run.json").is_file()
+    just_created = allow_empty and RunRecord(root).run_json.is_file()
     if not (root / EVENTS_FILE).is_file() and not just_created:
         raise UserError(f"not a vid2reward run directory (no {EVENTS_FILE})", where=str(root),
                         fix="pass a run directory made by `vid2reward run`")
@@ -226,7 +229,8 @@ def load_trace(run_dir: str | Path, *, allow_empty: bool = False) -> RunTrace:
 
 def build_trace(root: Path, events: list[Any]) -> RunTrace:
     """Fold events (in log order) and the files they name into a RunTrace."""
-    run_json = _json(root / "run.json") or {}
+    record = RunRecord(root)
+    run_json = _tolerant(record.read_info) or {}
     trace = RunTrace(run_dir=str(root.resolve()), run_id=run_json.get("run_id", root.name),
                      engine=run_json.get("engine", ""), config=run_json.get("config", {}),
                      env_id=run_json.get("config", {}).get("env_id", ""), status="running",
@@ -235,6 +239,7 @@ def build_trace(root: Path, events: list[Any]) -> RunTrace:
     candidates: dict[str, CandidateTrace] = {}
     open_nodes: list[NodeRun] = []
     current: NodeRun | None = None
+    by_id: dict[str, NodeRun] = {}  # node_started id -> its NodeRun (events name it as parent)
     history: dict[int, SimilarityPoint] = {}
     usage: dict[tuple[str, str], UsageTotal] = {}
 
@@ -244,8 +249,12 @@ def build_trace(root: Path, events: list[Any]) -> RunTrace:
     def cand(cid: str, iteration: int) -> CandidateTrace:
         return candidates.setdefault(cid, CandidateTrace(id=cid, iteration=_iteration_of(cid, iteration)))
 
-    def node_for(ts: float) -> NodeRun:  # messages outside any node get a node of their own
+    def node_for(ts: float, parent: str | None) -> NodeRun:
+        """The node an event happened in: its parent (log version 2), else the node running
+        when it was written; events outside any node get a node of their own."""
         nonlocal current
+        if parent in by_id:
+            return by_id[parent]
         if current is None:
             last = max(iterations, default=0)
             current = NodeRun(name="(between nodes)", iteration=last, started=ts)
@@ -272,10 +281,13 @@ def build_trace(root: Path, events: list[Any]) -> RunTrace:
             trace.status, trace.finish = f"rolled back to iteration {e.iteration}", None
         elif kind == "node_started":
             current = NodeRun(name=e.node, iteration=e.iteration, started=e.ts)
+            by_id[e.id] = current
             open_nodes.append(current)
             it(e.iteration).nodes.append(current)
         elif kind == "node_finished":
-            match = next((n for n in reversed(open_nodes) if n.name == e.node), None)
+            match = by_id.get(e.parent) if e.parent in by_id else None
+            match = match if match in open_nodes else next(
+                (n for n in reversed(open_nodes) if n.name == e.node), None)
             if match is None:  # its start was lost (torn log): keep what the finish says
                 match = NodeRun(name=e.node, iteration=e.iteration, started=e.ts - e.seconds)
                 it(e.iteration).nodes.append(match)
@@ -284,12 +296,12 @@ def build_trace(root: Path, events: list[Any]) -> RunTrace:
             match.seconds, match.summary = e.seconds, e.summary
             current = open_nodes[-1] if open_nodes else None
         elif kind == "message":
-            node_for(e.ts).messages.append(e)
+            node_for(e.ts, e.parent).messages.append(e)
             _place_message(e.message, it, cand)
         elif kind == "tool_call":
-            node_for(e.ts).tool_calls.append(e)
+            node_for(e.ts, e.parent).tool_calls.append(e)
         elif kind == "llm_usage":
-            node_for(e.ts).llm_calls.append(e)
+            node_for(e.ts, e.parent).llm_calls.append(e)
             total = usage.setdefault((e.role, e.model), UsageTotal(role=e.role, model=e.model))
             total.calls += 1
             total.input_tokens += e.input_tokens
@@ -312,16 +324,16 @@ def build_trace(root: Path, events: list[Any]) -> RunTrace:
                                                    run_best=e.run_best_similarity)
     for fb in (fb for i in iterations.values() for fb in i.feedback):
         cand(fb.candidate_id, fb.iteration).feedback_id = fb.id
-    _add_candidate_files(root, candidates, cand)
+    _add_candidate_files(record, candidates, cand)
     for _, c in sorted(candidates.items()):
         it(c.iteration).candidates.append(c)
-    sources = _sources_bysha256_of(root, candidates.values(), iterations.values())
+    sources = _sources_by_sha(record, candidates.values(), iterations.values())
     for i in iterations.values():
-        _attach_reward_diff(root, i, sources)
+        _attach_reward_diff(record, i, sources)
     trace.iterations = [iterations[n] for n in sorted(iterations)]
     trace.similarity_history = [history[n] for n in sorted(history)]
     trace.usage = sorted(usage.values(), key=lambda u: (u.role, u.model))
-    trace.expert = _expert(root)
+    trace.expert = _expert(record)
     return trace
 
 
@@ -343,50 +355,51 @@ def _iteration_of(candidate_id: str, fallback: int) -> int:
     return int(match.group(1)) if match else fallback
 
 
-def _add_candidate_files(root: Path, candidates: dict[str, CandidateTrace], cand: Any) -> None:
-    """Candidates written but never trained (rejected, or training now) come from the layout;
-    every candidate gets the paths of its files that exist."""
-    for d in sorted(root.glob("iter-*/cand-*")):
-        if d.is_dir() and _CANDIDATE_ID.match(f"{d.parent.name}/{d.name}"):
-            cand(f"{d.parent.name}/{d.name}", 0)
+def _add_candidate_files(record: RunRecord, candidates: dict[str, CandidateTrace], cand: Any) -> None:
+    """Candidates written but never trained (rejected, or training now) come from the record;
+    every candidate gets the paths (relative to the run directory) of its files that exist."""
+    for cid in record.candidate_ids():
+        if _CANDIDATE_ID.match(cid):
+            cand(cid, 0)
     for c in candidates.values():
-        d = root / c.id
-        for name, attr in (("reward.py", "reward"), ("clip.mp4", "clip"), ("sheet.png", "sheet")):
-            if (d / name).is_file():
-                setattr(c, attr, f"{c.id}/{name}")
-        if c.reward_sha256 is None and c.reward is not None:
-            c.reward_sha256 = sha256_of(_text(root / c.reward) or "")
-        test = _json(d / "test.json")
+        for path, attr in ((record.program_path(c.id), "reward"), (record.clip(c.id), "clip"),
+                           (record.sheet(c.id), "sheet")):
+            if path.is_file():
+                setattr(c, attr, str(path.relative_to(record.root)))
+        source = _tolerant(partial(record.program, c.id)) if c.reward else None
+        if c.reward_sha256 is None and source is not None:
+            c.reward_sha256 = sha256_of(source)
+        test = _tolerant(partial(record.test, c.id))
         if c.status == "written" and isinstance(test, dict) and test.get("ok") is False:
             c.status, c.failure = "rejected", test.get("error") or "failed its test"
 
 
-def _sources_bysha256_of(root: Path, candidates: Any, iterations: Any) -> dict[str, tuple[str, str]]:
+def _sources_by_sha(record: RunRecord, candidates: Any, iterations: Any) -> dict[str, tuple[str, str]]:
     """sha256 -> (label, source) for every program the run holds."""
     sources: dict[str, tuple[str, str]] = {}
     for i in iterations:
         if i.reward_feedback is not None:
             sources[i.reward_feedback.sha256] = (i.reward_feedback.id, i.reward_feedback.source)
     for c in candidates:  # candidate labels win: "iter-001/cand-00" says more than "rf-001"
-        text = _text(root / c.reward) if c.reward else None
+        text = _tolerant(partial(record.program, c.id)) if c.reward else None
         if text is not None:
             sources[sha256_of(text)] = (c.id, text)
     return sources
 
 
-def _attach_reward_diff(root: Path, i: IterationTrace, sources: dict[str, tuple[str, str]]) -> None:
+def _attach_reward_diff(record: RunRecord, i: IterationTrace, sources: dict[str, tuple[str, str]]) -> None:
     """Diff the program the iteration's RewardFeedback edited against the one it wrote."""
     rf = i.reward_feedback
     if rf is None:
         return
-    i.base_candidate_id = rf.base_candidate_id
+    i.base_candidate_id = base_id = rf.base_candidate_id
     new_label = sources.get(rf.sha256, (f"{rf.id} program", ""))[0]
-    if rf.base_sha256 is None and i.base_candidate_id is None:
+    if rf.base_sha256 is None and base_id is None:
         base_label, base = "(none: first draft)", ""
     elif rf.base_sha256 in sources:
         base_label, base = sources[rf.base_sha256]
-    elif i.base_candidate_id and (text := _text(root / i.base_candidate_id / "reward.py")) is not None:
-        base_label, base = i.base_candidate_id, text
+    elif base_id and (text := _tolerant(partial(record.program, base_id))) is not None:
+        base_label, base = base_id, text
     else:
         i.reward_diff = RewardDiff(reward_feedback_id=rf.id, base_label="(base program not found)",
                                    base_sha256=rf.base_sha256, new_label=new_label,
@@ -400,16 +413,17 @@ def _attach_reward_diff(root: Path, i: IterationTrace, sources: dict[str, tuple[
                                new_sha256=rf.sha256, diff="".join(lines))
 
 
-def _expert(root: Path) -> ExpertTrace | None:
-    d = root / "expert"
-    if not d.is_dir():
+def _expert(record: RunRecord) -> ExpertTrace | None:
+    if not record.expert_dir.is_dir():
         return None
-    measured = _json(d / "features.json")
+    measured = _tolerant(record.expert_measured)
     features = measured.get("features", {}) if isinstance(measured, dict) else {}
+    clip, sheet = record.expert_clip, record.expert_sheet
+    description: str | None = _tolerant(record.expert_description)
     return ExpertTrace(features={k: float(v) for k, v in features.items() if isinstance(v, int | float)},
-                       description=_text(d / "description.txt") or "",
-                       clip="expert/clip.mp4" if (d / "clip.mp4").is_file() else None,
-                       sheet="expert/sheet.png" if (d / "sheet.png").is_file() else None)
+                       description=description or "",
+                       clip=str(clip.relative_to(record.root)) if clip.is_file() else None,
+                       sheet=str(sheet.relative_to(record.root)) if sheet.is_file() else None)
 
 
 def _lines(text: str) -> list[str]:
@@ -417,17 +431,10 @@ def _lines(text: str) -> list[str]:
     return [line if line.endswith("\n") else line + "\n" for line in text.splitlines(keepends=True)]
 
 
-def _text(path: Path) -> str | None:
-    """A file's text, or None if it is missing or unreadable (a run in progress writes files)."""
+def _tolerant(read: Callable[[], T]) -> T | None:
+    """``read()``, or None when the file is missing or unreadable: a trace shows what it can of a
+    run in progress or a damaged one."""
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
-def _json(path: Path) -> Any:
-    text = _text(path)
-    try:
-        return json.loads(text) if text is not None else None
-    except ValueError:
+        return read()
+    except (OSError, ValueError, KeyError, TypeError):  # UnicodeDecodeError, JSON and schema errors
         return None

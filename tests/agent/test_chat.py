@@ -4,8 +4,8 @@ feedback (human as critic), rollback (checkpoint time travel), budgets."""
 import io
 
 from vid2reward.agent.cli import main
-from vid2reward.agent.run_dir import read_json
 from vid2reward.agent.run_log import read_events
+from vid2reward.agent.run_record import read_json
 
 SCRIPT = """/status
 /feedback hop higher and slower

@@ -6,8 +6,8 @@ from rich.console import Console
 
 from vid2reward.agent.config import RunConfig
 from vid2reward.agent.dashboard import Dashboard
-from vid2reward.agent.run_dir import write_json
 from vid2reward.agent.run_log import IterationFinished, LLMUsage, NodeFinished, NodeStarted
+from vid2reward.agent.run_record import write_json
 from vid2reward.agent.runner import RunOutcome
 
 

@@ -67,6 +67,11 @@ def test_critic_is_shown_both_sheets_and_features(server, tmp_path):
     assert fb.deltas[1].feature == "knee flexion" and fb.similarity == 0.35
     usage = sink.kinds("llm_usage")
     assert len(usage) == 2 and {u.role for u in usage} == {"critic"} and sink.tokens == 240
+    # the log keeps what the model saw and said: the request's text, images as their size only
+    sent = usage[-1].request
+    assert [m["role"] for m in sent] == ["system", "human"]
+    assert "forward_speed" in str(sent[1]["text"]) and "[image:" in str(sent[1]["text"])
+    assert "base64" not in json.dumps(sent) and "knee flexion" in str(usage[-1].response["text"])
     assert any("no price known" in n for n in sink.notes)
 
 

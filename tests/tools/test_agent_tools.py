@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from vid2reward.tools.agent_tools import (
+    CandidateFacts,
     EngineerWorkspace,
     comparison_table,
     critic_tools,
@@ -57,14 +58,11 @@ def test_test_reward_reports_json_and_refuses_paths(tmp_path):
 
 def test_training_stats_and_env_context(tmp_path):
     ws, tools = tools_for(tmp_path)
-    d = tmp_path / "iter-001" / "cand-00"
-    d.mkdir(parents=True)
-    (d / "metrics.json").write_text(json.dumps({
+    ws.candidates["iter-001/cand-00"] = CandidateFacts(source="x = 1\n", metrics={
         "status": "finished", "steps": 2048, "episodes": 3, "return_mean": 5.0,
         "env_return_mean": 6.0, "episode_length_mean": 20.0, "weights": {"forward": 1.0},
         "components": {"forward": {"per_step_mean": 0.25, "episode_mean": 5.0, "episode_std": 1.0,
-                                   "share": 1.0}}}))
-    ws.candidates["iter-001/cand-00"] = d
+                                   "share": 1.0}}})
     out = tools["training_stats"].invoke({"candidate_id": "iter-001/cand-00"})
     assert "forward: 0.25 per step" in out and "share 100%" in out and "episode length: 20" in out
     assert "error: no trained candidate" in tools["training_stats"].invoke({"candidate_id": "x"})
@@ -80,7 +78,7 @@ def test_critic_tools_compare_in_visible_units():
     assert "| forward_speed | 1 | 0.5 | -0.5 | -1.00 |" in table and "| cadence_hz | 2 | n/a |" in table
     assert "error: no clip" in tools["compare_clips"].invoke({"candidate_id": "nope"})
     assert "cadence_hz: 2 Hz" in tools["pixel_features"].invoke({})
-    assert comparison_table({"x": 0.0}, {"x": 0.2}, {}, {}).endswith("| x | 0 | 0.2 | +0.2 | +2.00 |  |")
+    assert comparison_table({"x": 0.0}, {"x": 0.2}, {}).endswith("| x | 0 | 0.2 | +0.2 | +2.00 |  |")
 
 
 def test_probe_train_reports_component_statistics(tmp_path):

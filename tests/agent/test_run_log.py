@@ -1,0 +1,68 @@
+"""The run log as a versioned format: ids and parents, migration of version 1, refusal of newer."""
+
+import json
+
+import pytest
+
+from vid2reward.agent.cli import main
+from vid2reward.agent.config import RunConfig
+from vid2reward.agent.context import RunContext
+from vid2reward.agent.engines.offline import OfflineCritic, OfflineEngineer
+from vid2reward.agent.messages import EditAudit
+from vid2reward.agent.run_log import (
+    EVENTS_FILE,
+    LOG_VERSION,
+    MessageEvent,
+    NodeFinished,
+    NodeStarted,
+    RunLog,
+    RunStarted,
+    read_event_log,
+)
+from vid2reward.agent.run_record import RunRecord
+from vid2reward.sim.errors import UserError
+
+
+def _context(root):
+    return RunContext(run_id="r", config=RunConfig(), record=RunRecord(root), log=RunLog(root),
+                      critic=OfflineCritic(), engineer=OfflineEngineer("Hopper-v5"))
+
+
+def test_events_name_the_node_and_session_they_happened_in(tmp_path):
+    ctx = _context(tmp_path)
+    session = RunStarted(run_id="r", env_id="Hopper-v5", engine="offline", config={})
+    ctx.emit(session)
+    start = NodeStarted(node="audit", iteration=2)
+    ctx.emit(start)
+    audit = EditAudit(iteration=2, reward_feedback_id="rf-002", edit_index=0, component="speed",
+                      feature="forward_speed", expected="increase", outcome="unchanged")
+    with ctx.inside(start):
+        ctx.emit(MessageEvent(sender="auditor", message=audit))
+    ctx.emit(NodeFinished(node="audit", iteration=2, seconds=0.1, parent=start.id))
+    events, skipped = read_event_log(tmp_path)
+    assert not skipped and [e.version for e in events] == [LOG_VERSION] * 4
+    assert len({e.id for e in events}) == 4
+    assert [e.parent for e in events] == [None, session.id, start.id, start.id]
+
+
+def test_version_1_lines_migrate(tmp_path):
+    old = [{"version": 1, "ts": 1.0, "kind": "node_started", "node": "audit", "iteration": 2},
+           {"version": 1, "ts": 2.0, "kind": "message", "sender": "auditor",
+            "message": {"kind": "edit_audit", "reward_feedback_id": "rf-002", "edit_index": 0,
+                        "component": "speed", "feature": "forward_speed", "expected": "increase",
+                        "outcome": "opposite"}}]
+    (tmp_path / EVENTS_FILE).write_text("".join(json.dumps(e) + "\n" for e in old))
+    events, skipped = read_event_log(tmp_path)
+    assert not skipped and [e.id for e in events] == ["line-1", "line-2"]
+    assert events[1].message.iteration == 2  # an audit of rf-002 was measured in iteration 2
+
+
+def test_a_newer_log_is_refused_in_one_line(tmp_path, capsys):
+    (tmp_path / "run.json").write_text("{}")
+    line = {"version": LOG_VERSION + 1, "ts": 1.0, "kind": "node_started", "node": "x", "iteration": 0}
+    (tmp_path / EVENTS_FILE).write_text(json.dumps(line) + "\n")
+    with pytest.raises(UserError, match="log version"):
+        read_event_log(tmp_path)
+    assert main(["trace", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert len([x for x in err.splitlines() if x.startswith("error:")]) == 1 and "Traceback" not in err
