@@ -69,10 +69,10 @@ class RunContext:
     def emit(self, event: LogEvent) -> None:
         """Write an event to events.jsonl and tell the listeners. An event without a parent
         gets the innermost open scope (the running node, else the session)."""
-        if event.parent is None and self.scope:
-            event.parent = self.scope[-1]
-        if isinstance(event, RunStarted):  # a new session: its events hang below it
+        if isinstance(event, RunStarted):  # a session: no parent; its events hang below it
             self.scope[:] = [event.id]
+        elif event.parent is None and self.scope:
+            event.parent = self.scope[-1]
         self.log.write(event)
         for listener in self.listeners:
             listener(event)
