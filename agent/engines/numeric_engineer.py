@@ -4,9 +4,11 @@ It searches programs made of standard terms (``reward_terms``). Each iteration t
 candidates, perturbations of the WEIGHTS around a centre. From every candidate measured so far
 it fits a linear model of how pixel features ξ respond to the parameters θ (∂ξ/∂θ, ridge
 regression pulled towards the terms' declared effects), then steps θ against the critic's
-gradient ∂L/∂ξ, read from the VisualFeedback it answers (each BehaviorDelta carries the expert's
-value, the scale and the weight of its feature: L = Σ w·((ξ - ξ*)/s)²), inside a trust region that grows after an improving
-iteration and shrinks after one that did not improve. A feature the critic flags that no active
+gradient ∂L/∂ξ, read from the VisualFeedback it answers (each BehaviorDelta carries the
+expert's value, the scale and the weight of its feature: L = Σ w·((ξ - ξ*)/s)²), inside a trust
+region that grows after an improving iteration, shrinks after one that did not improve, and
+shrinks again when the last step's EditAudits say it moved the learner away from the expert.
+A feature the critic flags that no active
 term moves gets a new term from the library. Everything it knows comes from the message and the
 observations it is given, so a resumed run proposes exactly what the interrupted one would have.
 """
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vid2reward.agent.engines.reward_terms import TERMS, default_params, param_spec
-from vid2reward.agent.messages import RewardEdit, VisualFeedback
+from vid2reward.agent.messages import EditAudit, RewardEdit, VisualFeedback
 from vid2reward.sim.envs import EnvSpec
 
 PRIOR_GAIN = 0.3
@@ -87,9 +89,10 @@ class NumericEngineer:
 
     # -- every later program ------------------------------------------------------------
     def propose(self, observations: list[Observation], feedback: VisualFeedback, iteration: int,
-                k: int, run_best_history: list[float]) -> Proposal:
+                k: int, run_best_history: list[float], audits: list[EditAudit] | None = None,
+                ) -> Proposal:
         """Step from the judged candidate against ∂L/∂ξ (from ``feedback``) through the fitted
-        ∂ξ/∂θ."""
+        ∂ξ/∂θ. ``audits`` of the last step shorten this one when they say it overshot."""
         judged = [o for o in observations if o.candidate_id == feedback.candidate_id]
         best = judged[0] if judged else max(observations, key=lambda o: o.score)
         loss = _Loss.of(feedback)
@@ -112,7 +115,7 @@ class NumericEngineer:
         w_feat = np.array([loss.weight[f] for f in feats])
         jac = self._fit_jacobian(loss, observations, best, names, feats)
         grad = jac.T @ (2.0 * w_feat * z_best)  # ∂L/∂θ = (∂ξ/∂θ)ᵀ ∂L/∂ξ
-        radius = self._radius(run_best_history)
+        radius, audit_note = _audited_radius(self._radius(run_best_history), audits or [])
         norm = float(np.linalg.norm(grad))
         step = -radius * grad / norm if norm > 1e-9 else np.zeros(len(names))
         theta_best = np.array([_to_search(p, weights[p]) for p in names])
@@ -134,6 +137,7 @@ class NumericEngineer:
         candidates = [centre] + [self._perturb(centre, radius / 2, rng) for _ in range(k - 1)]
         return Proposal(edits, candidates, notes={
             "radius": radius, "gradient": dict(zip(names, np.round(grad, 4).tolist(), strict=True)),
+            "audits": audit_note,
             "base": best.candidate_id})
 
     def explore(self, observations: list[Observation], iteration: int, k: int,
@@ -229,6 +233,23 @@ class _Loss:
     def z(self, features: dict[str, float], f: str) -> float:
         """Feature ``f``'s difference from the expert in units of its scale."""
         return (features[f] - self.expert[f]) / self.scale[f]
+
+
+OVERSHOOT_SHRINK = 0.5
+"""Trust-radius factor after a step whose audited features mostly moved away from the expert."""
+
+
+def _audited_radius(radius: float, audits: list[EditAudit]) -> tuple[float, str]:
+    """The trust radius after reading the last step's audits: when more of its audited features
+    ended farther from the expert than closer (it overshot, or the fit's sign was wrong), the
+    next step is shorter; the note says what the audits showed."""
+    judged = [a.closer_to_expert for a in audits if a.closer_to_expert is not None]
+    closer, away = sum(judged), len(judged) - sum(judged)
+    if away > closer:
+        shrunk = max(0.2, radius * OVERSHOOT_SHRINK)
+        return shrunk, (f"{away}/{len(judged)} audited features moved away from the expert: "
+                        f"radius {shrunk:.2f}")
+    return radius, f"{closer}/{len(judged)} audited features moved closer to the expert"
 
 
 def _to_search(name: str, value: float) -> float:

@@ -82,8 +82,9 @@ class OfflineEngineer:
 
     def propose(self, brief: EngineerBrief, feedback: VisualFeedback | None,
                 audits: list[EditAudit]) -> EngineerAnswer:
-        """Step the weights against the gradient ``feedback`` states (or, without a video
-        critic, explore around the best program by its own training return)."""
+        """Step the weights against the gradient ``feedback`` states, shorter when ``audits``
+        say the last step moved the learner away from the expert (or, without a video critic,
+        explore around the best program by its own training return)."""
         observations = [Observation(candidate_id=c.id, iteration=c.iteration,
                                     plan=CandidatePlan(**c.plan),
                                     features=c.features,
@@ -98,7 +99,7 @@ class OfflineEngineer:
                                             run_best)
         else:
             proposal = self.numeric.propose(observations, feedback, brief.iteration + 1,
-                                            brief.candidates, run_best)
+                                            brief.candidates, run_best, audits)
         return self._answer(proposal, brief.iteration + 1)
 
     @staticmethod

@@ -8,6 +8,7 @@ import pytest
 from vid2reward.agent.engines.feature_critic import FeatureCritic
 from vid2reward.agent.engines.numeric_engineer import CandidatePlan, NumericEngineer, Observation
 from vid2reward.agent.engines.reward_terms import TERMS, default_params, write_program
+from vid2reward.agent.messages import EditAudit
 from vid2reward.sim.envs import get_spec
 from vid2reward.sim.reward import load_reward_program
 
@@ -93,3 +94,27 @@ def test_the_gradient_is_read_from_the_feedback_message():
     gradient, muted_gradient = step.notes["gradient"], muted_step.notes["gradient"]
     assert isinstance(gradient, dict) and isinstance(muted_gradient, dict)
     assert gradient["speed_target"] != 0.0 and muted_gradient["speed_target"] == 0.0
+
+
+def test_audits_that_moved_away_from_the_expert_shorten_the_next_step():
+    """The engineer reads the audits it is handed: a step whose features ended farther from the
+    expert (an overshoot) halves the trust radius; one that moved closer leaves it."""
+    critic = FeatureCritic(SCALES)
+    engineer = NumericEngineer(get_spec("Hopper-v5"), seed=0)
+    plan = engineer.draft(EXPERT, k=1).candidates[0]
+    feats = _simulated_features(plan.weights)
+    observations = [Observation("iter-001/cand-00", 1, plan, feats, critic.similarity(EXPERT, feats))]
+    feedback = critic.critique(EXPERT, feats, feedback_id="fb", iteration=1,
+                               candidate_id="iter-001/cand-00")
+
+    def audit(closer):
+        return EditAudit(iteration=1, reward_feedback_id="rf-001", edit_index=0, component="speed",
+                         feature="forward_speed", expected="increase", before=0.1, after=0.9,
+                         expert=0.6, outcome="moved_as_expected", closer_to_expert=closer)
+
+    history = [observations[0].score]
+    plain = engineer.propose(observations, feedback, 2, 1, history)
+    held = engineer.propose(observations, feedback, 2, 1, history, [audit(True)])
+    overshot = engineer.propose(observations, feedback, 2, 1, history, [audit(False), audit(False)])
+    assert plain.notes["radius"] == held.notes["radius"] == 1.0
+    assert overshot.notes["radius"] == 0.5 and "2/2" in str(overshot.notes["audits"])
