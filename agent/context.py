@@ -7,8 +7,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel
-
 from vid2reward.agent.config import RunConfig
 from vid2reward.agent.engines.base import Critic, Engineer
 from vid2reward.agent.run_log import LogEvent, RunLog, RunStarted
@@ -55,7 +53,7 @@ class RunContext:
     critic: Critic
     engineer: Engineer
     stop: StopFlag = field(default_factory=StopFlag)
-    listeners: list[Callable[[BaseModel], None]] = field(default_factory=list)
+    listeners: list[Callable[[LogEvent], None]] = field(default_factory=list)
     """Called with every event written (live dashboards)."""
     progress: Callable[[str, int, int], None] | None = None
     """Called with (candidate id, steps done, total) while a candidate trains."""

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -18,6 +17,14 @@ from rich.table import Table
 from rich.text import Text
 
 from vid2reward.agent.config import RunConfig
+from vid2reward.agent.run_log import (
+    IterationFinished,
+    LLMUsage,
+    LogEvent,
+    NodeFinished,
+    NodeStarted,
+    TrainingSummary,
+)
 from vid2reward.agent.run_record import RunRecord
 from vid2reward.agent.runner import RunOutcome
 
@@ -54,28 +61,25 @@ class Dashboard:
             self.live.__exit__(*exc)
             self.live = None
 
-    def on_event(self, event: BaseModel) -> None:
+    def on_event(self, event: LogEvent) -> None:
         """Listener for run events."""
-        kind = getattr(event, "kind", "")
-        if kind == "node_started":
-            self.iteration = max(self.iteration, event.iteration)  # type: ignore[attr-defined]
-        elif kind == "node_finished":
-            e: Any = event
-            self.lines.append(f"[{e.iteration}] {e.node} ({e.seconds:.1f}s) {e.summary}"[:160])
+        if isinstance(event, NodeStarted):
+            self.iteration = max(self.iteration, event.iteration)
+        elif isinstance(event, NodeFinished):
+            self.lines.append(f"[{event.iteration}] {event.node} ({event.seconds:.1f}s) "
+                              f"{event.summary}"[:160])
             self.lines = self.lines[-8:]
             if self.quiet:
                 return
-        elif kind == "iteration_finished":
-            self.best = event.run_best_similarity  # type: ignore[attr-defined]
-        elif kind == "llm_usage":
-            e = event
-            self.tokens += e.input_tokens + e.output_tokens
-            self.cost += e.cost_usd
-        elif kind == "training_summary":
-            e = event
-            task = self.tasks.get(e.candidate_id)
+        elif isinstance(event, IterationFinished):
+            self.best = event.run_best_similarity
+        elif isinstance(event, LLMUsage):
+            self.tokens += event.input_tokens + event.output_tokens
+            self.cost += event.cost_usd
+        elif isinstance(event, TrainingSummary):
+            task = self.tasks.get(event.candidate_id)
             if task is not None:
-                self.progress.update(task, completed=e.steps, visible=False)
+                self.progress.update(task, completed=event.steps, visible=False)
         self._refresh()
 
     def on_progress(self, candidate: str, done: int, total: int) -> None:

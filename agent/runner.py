@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from langgraph.checkpoint.sqlite import SqliteSaver
-from pydantic import BaseModel
 
 from vid2reward import __version__
 from vid2reward.agent.config import RunConfig
@@ -27,7 +26,7 @@ from vid2reward.agent.engines.base import Critic, Engineer
 from vid2reward.agent.graph import build_graph
 from vid2reward.agent.interrupts import StepClock, stop_on_signals
 from vid2reward.agent.output_dir import make_dirs, remove_created
-from vid2reward.agent.run_log import RunFinished, RunLog, RunStarted
+from vid2reward.agent.run_log import LogEvent, RunFinished, RunLog, RunStarted
 from vid2reward.agent.run_record import RunRecord
 from vid2reward.sim.envs import get_spec
 from vid2reward.sim.errors import UserError
@@ -118,7 +117,7 @@ class RunSession:
     """
 
     def __init__(self, paths: RunRecord, config: RunConfig, run_id: str, *, resume: bool = False,
-                 listeners: list[Callable[[BaseModel], None]] | None = None,
+                 listeners: list[Callable[[LogEvent], None]] | None = None,
                  progress: Callable[[str, int, int], None] | None = None,
                  stop: StopFlag | None = None, engines: tuple[Critic, Engineer] | None = None,
                  approve: bool | None = None) -> None:
@@ -214,7 +213,7 @@ class RunSession:
 
 
 def execute(paths: RunRecord, config: RunConfig, run_id: str, *, resume: bool = False,
-            listeners: list[Callable[[BaseModel], None]] | None = None,
+            listeners: list[Callable[[LogEvent], None]] | None = None,
             progress: Callable[[str, int, int], None] | None = None,
             stop: StopFlag | None = None, engines: tuple[Critic, Engineer] | None = None,
             ) -> RunOutcome:

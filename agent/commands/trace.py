@@ -17,7 +17,8 @@ from rich.live import Live
 
 from vid2reward.agent.run_log import EVENTS_FILE
 from vid2reward.agent.trace.html import export_html
-from vid2reward.agent.trace.model import RunTrace, load_trace
+from vid2reward.agent.trace.load import load_trace
+from vid2reward.agent.trace.model import RunTrace
 from vid2reward.agent.trace.view import render_live, render_trace
 from vid2reward.sim.errors import UserError
 

@@ -321,22 +321,3 @@ def make_chat_model(model: str, base_url: str | None, settings: LLMSettings) -> 
         kwargs["temperature"] = settings.temperature
     return ChatOpenAI(model=model, base_url=base_url, api_key=SecretStr(api_key_for(base_url)),
                       timeout=settings.timeout, max_retries=0, use_responses_api=False, **kwargs)
-
-
-def usage_by_iteration(events: Sequence[BaseModel]) -> dict[int, dict[str, float]]:
-    """Tokens, dollars and calls per iteration from a run's events: each ``llm_usage`` event
-    counts towards the iteration of the node it happened in."""
-    totals: dict[int, dict[str, float]] = {}
-    iteration = 0
-    for event in events:
-        kind = getattr(event, "kind", "")
-        if kind == "node_started":
-            iteration = event.iteration  # type: ignore[attr-defined]
-        elif kind == "llm_usage":
-            row = totals.setdefault(iteration, {"input_tokens": 0, "output_tokens": 0,
-                                                "cost_usd": 0.0, "calls": 0})
-            row["input_tokens"] += event.input_tokens  # type: ignore[attr-defined]
-            row["output_tokens"] += event.output_tokens  # type: ignore[attr-defined]
-            row["cost_usd"] += event.cost_usd  # type: ignore[attr-defined]
-            row["calls"] += 1
-    return totals

@@ -18,6 +18,7 @@ from vid2reward.agent.trace.model import IterationTrace, NodeRun, RunTrace
 from vid2reward.agent.trace.view import (
     ARROW,
     edit_label,
+    moved_label,
     num,
     outcome_label,
     skipped_warning,
@@ -180,7 +181,7 @@ def _chain(trace: RunTrace, it: IterationTrace) -> str:
             row.feature, "", "", "", ""]
         if row.audit is not None:
             outcome, colour = outcome_label(row.audit.outcome)
-            moved = f"{num(row.audit.before)}→{num(row.audit.after)}"
+            moved = moved_label(row.audit)
         else:
             colour, moved = "dim", ""
             outcome = ("no edit" if row.edit is None else "no prediction" if row.expected is None

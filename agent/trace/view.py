@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from vid2reward.agent.messages import EditAudit
 from vid2reward.agent.trace.chain import chain_rows
 from vid2reward.agent.trace.model import IterationTrace, NodeRun, RunTrace
 
@@ -45,6 +46,13 @@ def sparkline(values: list[float | None]) -> str:
 def num(value: float | None, spec: str = ".3g") -> str:
     """A number for a table cell ('-' for none)."""
     return "-" if value is None else format(value, spec)
+
+
+def moved_label(audit: EditAudit) -> str:
+    """``before→after`` of an audited feature, and whether that is closer to the expert (an
+    edit can move a feature as predicted and still past the expert)."""
+    closer = {True: " closer", False: " farther", None: ""}[audit.closer_to_expert]
+    return f"{num(audit.before)}→{num(audit.after)}{closer}"
 
 
 def outcome_label(outcome: str) -> tuple[str, str]:
@@ -270,7 +278,7 @@ def chain_table(trace: RunTrace, it: IterationTrace) -> Table:
         if row.audit is not None:
             label, colour = outcome_label(row.audit.outcome)
             outcome = Text(label, style=colour)
-            moved = f"{num(row.audit.before)}→{num(row.audit.after)}"
+            moved = moved_label(row.audit)
         elif row.edit is None:
             outcome, moved = Text("no edit", style="dim"), ""
         elif row.expected is None:  # e.g. a first-draft term: it names features, predicts nothing

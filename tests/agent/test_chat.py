@@ -55,7 +55,7 @@ def test_chat_without_a_run_is_a_user_error(capsys):
 def test_rollback_keeps_a_valid_best_and_feedback_after_the_end_waits(tmp_path, monkeypatch, capsys):
     from stable_baselines3 import PPO
 
-    from vid2reward.agent.trace.model import load_trace
+    from vid2reward.agent.trace.load import load_trace
 
     out = tmp_path / "chat"
     script = "/approve\n/approve\n/feedback smoother please\n/rollback 1\n/status\n/quit\n"

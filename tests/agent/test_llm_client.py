@@ -16,10 +16,10 @@ from vid2reward.agent.engines.llm_client import (
     json_text,
     make_chat_model,
     price_of,
-    usage_by_iteration,
 )
 from vid2reward.agent.prompts import PromptError, load_prompt, prompt_names, render
 from vid2reward.agent.run_log import LLMUsage, NodeStarted
+from vid2reward.agent.trace.load import build_trace
 from vid2reward.sim.errors import UserError
 
 
@@ -59,15 +59,15 @@ def test_usage_and_cost_per_call(server):
     assert price_of("my-local-model", {"my-local": (1.0, 2.0)}) == (1.0, 2.0)
 
 
-def test_usage_by_iteration_groups_calls_by_node():
+def test_usage_by_iteration_groups_calls_by_node(tmp_path):
     events = [NodeStarted(node="critique", iteration=1),
               LLMUsage(role="critic", model="m", input_tokens=10, output_tokens=1, cost_usd=0.1),
               NodeStarted(node="engineer", iteration=2),
               LLMUsage(role="engineer", model="m", input_tokens=5, output_tokens=5, cost_usd=0.2),
               LLMUsage(role="engineer", model="m", input_tokens=5, output_tokens=5, cost_usd=0.0)]
-    totals = usage_by_iteration(events)
-    assert totals[1]["input_tokens"] == 10 and totals[2]["calls"] == 2
-    assert totals[2]["cost_usd"] == pytest.approx(0.2)
+    totals = build_trace(tmp_path, events).usage_by_iteration()  # the trace is the one fold
+    assert totals[1].input_tokens == 10 and totals[2].calls == 2
+    assert totals[2].cost_usd == pytest.approx(0.2)
 
 
 def test_keys_and_models(monkeypatch):

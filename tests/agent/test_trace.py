@@ -44,7 +44,8 @@ from vid2reward.agent.run_log import (
 )
 from vid2reward.agent.trace.chain import chain_rows
 from vid2reward.agent.trace.html import export_html
-from vid2reward.agent.trace.model import RunTrace, load_trace
+from vid2reward.agent.trace.load import load_trace
+from vid2reward.agent.trace.model import RunTrace
 from vid2reward.agent.trace.view import render_trace, sparkline
 
 SRC1 = '''import numpy as np
@@ -156,7 +157,8 @@ def record_run(root: Path, finished: bool = True) -> Path:
             before=1.8, after=1.1, outcome="moved_as_expected")),
         MessageEvent(sender="auditor", message=EditAudit(
             iteration=2, reward_feedback_id="rf-002", edit_index=1, component="stride", feature="forward_speed",
-            expected="increase", before=0.2, after=0.15, outcome="opposite"))])
+            expected="increase", before=0.2, after=0.15, expert=0.5, outcome="opposite",
+            closer_to_expert=False))])
     if finished:
         node(log, "keep_best", 2, "best iter-002/cand-00; stopping", events=[
             IterationFinished(iteration=2, best_candidate_id="iter-002/cand-00", iteration_best_similarity=0.67,
@@ -199,7 +201,7 @@ def test_report_has_every_section_and_key_values(run_dir):
     assert "chain rule: fb-001-00 → rf-002 → audit in iteration 2" in text
     assert re.search(r"cadence +│ +1\.8 │ +0\.9 │ +↓ +│ +0\.90 │ #0 reweight ctrl 0\.001→0\.01 +│ +↓ +│ "
                      r"✓ as expected +│ +1\.8→1\.1 │", text)
-    assert re.search(r"forward_speed .*#1 add stride .*↑ .*✗ opposite .*0\.2→0\.15", text)
+    assert re.search(r"forward_speed .*#1 add stride .*↑ .*✗ opposite .*0\.2→0\.15 farther", text)
     assert "(no edits: the run ended here)" in text
     # reward diff between the base (iteration 1's best) and the new centre program
     assert "reward diff rf-002: iter-001/cand-00 → iter-002/cand-00" in text
