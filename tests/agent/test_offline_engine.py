@@ -75,9 +75,8 @@ def test_proposals_are_deterministic():
     assert np.isfinite(list(plan.weights.values())).all()
 
 
-def test_the_gradient_is_read_from_the_feedback_message():
-    """The engineer holds no critic: the scale and weight each delta carries define ∂L/∂ξ, so
-    changing them in the message (and nothing else) changes the step."""
+def _first_iteration():
+    """An engineer, its one trained draft (as an observation) and the critic's feedback on it."""
     critic = FeatureCritic(SCALES)
     engineer = NumericEngineer(get_spec("Hopper-v5"), seed=0)
     plan = engineer.draft(EXPERT, k=1).candidates[0]
@@ -85,6 +84,13 @@ def test_the_gradient_is_read_from_the_feedback_message():
     observations = [Observation("iter-001/cand-00", 1, plan, feats, critic.similarity(EXPERT, feats))]
     feedback = critic.critique(EXPERT, feats, feedback_id="fb", iteration=1,
                                candidate_id="iter-001/cand-00")
+    return engineer, observations, feedback
+
+
+def test_the_gradient_is_read_from_the_feedback_message():
+    """The engineer holds no critic: the scale and weight each delta carries define ∂L/∂ξ, so
+    changing them in the message (and nothing else) changes the step."""
+    engineer, observations, feedback = _first_iteration()
     assert {d.feature: d.scale for d in feedback.deltas} == SCALES
     step = engineer.propose(observations, feedback, 2, 1, [observations[0].score])
     muted = feedback.model_copy(update={"deltas": [
@@ -99,13 +105,7 @@ def test_the_gradient_is_read_from_the_feedback_message():
 def test_audits_that_moved_away_from_the_expert_shorten_the_next_step():
     """The engineer reads the audits it is handed: a step whose features ended farther from the
     expert (an overshoot) halves the trust radius; one that moved closer leaves it."""
-    critic = FeatureCritic(SCALES)
-    engineer = NumericEngineer(get_spec("Hopper-v5"), seed=0)
-    plan = engineer.draft(EXPERT, k=1).candidates[0]
-    feats = _simulated_features(plan.weights)
-    observations = [Observation("iter-001/cand-00", 1, plan, feats, critic.similarity(EXPERT, feats))]
-    feedback = critic.critique(EXPERT, feats, feedback_id="fb", iteration=1,
-                               candidate_id="iter-001/cand-00")
+    engineer, observations, feedback = _first_iteration()
 
     def audit(closer):
         return EditAudit(iteration=1, reward_feedback_id="rf-001", edit_index=0, component="speed",
