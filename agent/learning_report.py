@@ -68,14 +68,24 @@ def _time_cell(row: dict[str, Any]) -> str:
     return f"{prefix}{row['seconds_to_target_bound_mean']:.0f} s ({row['reached']}/{row['seeds']})"
 
 
-def speedups(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """Per task: time to target of ``train`` divided by the anchor's (both bounds when a seed
-    never reached it: ``train`` unreached makes the ratio a lower bound, the anchor an upper)."""
+def speedups(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """Per task: ``train``'s time to the target divided by the anchor's, as text.
+
+    Defined only when every ``train`` seed reached the target; an anchor seed that never did
+    counts as its whole training time, so the ratio is then an upper bound ("<="). Otherwise
+    the text says why there is no ratio.
+    """
     out = {}
-    for task in {r["task"] for r in rows}:
+    for task in dict.fromkeys(r["task"] for r in rows):
         by = {r["method"]: r for r in rows if r["task"] == task}
-        if "train" in by and "rl-zoo" in by and by["rl-zoo"]["seconds_to_target_bound_mean"] > 0:
-            out[task] = by["train"]["seconds_to_target_bound_mean"] / by["rl-zoo"]["seconds_to_target_bound_mean"]
+        if "train" not in by or "rl-zoo" not in by:
+            continue
+        ours, anchor = by["train"], by["rl-zoo"]
+        if not ours["all_reached"]:
+            out[task] = f"no ratio: train reached it in {ours['reached']}/{ours['seeds']} seeds"
+        elif anchor["seconds_to_target_bound_mean"] > 0:
+            ratio = ours["seconds_to_target_bound_mean"] / anchor["seconds_to_target_bound_mean"]
+            out[task] = f"{'' if anchor['all_reached'] else '<= '}{ratio:.2f}"
     return out
 
 
@@ -84,11 +94,11 @@ def rich_table(rows: list[dict[str, Any]], cfg: LearningBenchConfig) -> Table:
     table = Table(title=f"Time to NES {cfg.target_nes} and final NES (means over seeds; "
                         f"training seconds, evaluation excluded)")
     for col in ("task", "set-up", f"time to NES {cfg.target_nes} (seeds reaching)",
-                "final NES", "falls", "env return", "steps", "steps/s"):
+                "final NES", "best NES", "falls", "env return", "steps", "steps/s"):
         table.add_column(col, justify="left" if col in ("task", "set-up") else "right")
     for r in rows:
         table.add_row(r["task"], r["method"], _time_cell(r), _mean_std(r["final_nes"]),
-                      f"{r['final_fall_rate_mean']:.0%}", f"{r['final_env_return_mean']:.0f}",
+                      f"{r['best_nes_mean']:.2f}", f"{r['final_fall_rate_mean']:.0%}", f"{r['final_env_return_mean']:.0f}",
                       f"{r['steps_mean']:,.0f}", f"{r['steps_per_second_mean']:,.0f}")
     return table
 
@@ -96,12 +106,12 @@ def rich_table(rows: list[dict[str, Any]], cfg: LearningBenchConfig) -> Table:
 def markdown_table(rows: list[dict[str, Any]], cfg: LearningBenchConfig) -> str:
     """The summary as a Markdown table."""
     head = (f"| task | set-up | time to NES {cfg.target_nes} (seeds reaching) | final NES per seed "
-            "| falls | env return | steps | steps/s |")
-    lines = [head, "|" + "---|" * 8]
+            "| best NES (mean) | falls | env return | steps | steps/s |")
+    lines = [head, "|" + "---|" * 9]
     for r in rows:
         lines.append(f"| {r['task']} | {r['method']} | {_time_cell(r)} | "
                      f"{' / '.join(f'{v:.2f}' for v in r['final_nes'])} | "
-                     f"{r['final_fall_rate_mean']:.0%} | {r['final_env_return_mean']:.0f} | "
+                     f"{r['best_nes_mean']:.2f} | {r['final_fall_rate_mean']:.0%} | {r['final_env_return_mean']:.0f} | "
                      f"{r['steps_mean']:,.0f} | {r['steps_per_second_mean']:,.0f} |")
     return "\n".join(lines) + "\n"
 
@@ -126,8 +136,8 @@ def write_outputs(results: list[LearningResult], cfg: LearningBenchConfig, out: 
                                  c.env_return_mean, c.env_return_std, c.program_return_mean,
                                  c.length_mean, c.fall_rate])
     text = [f"Command: `{meta.get('command', '')}`", "", markdown_table(rows, cfg)]
-    for task, ratio in sorted(speedups(rows).items()):
-        text.append(f"- {task}: time to NES {cfg.target_nes}, train / rl-zoo = {ratio:.2f}")
+    for task, ratio in speedups(rows).items():
+        text.append(f"- {task}: time to NES {cfg.target_nes}, train / rl-zoo: {ratio}")
     if "physics_limit" in meta:
         text.append("")
         text.append(f"Physics limit: {meta['physics_limit']}")

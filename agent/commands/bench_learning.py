@@ -123,8 +123,8 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     paths = write_outputs(results, cfg, out, meta)
     Console(width=max(Console().width, 110)).print(rich_table(rows, cfg))
-    for task, ratio in sorted(speedups(rows).items()):
-        print(f"{task}: time to NES {cfg.target_nes}, train / rl-zoo = {ratio:.2f}")
+    for task, ratio in speedups(rows).items():
+        print(f"{task}: time to NES {cfg.target_nes}, train / rl-zoo: {ratio}")
     print(f"physics limit (mujoco.rollout, 2 threads): {limit_text}")
     err.print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0

@@ -31,7 +31,10 @@ def test_time_to_target_counts_the_first_checkpoint_reaching_it():
     assert rows["rl-zoo"]["seconds_to_target"] == [None, 50]
     assert rows["rl-zoo"]["reached"] == 1 and not rows["rl-zoo"]["all_reached"]
     assert rows["rl-zoo"]["seconds_to_target_bound_mean"] == 75
-    assert speedups(list(rows.values()))["hopper-steady"] == 25 / 75
+    # the anchor missed it in one seed: the ratio is an upper bound
+    assert speedups(list(rows.values()))["hopper-steady"] == f"<= {25 / 75:.2f}"
+    rows["train"] = {**rows["train"], "all_reached": False, "reached": 1}
+    assert speedups(list(rows.values()))["hopper-steady"].startswith("no ratio")
 
 
 def test_bench_learning_fast_runs_both_set_ups_and_writes_its_outputs(tmp_path, capsys):
@@ -53,7 +56,7 @@ def test_bench_learning_fast_runs_both_set_ups_and_writes_its_outputs(tmp_path, 
     csv_lines = (out / "results.csv").read_text().splitlines()
     assert len(csv_lines) == 1 + sum(len(r["checkpoints"]) for r in data["results"])
     assert (out / "learning_curve.png").stat().st_size > 1000
-    assert "train / rl-zoo" in (out / "summary.md").read_text()
+    assert "train / rl-zoo:" in (out / "summary.md").read_text()
     # a rerun reads the finished runs back instead of training again
     before = (out / "runs" / "hopper-steady" / "train-s0" / "result.json").stat().st_mtime
     assert main(["bench", "learning", "--fast", "--out", str(out)]) == 0
