@@ -325,7 +325,7 @@ def download(url: str, work: Path, *, max_height: int, start: float = 0.0,
         "outtmpl": str(work / "source.%(ext)s"),
         "noplaylist": True, "playlist_items": "1",
         "quiet": True, "no_warnings": True, "noprogress": True, "logger": logger,
-        "cachedir": False, "socket_timeout": 20, "retries": 1, "fragment_retries": 1,
+        "cachedir": False, "socket_timeout": SOCKET_TIMEOUT_SECONDS, "retries": 1, "fragment_retries": 1,
         "extractor_retries": 0, "fixup": "never", "updatetime": False, "overwrites": True,
         "ffmpeg_location": ffmpeg, "download_ranges": ranges, "force_keyframes_at_cuts": True,
         "progress_hooks": [hook],
@@ -359,6 +359,10 @@ def download(url: str, work: Path, *, max_height: int, start: float = 0.0,
     return Download(path=files[0], title=title, offset=start if cut else 0.0, section=cut)
 
 
+SOCKET_TIMEOUT_SECONDS = 20.0
+"""How long a download waits for a silent site before it gives up."""
+
+
 def download_error(message: str, url: str) -> UserError:
     """One clear line for a failed download, by what yt-dlp said."""
     text = " ".join(message.replace("ERROR: ", "").split())
@@ -369,6 +373,10 @@ def download_error(message: str, url: str) -> UserError:
                              "link to a video file, or a local file")
     if "private" in low:
         return UserError("the video is private", where=url, fix="use a public video")
+    if "timed out" in low or "timeout" in low:  # before "removed": a silent host is not a 404
+        return UserError(f"the site did not answer: timed out after {SOCKET_TIMEOUT_SECONDS:g} s",
+                         where=url, fix="check the address and your network connection, or "
+                                        "try again later")
     if any(s in low for s in ("http error 404", "http error 410", "removed", "unavailable",
                               "not available", "does not exist", "deleted")):
         return UserError("the video was removed or does not exist", where=url,

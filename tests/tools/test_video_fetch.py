@@ -151,3 +151,20 @@ def test_bad_input_is_one_clear_line_and_leaves_no_cache(case, site, videos, tmp
 def test_what_yt_dlp_says_becomes_one_line(said, expected):
     error = download_error(said, "https://example.org/v")
     assert expected in str(error) and "\n" not in str(error)
+
+
+def test_a_site_that_never_answers_says_it_timed_out(tmp_path, monkeypatch):
+    """A blackholed address: the connection is accepted (or hangs) and nothing comes back."""
+    import vid2reward.tools.video_fetch as video_fetch
+
+    monkeypatch.setattr(video_fetch, "SOCKET_TIMEOUT_SECONDS", 1.0)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts into the backlog, never reads or answers
+    try:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/clip.mp4"
+        with pytest.raises(UserError) as info:
+            fetch_clip(url, cache_dir=tmp_path / "cache")
+    finally:
+        silent.close()
+    assert "timed out after 1 s" in str(info.value) and "removed" not in str(info.value)
