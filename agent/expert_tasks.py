@@ -13,6 +13,7 @@ from typing import Any
 
 from vid2reward.agent.run_record import write_json
 from vid2reward.sim.envs import steps_for_seconds
+from vid2reward.sim.errors import UserError
 from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.render import contact_sheet, write_mp4
 from vid2reward.sim.reward import load_reward_program
@@ -92,6 +93,14 @@ EXPERT_TASKS: dict[str, ExpertTask] = {t.name: t for t in [
         "    return sum(c.values()), c\n"),
 ]}
 """Tasks none of which is an env's default reward."""
+
+
+def check_task_names(tasks: list[str]) -> None:
+    """Raise a one-line :class:`UserError` for a name that is not in :data:`EXPERT_TASKS`."""
+    for t in tasks:
+        if t not in EXPERT_TASKS:
+            raise UserError(f"unknown expert task '{t}'", where="--tasks",
+                            fix=f"choose from {', '.join(EXPERT_TASKS)}")
 
 
 def make_expert(task: ExpertTask, out_dir: Path, *, seed: int = 0, clip_seconds: float = 8.0,

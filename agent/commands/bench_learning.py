@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from vid2reward.agent.expert_tasks import EXPERT_TASKS
+from vid2reward.agent.expert_tasks import EXPERT_TASKS, check_task_names
 from vid2reward.agent.learning_bench import (
     FAST,
     LEARNING_METHODS,
@@ -64,10 +64,7 @@ def learning_config(args: argparse.Namespace) -> LearningBenchConfig:
     """The config from the flags (``--fast`` budgets, then explicit flags over them)."""
     base: dict[str, object] = dict(FAST) if args.fast else {}
     tasks = args.tasks or ([FAST_TASK] if args.fast else list(FULL_TASKS))
-    for t in tasks:
-        if t not in EXPERT_TASKS:
-            raise UserError(f"unknown expert task '{t}'", where="--tasks",
-                            fix=f"choose from {', '.join(EXPERT_TASKS)}")
+    check_task_names(tasks)
     for flag in ("seeds", "steps", "eval_every", "eval_episodes"):
         value = getattr(args, flag)
         if value is not None:

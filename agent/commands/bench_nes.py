@@ -15,7 +15,7 @@ from rich.console import Console
 from vid2reward.agent.benchmark import FAST, METHODS, BenchConfig, config_json, run_benchmark
 from vid2reward.agent.benchmark_report import rich_table, summarise, write_outputs
 from vid2reward.agent.expert_bundle import build_experts, experts_folder
-from vid2reward.agent.expert_tasks import EXPERT_TASKS
+from vid2reward.agent.expert_tasks import EXPERT_TASKS, check_task_names
 from vid2reward.sim.errors import UserError
 
 FAST_TASK = "hopper-steady"
@@ -66,18 +66,11 @@ def register_kinds(kinds: argparse._SubParsersAction) -> None:
     e.set_defaults(func=run_experts)
 
 
-def _check_tasks(tasks: list[str]) -> None:
-    for t in tasks:
-        if t not in EXPERT_TASKS:
-            raise UserError(f"unknown expert task '{t}'", where="--tasks",
-                            fix=f"choose from {', '.join(EXPERT_TASKS)}")
-
-
 def bench_config(args: argparse.Namespace) -> BenchConfig:
     """The BenchConfig from the flags (``--fast`` budgets, then explicit flags over them)."""
     base = dict(FAST) if args.fast else {}
     tasks = args.tasks or ([FAST_TASK] if args.fast else list(FULL_TASKS))
-    _check_tasks(tasks)
+    check_task_names(tasks)
     for flag, key in (("seeds", "seeds"), ("iterations", "iterations"),
                       ("candidates", "candidates"), ("steps", "steps"),
                       ("eval_episodes", "eval_episodes")):
@@ -118,7 +111,7 @@ def run_nes(args: argparse.Namespace) -> int:
 def run_experts(args: argparse.Namespace) -> int:
     """Make the expert clips and metrics."""
     tasks = args.tasks or list(EXPERT_TASKS)
-    _check_tasks(tasks)
+    check_task_names(tasks)
     err = Console(stderr=True)
     build_experts(tasks, args.out or experts_folder(), work=args.work, seed=args.seed,
                   log=lambda line: err.print(line, highlight=False))
