@@ -163,11 +163,5 @@ class CheckpointEvaluation(BaseCallback):
 def current_policy(model: BaseAlgorithm, env_id: str) -> LoadedPolicy:
     """The policy being trained, with a snapshot of its observation normalisation."""
     policy = LoadedPolicy(env_id=env_id, model=model)  # type: ignore[arg-type]
-    vecnorm = model.get_vec_normalize_env()
-    if vecnorm is not None and vecnorm.norm_obs:
-        rms: Any = vecnorm.obs_rms  # one RunningMeanStd for a Box observation space
-        policy.obs_mean = np.array(rms.mean)
-        policy.obs_var = np.array(rms.var)
-        policy.clip_obs = float(vecnorm.clip_obs)
-        policy.epsilon = float(vecnorm.epsilon)
+    policy.take_normalisation(model.get_vec_normalize_env())
     return policy

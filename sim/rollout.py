@@ -39,6 +39,15 @@ class LoadedPolicy:
     clip_obs: float = 10.0
     epsilon: float = 1e-8
 
+    def take_normalisation(self, vecnorm: Any) -> None:
+        """Copy the observation statistics of a VecNormalize (saved or live) that normalised
+        observations; one that did not leaves the policy acting on raw observations."""
+        if getattr(vecnorm, "norm_obs", False):
+            self.obs_mean = np.array(vecnorm.obs_rms.mean)
+            self.obs_var = np.array(vecnorm.obs_rms.var)
+            self.clip_obs = float(vecnorm.clip_obs)
+            self.epsilon = float(vecnorm.epsilon)
+
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic action for one raw observation."""
         if self.obs_mean is not None and self.obs_var is not None:
@@ -75,11 +84,7 @@ def load_policy(policy_dir: str | Path, env_id: str | None = None) -> LoadedPoli
     if norm_path.is_file():
         with norm_path.open("rb") as f:
             vecnorm = pickle.load(f)  # noqa: S301 - our own training output
-        if getattr(vecnorm, "norm_obs", False):
-            policy.obs_mean = np.asarray(vecnorm.obs_rms.mean)
-            policy.obs_var = np.asarray(vecnorm.obs_rms.var)
-            policy.clip_obs = float(vecnorm.clip_obs)
-            policy.epsilon = float(vecnorm.epsilon)
+        policy.take_normalisation(vecnorm)
     return policy
 
 
