@@ -15,7 +15,7 @@ from vid2reward.agent.run_record import write_json
 from vid2reward.sim.envs import steps_for_seconds
 from vid2reward.sim.errors import UserError
 from vid2reward.sim.metrics import behaviour_metrics
-from vid2reward.sim.render import contact_sheet, write_mp4
+from vid2reward.sim.render import write_clip_and_sheet
 from vid2reward.sim.reward import load_reward_program
 from vid2reward.sim.rollout import load_policy, run_episodes
 from vid2reward.sim.train import ProgressFn, TrainConfig, train
@@ -118,9 +118,7 @@ def make_expert(task: ExpertTask, out_dir: Path, *, seed: int = 0, clip_seconds:
     max_steps = steps_for_seconds(task.env_id, clip_seconds)
     shown = run_episodes(task.env_id, policy, episodes=1, seed=seed + 500, max_steps=max_steps,
                          render_size=render_size)[0]
-    write_mp4(shown.frames, out_dir / "clip.mp4", shown.fps)
-    contact_sheet(shown.frames, out_dir / "sheet.png",
-                  labels=[f"t={i / shown.fps:.1f}s" for i in range(len(shown.frames))])
+    write_clip_and_sheet(shown.frames, shown.fps, out_dir / "clip.mp4", out_dir / "sheet.png")
     measured = run_episodes(task.env_id, policy, episodes=episodes, seed=seed + 500,
                             max_steps=max_steps)
     info = {"task": task.name, "env_id": task.env_id, "description": task.description,

@@ -117,3 +117,11 @@ def contact_sheet(frames: Sequence[np.ndarray], path: str | Path, *, columns: in
     imageio.imwrite(tmp, sheet)
     tmp.replace(path)
     return path
+
+
+def write_clip_and_sheet(frames: Sequence[np.ndarray], fps: float, clip_path: str | Path,
+                         sheet_path: str | Path) -> tuple[Path, Path]:
+    """The mp4 of a rollout's frames and its contact sheet, each frame labelled with its time."""
+    clip = write_mp4(frames, clip_path, fps)
+    labels = [f"t={i / fps:.1f}s" for i in range(len(frames))]
+    return clip, contact_sheet(frames, sheet_path, labels=labels)

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from vid2reward.sim.errors import UserError
 from vid2reward.sim.evaluation import summarise
-from vid2reward.sim.render import contact_sheet, write_mp4
+from vid2reward.sim.render import write_clip_and_sheet
 from vid2reward.sim.rollout import load_policy, run_episodes
 
 
@@ -62,9 +62,8 @@ def run(args: argparse.Namespace) -> int:
         episodes = run_episodes(policy.env_id, policy, episodes=args.episodes, seed=args.seed,
                                 max_steps=max_steps, render_size=size)
     first = episodes[0]
-    clip = write_mp4(first.frames, args.out, first.fps)
-    labels = [f"t={i / first.fps:.1f}s" for i in range(len(first.frames))]
-    sheet = contact_sheet(first.frames, args.out.with_name(f"{args.out.stem}_sheet.png"), labels=labels)
+    clip, sheet = write_clip_and_sheet(first.frames, first.fps, args.out,
+                                       args.out.with_name(f"{args.out.stem}_sheet.png"))
     evaluation = summarise(episodes, args.seed, max_steps)
     metrics = evaluation.metrics
     metrics_path = args.out.with_name(f"{args.out.stem}_metrics.json")

@@ -19,7 +19,7 @@ from vid2reward.agent.run_log import TrainingSummary
 from vid2reward.agent.state import CandidateRecord, RunState
 from vid2reward.sim.envs import make_env
 from vid2reward.sim.metrics import behaviour_metrics
-from vid2reward.sim.render import contact_sheet, write_mp4
+from vid2reward.sim.render import write_clip_and_sheet
 from vid2reward.sim.reward import RewardError
 from vid2reward.sim.rollout import load_policy, run_episodes
 from vid2reward.sim.train import TrainConfig
@@ -136,9 +136,8 @@ def evaluate_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
             episodes = run_episodes(cfg.env_id, policy, episodes=1, seed=cfg.seed + 1000,
                                     max_steps=max_steps, render_size=cfg.render_size)
             ep = episodes[0]
-            clip = write_mp4(ep.frames, ctx.record.clip(cid), ep.fps)
-            labels = [f"t={i / ep.fps:.1f}s" for i in range(len(ep.frames))]
-            contact_sheet(ep.frames, ctx.record.sheet(cid), labels=labels)
+            clip, _ = write_clip_and_sheet(ep.frames, ep.fps, ctx.record.clip(cid),
+                                           ctx.record.sheet(cid))
             ctx.record.write_state_metrics(cid, behaviour_metrics(episodes).to_dict())
             rendered = time.monotonic()
             measured = measure_video(clip)

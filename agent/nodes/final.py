@@ -19,7 +19,7 @@ from vid2reward.agent.state import RunState
 from vid2reward.sim.envs import steps_for_seconds
 from vid2reward.sim.evaluation import summarise
 from vid2reward.sim.metrics import behaviour_metrics
-from vid2reward.sim.render import contact_sheet, write_mp4
+from vid2reward.sim.render import write_clip_and_sheet
 from vid2reward.sim.rollout import load_policy, run_episodes
 from vid2reward.sim.train import TrainConfig
 from vid2reward.tools.reward_sandbox import sandboxed_program
@@ -77,9 +77,7 @@ def _render_and_measure(ctx: RunContext) -> dict[str, Any]:
     shown = run_episodes(cfg.env_id, policy, episodes=1, seed=cfg.seed + 1000,
                          max_steps=clip_steps, render_size=cfg.render_size)
     ep = shown[0]
-    write_mp4(ep.frames, ctx.record.final_clip, ep.fps)
-    contact_sheet(ep.frames, ctx.record.final_sheet,
-                  labels=[f"t={i / ep.fps:.1f}s" for i in range(len(ep.frames))])
+    write_clip_and_sheet(ep.frames, ep.fps, ctx.record.final_clip, ctx.record.final_sheet)
     ctx.record.write_final_state_metrics(behaviour_metrics(shown).to_dict())
     episodes = run_episodes(cfg.env_id, policy, episodes=FINAL_EVAL_EPISODES, seed=FINAL_EVAL_SEED,
                             max_steps=1000)
