@@ -4,14 +4,12 @@ RL Zoo anchor (agent/learning_bench.py)."""
 from __future__ import annotations
 
 import argparse
-import platform
-import shlex
-import sys
 import time
 from pathlib import Path
 
 from rich.console import Console
 
+from vid2reward.agent.commands.bench_nes import provenance
 from vid2reward.agent.expert_tasks import EXPERT_TASKS, check_task_names
 from vid2reward.agent.learning_bench import (
     FAST,
@@ -110,13 +108,11 @@ def run(args: argparse.Namespace) -> int:
         f"{env_id} {rate:,.0f} env steps/s" + (f", train at {train_rates[env_id] / rate:.0%} of it"
                                                if env_id in train_rates else "")
         for env_id, rate in limits.items())
-    meta = {"command": "vid2reward " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "",
+    meta = {**provenance(),
             "config": {**cfg.__dict__, "experts": str(cfg.experts) if cfg.experts else None},
             "physics_limit": limit_text,
             "physics_steps_per_second": {k: round(v) for k, v in limits.items()},
-            "wall_seconds": round(time.monotonic() - t0, 1),
-            "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "machine": f"{platform.machine()}, python {platform.python_version()}"}
+            "wall_seconds": round(time.monotonic() - t0, 1)}
     out.mkdir(parents=True, exist_ok=True)
     paths = write_outputs(results, cfg, out, meta)
     Console(width=max(Console().width, 110)).print(rich_table(rows, cfg))

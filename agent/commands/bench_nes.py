@@ -93,19 +93,25 @@ def run_nes(args: argparse.Namespace) -> int:
               f"{cfg.steps:,} = {cfg.budget_steps:,} env steps per method; output {out}")
     t0 = time.monotonic()
     results, grounds = run_benchmark(cfg, out, log=lambda line: err.print(line, highlight=False))
-    meta = {"command": "vid2reward " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "",
-            "config": config_json(cfg), "wall_seconds": round(time.monotonic() - t0, 1),
+    meta = {**provenance(), "config": config_json(cfg),
+            "wall_seconds": round(time.monotonic() - t0, 1),
             # this invocation's time is small when finished methods were read back:
-            "wall_seconds_all_methods": round(sum(r.wall_seconds for r in results), 1),
-            "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, python "
-                       f"{platform.python_version()}"}
+            "wall_seconds_all_methods": round(sum(r.wall_seconds for r in results), 1)}
     paths = write_outputs(results, grounds, out, meta)
     title = "Normalized Expert Score (1 = the expert, 0 = no closer than random actions)"
     # At least 100 columns: a narrow (or piped) terminal would squeeze the task names to "…".
     Console(width=max(Console().width, 100)).print(rich_table(summarise(results, grounds), title))
     err.print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
+
+
+def provenance() -> dict[str, str]:
+    """What a benchmark's results record about how they were made: the exact command, when,
+    and on what machine."""
+    return {"command": "vid2reward " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "",
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, python "
+                       f"{platform.python_version()}"}
 
 
 def run_experts(args: argparse.Namespace) -> int:
