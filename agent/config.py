@@ -92,8 +92,9 @@ class RunConfig:
     n_envs: int | None = None
     """Parallel envs per training; None: the env's preset (sim/hyperparams.py)."""
     final_steps: int = 0
-    """After the search, train the best reward on for this many steps, continued from the best
-    candidate's policy; best/ then holds that policy (0: best/ keeps the candidate's)."""
+    """After the search, train the best reward again from scratch for this many steps (it
+    verifies the reward, not only a candidate's policy); best/ then holds that policy
+    (0: best/ keeps the candidate's)."""
     n_workers: int = 2
     """Worker processes that step the envs of one training (reward code runs only there)."""
     search: Search = "chain_rule"

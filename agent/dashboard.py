@@ -121,7 +121,7 @@ class Dashboard:
         final = summary.get("final_training")
         if final:
             ev = final["evaluation"]
-            out.print(f"final policy ({final['steps']:,} more steps on the best reward): fell in "
+            out.print(f"final policy (the best reward trained from scratch, {final['steps']:,} steps): fell in "
                       f"{ev['fall_rate']:.0%} of {ev['episodes']} episodes, episode length "
                       f"{ev['length_mean']:.0f} ± {ev['length_std']:.0f} of {ev['max_steps']}")
         best_reward = record.best_program_path()

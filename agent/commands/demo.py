@@ -40,8 +40,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--candidates", type=int, default=4, help="candidates per iteration (default 4)")
     p.add_argument("--steps", type=int, default=60_000, help="PPO steps per candidate (default 60000)")
     p.add_argument("--final-steps", type=int, default=DEMO_FINAL_STEPS,
-                   help="steps the winning reward trains on from the best candidate, so the "
-                        f"policy in best/ has learned to stay up (default {DEMO_FINAL_STEPS})")
+                   help="steps the winning reward trains again from scratch, so the policy in "
+                        f"best/ has learned the behaviour (default {DEMO_FINAL_STEPS})")
     p.add_argument("--quiet", action="store_true", help="no live dashboard")
     p.set_defaults(func=run)
 

@@ -1,10 +1,12 @@
-"""Train the winner on: the best candidate's reward, continued from its policy for
-``final_steps`` more steps, so that ``best/`` holds a policy that has learned the behaviour,
-not one stopped at a candidate's short search budget.
+"""Train the winner again: the best candidate's reward, from scratch, for ``final_steps``
+steps, so that ``best/`` holds a policy that has learned the behaviour, not one stopped at a
+candidate's short search budget.
 
 Search candidates are trained briefly (their job is to rank rewards); a policy a user wants to
-keep needs more. The final training warm-starts from the best candidate (``train --init``) and
-is measured honestly (sim/evaluation.py: seeded full-length episodes, falls counted). Its
+keep needs more. The final training starts from a fresh policy rather than the candidate's, so
+it also verifies what the run hands out: the reward itself, trained from nothing, must produce
+the behaviour (a warm start could carry a lucky candidate's policy past a reward that does not
+teach it). It is measured honestly (sim/evaluation.py: seeded full-length episodes, falls counted). Its
 output lives in ``final/``; ``final/train_key.json``, written last, marks it complete, so a
 resumed run never trains it twice.
 """
@@ -30,21 +32,21 @@ FINAL_EVAL_EPISODES = 5
 FINAL_EVAL_SEED = 7000
 
 
-def final_config(ctx: RunContext, candidate_dir: str) -> TrainConfig:
-    """The final training's settings: the env's preset, warm-started from the candidate."""
+def final_config(ctx: RunContext) -> TrainConfig:
+    """The final training's settings: the env's preset, from scratch."""
     cfg = ctx.config
     overrides = {} if cfg.n_envs is None else {"n_envs": cfg.n_envs}
     return TrainConfig.for_env(cfg.env_id, total_steps=cfg.final_steps, seed=cfg.seed,
-                               n_workers=cfg.n_workers, init_from=candidate_dir, **overrides)
+                               n_workers=cfg.n_workers, **overrides)
 
 
 def train_final(state: RunState, ctx: RunContext) -> dict[str, Any]:
-    """Continue training the best candidate's reward; write ``final/``."""
+    """Train the best candidate's reward from scratch; write ``final/``."""
     best = state.get("best")
     if best is None or ctx.config.final_steps <= 0:
         return {}
     record = ctx.record
-    config = final_config(ctx, str(record.candidate_dir(best["id"])))
+    config = final_config(ctx)
     key = json.loads(json.dumps({"candidate": best["id"], **config.cache_key()}))
     if record.final_done(key):
         ctx.note(f"final training of {best['id']} already done")
@@ -63,7 +65,7 @@ def train_final(state: RunState, ctx: RunContext) -> dict[str, Any]:
     record.write_final({"candidate": best["id"], "steps": result.metrics["steps"],
                         "wall_seconds": result.metrics["wall_seconds"], "evaluation": evaluation},
                        key)
-    ctx.note(f"final training of {best['id']}: {result.metrics['steps']:,} more steps; "
+    ctx.note(f"final training of {best['id']}'s reward from scratch: {result.metrics['steps']:,} steps; "
              f"fell in {evaluation['fall_rate']:.0%} of {evaluation['episodes']} episodes")
     return {}
 
