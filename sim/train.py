@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from vid2reward.sim.reward import (
     load_reward_program,
     one_line,
 )
+from vid2reward.sim.reward_sources import FrameSpec, FrameTap, RewardSource, SourceRewardVecEnv
 from vid2reward.sim.vec_env import BatchedSubprocVecEnv, EnvWorkerError
 
 RewardLoader = Callable[[str, str], RewardProgram]
@@ -110,6 +111,10 @@ class TrainConfig:
     init_from: str | None = None
     """A training output directory (policy.zip + vecnormalize.pkl) to continue from instead of
     a fresh policy: warm start (``train --init``). Its network shape must match ``net_arch``."""
+    reward_source: dict[str, Any] | None = None
+    """The cache key of the :class:`~vid2reward.sim.reward_sources.RewardSource` whose
+    components are added to the program's (None: the program alone); :func:`train` fills it
+    from the source it is given, so a cached result is reused only with the same source."""
 
     @classmethod
     def for_env(cls, env_id: str, **overrides: Any) -> TrainConfig:
@@ -152,22 +157,26 @@ ProgressFn = Callable[[int, int], None]
 # -- env factory ------------------------------------------------------------------------------
 
 def _make_reward_env(env_id: str, source: str, name: str, loader: RewardLoader,
-                     max_episode_steps: int | None) -> gym.Env:
+                     max_episode_steps: int | None, frames: FrameSpec | None = None) -> gym.Env:
     kwargs = {"max_episode_steps": max_episode_steps} if max_episode_steps else {}
     env = make_env(env_id, **kwargs)
     env = RewardWrapper(env, loader(source, name), env_id)
+    if frames is not None:  # a reward source scores frames rendered here, in the worker
+        env = FrameTap(env, env_id, frames)
     return Monitor(env)
 
 
 def make_training_env(config: TrainConfig, program: RewardProgram,
                       loader: RewardLoader = default_loader,
-                      worker_init: Callable[[], None] | None = None) -> VecEnv:
+                      worker_init: Callable[[], None] | None = None,
+                      frames: FrameSpec | None = None) -> VecEnv:
     """The vectorised, reward-wrapped, Monitor-wrapped envs for ``config`` (not normalised).
 
-    ``worker_init`` runs first in each worker process (the sandbox sets resource limits there).
+    ``worker_init`` runs first in each worker process (the sandbox sets resource limits there);
+    ``frames``, when given, makes every env render such frames for a reward source.
     """
     fns: list[Callable[[], gym.Env]] = [partial(_make_reward_env, config.env_id, program.source, program.name, loader,
-                   config.max_episode_steps) for _ in range(config.n_envs)]
+                   config.max_episode_steps, frames) for _ in range(config.n_envs)]
     if config.n_workers > 0:
         venv: VecEnv = BatchedSubprocVecEnv(fns, num_workers=config.n_workers,
                                             worker_init=worker_init,
@@ -273,7 +282,8 @@ def train(config: TrainConfig, program: RewardProgram, out_dir: str | Path, *,
           loader: RewardLoader = default_loader, on_progress: ProgressFn | None = None,
           callbacks: list[BaseCallback] | None = None,
           worker_init: Callable[[], None] | None = None,
-          precheck: Precheck = check_reward_on_env) -> TrainResult:
+          precheck: Precheck = check_reward_on_env,
+          reward_source: RewardSource | None = None) -> TrainResult:
     """Train PPO on ``program`` and write the results into ``out_dir``.
 
     Files appear in ``out_dir`` only when training ends: they are written to a temporary
@@ -290,6 +300,9 @@ def train(config: TrainConfig, program: RewardProgram, out_dir: str | Path, *,
             sets resource limits with it.
         precheck: runs the program for a few steps before anything starts; the default runs
             it in this process, the sandbox passes one that runs it in a child process.
+        reward_source: a trusted model whose components are added to the program's reward
+            (``total = program + weight x source``); it runs in this process, on frames the
+            workers render. ``config.reward_source`` is set to its cache key.
 
     Returns:
         A :class:`TrainResult`; ``status`` is "failed" when the reward program raised or
@@ -301,13 +314,15 @@ def train(config: TrainConfig, program: RewardProgram, out_dir: str | Path, *,
         UserError: unknown env, or a reward program broken from its first steps.
     """
     get_spec(config.env_id)
+    if reward_source is not None:
+        config = replace(config, reward_source=reward_source.cache_key())
     precheck(program, config.env_id)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
     try:
         metrics = _train_into(config, program, work, loader, worker_init, on_progress,
-                              callbacks or [])
+                              callbacks or [], reward_source)
         _replace_dir(work, out_dir)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -378,12 +393,16 @@ def warm_start(model: PPO, venv: VecNormalize, init_dir: str | Path) -> None:
 
 def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader: RewardLoader,
                 worker_init: Callable[[], None] | None, on_progress: ProgressFn | None,
-                extra: list[BaseCallback]) -> dict[str, Any]:
+                extra: list[BaseCallback],
+                reward_source: RewardSource | None = None) -> dict[str, Any]:
     torch.set_num_threads(config.torch_threads)
     started = time.monotonic()
     try:
-        venv = VecNormalize(make_training_env(config, program, loader, worker_init),
-                            gamma=config.gamma, norm_reward=config.normalize_reward)
+        frames = None if reward_source is None else reward_source.frames
+        envs = make_training_env(config, program, loader, worker_init, frames)
+        if reward_source is not None:
+            envs = SourceRewardVecEnv(envs, reward_source)
+        venv = VecNormalize(envs, gamma=config.gamma, norm_reward=config.normalize_reward)
     except EnvWorkerError as exc:  # a worker died or hung while loading the program
         raise RewardError(one_line(str(exc)), where=program.name) from None
     stats = EpisodeStatsCallback()

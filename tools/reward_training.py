@@ -30,6 +30,7 @@ from vid2reward.sim.reward import (
     RewardWrapper,
     one_line,
 )
+from vid2reward.sim.reward_sources import RewardSource
 from vid2reward.sim.train import ProgressFn, TrainConfig, TrainResult, train
 from vid2reward.sim.vec_env import EnvWorkerError
 from vid2reward.tools.reward_check import check_reward_source
@@ -113,7 +114,8 @@ def _precheck_in_child(source: str, name: str, env_id: str, load_seconds: float,
 def train_sandboxed(config: TrainConfig, program: RewardProgram, out_dir: str | Path, *,
                     limits: SandboxLimits = DEFAULT_LIMITS, on_progress: ProgressFn | None = None,
                     callbacks: list[BaseCallback] | None = None,
-                    trust: bool | None = None) -> TrainResult:
+                    trust: bool | None = None,
+                    reward_source: RewardSource | None = None) -> TrainResult:
     """Train PPO on an untrusted reward program (see :func:`vid2reward.sim.train.train`).
 
     Args:
@@ -127,6 +129,8 @@ def train_sandboxed(config: TrainConfig, program: RewardProgram, out_dir: str | 
         callbacks: extra SB3 callbacks.
         trust: run without OS isolation where the OS cannot isolate (default: the
             ``--trust-reward-code`` setting); where it can, the code is always isolated.
+        reward_source: a trusted frame-scoring model added to the program's reward (it runs
+            in this process, never in the sandbox; see sim/reward_sources.py).
 
     Returns:
         The :class:`TrainResult`; status "failed" with a one-line ``metrics["failure"]`` when the
@@ -155,7 +159,8 @@ def train_sandboxed(config: TrainConfig, program: RewardProgram, out_dir: str | 
                        loader=partial(load_deferred, load_seconds=limits.load_seconds,
                                       trust=trust),
                        worker_init=partial(apply_limits, training_limits(config, limits)),
-                       precheck=precheck, on_progress=on_progress, callbacks=callbacks)
+                       precheck=precheck, on_progress=on_progress, callbacks=callbacks,
+                       reward_source=reward_source)
     except EnvWorkerError as exc:  # a worker died or hung before training began
         raise RewardError(one_line(str(exc)), where=program.name) from None
     # What isolated the reward code (as the pre-check's child measured it), and whether the
