@@ -1,0 +1,238 @@
+"""Body pose from real footage: mediapipe's pose landmarker on crops around the tracked subject,
+mapped back to the frame, turned into gait features, and drawn on a contact sheet.
+
+mediapipe is an optional dependency (``pip install -e ".[pose]"`` then ``pip install --no-deps
+mediapipe==0.10.21``, see the README): its bundled ``pose_landmark_full`` model
+(``model_complexity=1``) runs offline on the CPU; the other complexities download their models
+and fail without a network. A small subject (a walker far away among others) is found by
+``person_tracking`` and each frame's crop around it is enlarged to ``CROP_SIZE`` pixels before
+the model sees it, so a 60-pixel person is measured like a close one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from vid2reward.sim.errors import UserError
+from vid2reward.sim.render import contact_sheet
+from vid2reward.tools.person_tracking import (
+    Box,
+    box_per_frame,
+    choose_subject,
+    detect_movers,
+    parse_subject,
+    track,
+)
+from vid2reward.tools.pose_features import LEGS, LegKeypoints, PoseFeatures, gait_features
+from vid2reward.tools.video_frames import probe_video, read_frames
+
+CROP_SIZE = 256
+"""Side of the square crop (pixels) the pose model sees."""
+LANDMARKS = {"nose": 0, "shoulder_left": 11, "shoulder_right": 12, "hip_left": 23, "hip_right": 24,
+             "knee_left": 25, "knee_right": 26, "ankle_left": 27, "ankle_right": 28,
+             "heel_left": 29, "heel_right": 30, "toe_left": 31, "toe_right": 32}
+"""mediapipe BlazePose landmark indices used (the subject's own left and right)."""
+CONFIDENCE_LANDMARKS = [11, 12, 23, 24, 25, 26, 27, 28]
+"""A frame's confidence is the mean visibility of the shoulders, hips, knees and ankles."""
+SKELETON = [(11, 12), (11, 23), (12, 24), (23, 24), (23, 25), (25, 27), (27, 29), (29, 31),
+            (27, 31), (24, 26), (26, 28), (28, 30), (30, 32), (28, 32)]
+INSTALL_FIX = ('pip install -e ".[pose]" && pip install --no-deps mediapipe==0.10.21 '
+               "(the README's pose install line)")
+
+
+@dataclass
+class PoseTrack:
+    """Landmarks of the subject in every sampled frame of a clip."""
+
+    landmarks: np.ndarray
+    """(frames, 33, 3): x, y in frame pixels and visibility in [0, 1]; NaN where no pose."""
+    boxes: list[Box | None]
+    """The subject's box in each frame (None: the whole frame was given to the model)."""
+    other_boxes: list[list[Box]]
+    """Every other moving person detected in each frame."""
+    fps: float
+    times: np.ndarray
+    subject: str
+    """How the subject was chosen, in words."""
+
+    def confidence(self) -> np.ndarray:
+        """Per-frame confidence: mean visibility of the leg and trunk landmarks (0 without pose)."""
+        vis = self.landmarks[:, CONFIDENCE_LANDMARKS, 2]
+        return np.nan_to_num(np.mean(vis, axis=1), nan=0.0)
+
+
+def load_pose_model() -> Any:
+    """mediapipe's Pose solution (video mode, bundled full model), or a one-line user error."""
+    os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's C++ start-up chatter
+    try:
+        import mediapipe as mp  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    except ImportError:
+        raise UserError("pose features need mediapipe, which is not installed",
+                        where="--pose", fix=INSTALL_FIX) from None
+    try:
+        return mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1,
+                                      smooth_landmarks=True, min_detection_confidence=0.5,
+                                      min_tracking_confidence=0.5)
+    except Exception as exc:  # an incompatible protobuf shows up here, not at import
+        raise UserError(f"mediapipe could not start its pose model ({exc})", where="--pose",
+                        fix=INSTALL_FIX) from None
+
+
+def _crop_window(box: Box, frame_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(x0, y0, side) of a square 1.5x the box's longer side, centred on it."""
+    x, y, w, h = box
+    side = int(math.ceil(1.5 * max(w, h)))
+    cx, cy = x + w / 2, y + h / 2
+    return int(round(cx - side / 2)), int(round(cy - side / 2)), max(side, 8)
+
+
+def _square_crop(frame: np.ndarray, x0: int, y0: int, side: int) -> np.ndarray:
+    """The square window, padded with black where it leaves the frame, resized to CROP_SIZE."""
+    h, w = frame.shape[:2]
+    out = np.zeros((side, side, 3), np.uint8)
+    sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(w, x0 + side), min(h, y0 + side)
+    if sx1 > sx0 and sy1 > sy0:
+        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = frame[sy0:sy1, sx0:sx1]
+    return cv2.resize(out, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_CUBIC)
+
+
+def estimate_pose(frames: list[np.ndarray], fps: float, times: np.ndarray | None = None,
+                  subject: str = "auto", subject_time: float = 0.0) -> PoseTrack:
+    """Find the subject (``subject``: "auto" or "x,y,w,h" pixels at ``subject_time`` s into
+    ``frames``) and measure its landmarks in every frame."""
+    n = len(frames)
+    times = np.arange(n) / fps if times is None else times
+    box = parse_subject(subject)
+    at = int(np.clip(round(subject_time * fps), 0, max(0, n - 1)))
+    detections = detect_movers(frames)
+    tracks = track(detections)
+    chosen = choose_subject(tracks, box, at)
+    boxes: list[Box | None]
+    if chosen is not None:
+        boxes = box_per_frame(chosen, n)
+        how = (f"track {chosen.id}: {chosen.length} of {n} frames, median height "
+               f"{chosen.median_height():.0f} px, of {len(tracks)} moving blobs")
+        how = ("the track under the given box, " if box else "most persistent large mover, ") + how
+    elif box is not None:  # a still or untracked person: follow the pose from the given box
+        boxes = [box] * n
+        how = "the given box (no moving track overlaps it)"
+    else:
+        boxes = [None] * n
+        how = "whole frame (no moving person found: a following camera, or one still subject)"
+    model = load_pose_model()
+    marks = np.full((n, 33, 3), np.nan)
+    try:
+        for i, frame in enumerate(frames):
+            b = boxes[i]
+            if b is None and chosen is not None:
+                continue  # outside the subject's track
+            if b is None:
+                h, w = frame.shape[:2]
+                x0, y0, side = (w - max(h, w)) // 2, (h - max(h, w)) // 2, max(h, w)
+            else:
+                x0, y0, side = _crop_window(b, frame.shape)
+            result = model.process(_square_crop(frame, x0, y0, side))
+            if result.pose_landmarks is None:
+                continue
+            for j, lm in enumerate(result.pose_landmarks.landmark):
+                marks[i, j] = (x0 + lm.x * side, y0 + lm.y * side, lm.visibility)
+    finally:
+        model.close()
+    others = [[d for d in detections[i] if boxes[i] is None or _iou_small(d, boxes[i])]
+              for i in range(n)]
+    return PoseTrack(landmarks=marks, boxes=boxes, other_boxes=others, fps=fps, times=times,
+                     subject=how)
+
+
+def _iou_small(a: Box, b: Box) -> bool:
+    """True when box ``a`` is not the subject's box ``b`` (their centres are apart)."""
+    return abs((a[0] + a[2] / 2) - (b[0] + b[2] / 2)) > b[2] / 2 or \
+        abs((a[1] + a[3] / 2) - (b[1] + b[3] / 2)) > b[3] / 2
+
+
+def facing_sign(marks: np.ndarray) -> float:
+    """+1 when the subject faces image-right, -1 image-left: toes ahead of heels (median over
+    both feet and all frames), else the hips' motion, else +1."""
+    foot = np.concatenate([marks[:, 31, 0] - marks[:, 29, 0], marks[:, 32, 0] - marks[:, 30, 0]])
+    foot = foot[np.isfinite(foot)]
+    if foot.size >= 5 and abs(np.median(foot)) > 1e-6:
+        return float(np.sign(np.median(foot)))
+    hips = np.nanmean(marks[:, [23, 24], 0], axis=1)
+    ok = np.isfinite(hips)
+    if ok.sum() >= 2:
+        return 1.0 if hips[ok][-1] >= hips[ok][0] else -1.0
+    return 1.0
+
+
+def keypoints_from_landmarks(pt: PoseTrack) -> LegKeypoints:
+    """Side-view keypoints (X forward, Z up, pixels) of a pose track."""
+    sign = facing_sign(pt.landmarks)
+
+    def xz(i: int) -> np.ndarray:
+        return np.stack([sign * pt.landmarks[:, i, 0], -pt.landmarks[:, i, 1]], axis=1)
+
+    shoulder = (xz(11) + xz(12)) / 2
+    side = {"left": 0, "right": 1}
+    return LegKeypoints(fps=pt.fps, shoulder=shoulder,
+                        hip={g: xz(23 + side[g]) for g in LEGS},
+                        knee={g: xz(25 + side[g]) for g in LEGS},
+                        ankle={g: xz(27 + side[g]) for g in LEGS},
+                        heel={g: xz(29 + side[g]) for g in LEGS},
+                        toe={g: xz(31 + side[g]) for g in LEGS},
+                        confidence=pt.confidence())
+
+
+def draw(frame: np.ndarray, pt: PoseTrack, i: int) -> np.ndarray:
+    """One frame with the other movers (grey), the subject's box (green) and skeleton
+    (left side blue, right side red, trunk white)."""
+    out = frame.copy()
+    scale = max(1, frame.shape[0] // 240)
+    for b in pt.other_boxes[i]:
+        cv2.rectangle(out, (int(b[0]), int(b[1])), (int(b[0] + b[2]), int(b[1] + b[3])),
+                      (160, 160, 160), scale)
+    b = pt.boxes[i]
+    if b is not None:
+        cv2.rectangle(out, (int(b[0]), int(b[1])), (int(b[0] + b[2]), int(b[1] + b[3])),
+                      (0, 255, 0), 2 * scale)
+    m = pt.landmarks[i]
+    for a, c in SKELETON:
+        if not (np.isfinite(m[a, :2]).all() and np.isfinite(m[c, :2]).all()):
+            continue
+        colour = (80, 140, 255) if a % 2 and c % 2 else (255, 80, 80) if not a % 2 and not c % 2 \
+            else (255, 255, 255)
+        cv2.line(out, (int(m[a, 0]), int(m[a, 1])), (int(m[c, 0]), int(m[c, 1])), colour,
+                 scale, cv2.LINE_AA)
+    return out
+
+
+def pose_contact_sheet(frames: list[np.ndarray], pt: PoseTrack, path: str | Path) -> Path:
+    """A 4x3 PNG grid of evenly spaced frames with the boxes and skeleton drawn."""
+    conf = pt.confidence()
+    drawn = [draw(f, pt, i) for i, f in enumerate(frames)]
+    labels = [f"t={t:.1f}s conf {c:.2f}" for t, c in zip(pt.times, conf, strict=True)]
+    return contact_sheet(drawn, path, labels=labels)
+
+
+def pose_features_from_video(path: str | Path, *, start: float = 0.0, end: float | None = None,
+                             subject: str = "auto", subject_time: float = 0.0,
+                             sheet: str | Path | None = None, max_fps: float = 30.0,
+                             ) -> tuple[PoseFeatures, PoseTrack]:
+    """Pose features of the subject of a clip (``subject_time`` counts from ``start``), and the
+    pose track behind them; with ``sheet``, the contact sheet is written there."""
+    rate = min(max_fps, probe_video(path).fps)
+    clip = read_frames(path, fps=rate, start=start, end=end)
+    if len(clip.frames) < 8:
+        raise UserError(f"only {len(clip.frames)} frames between {start:g}s and {end}s",
+                        where=str(path), fix="measure at least 8 frames (widen --start/--end)")
+    pt = estimate_pose(clip.frames, clip.fps, clip.times, subject=subject, subject_time=subject_time)
+    features = gait_features(keypoints_from_landmarks(pt))
+    if sheet is not None:
+        pose_contact_sheet(clip.frames, pt, sheet)
+    return features, pt
