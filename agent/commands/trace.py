@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(focused.model_dump_json(indent=2) + "\n")
     elif args.export == "html":
         out = export_html(trace, args.output or Path(args.run_dir) / "trace.html", iteration=args.iteration)
-        console.print(f"wrote {out} ({len(focused.iterations)} iterations)", highlight=False)
+        n = len(focused.search_iterations)  # iteration 0 is the set-up, not an iteration
+        console.print(f"wrote {out} ({n} iteration{'s' * (n != 1)})", highlight=False)
     else:
         console.print(render_trace(trace, args.iteration))
     return EXIT_INTERRUPTED if interrupted else 0

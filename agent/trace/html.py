@@ -3,7 +3,9 @@
 The same sections as the terminal report (header with sparkline, timeline, expert, per
 iteration: candidates, contact sheets, the critic's verdict, the chain-rule table and the
 reward diff; tokens and cost). Contact sheets are embedded as base64 PNG, so the file can be
-mailed or attached to an issue. Every piece of text from the run is escaped: reward programs
+mailed or attached to an issue. The page ends with the final result: the expert's and the best
+candidate's clips side by side (embedded mp4), the similarity curve per iteration and the final
+policy's evaluation. Every piece of text from the run is escaped: reward programs
 and LLM output are untrusted.
 """
 
@@ -17,10 +19,16 @@ from vid2reward.agent.trace.chain import chain_rows
 from vid2reward.agent.trace.model import IterationTrace, NodeRun, RunTrace
 from vid2reward.agent.trace.view import (
     ARROW,
+    SIMILARITY_SCALE,
+    audit_counts,
     edit_label,
+    expert_label,
+    final_lines,
+    iteration_title,
     moved_label,
     num,
     outcome_label,
+    similarity_meaning,
     skipped_warning,
     sparkline,
 )
@@ -37,7 +45,11 @@ pre.diff { background: #f6f8fa; padding: .8em; overflow-x: auto; font-size: 12px
 pre.diff .add { color: #1a7f37; background: #e6ffec; } pre.diff .del { color: #c62828; background: #ffebe9; }
 pre.diff .hunk { color: #6f42c1; } figure { display: inline-block; margin: .5em; max-width: 47%; vertical-align: top; }
 figure img { max-width: 100%; border: 1px solid #ccc; } ul.timeline { font-size: 13px; }
+figure video { max-width: 100%; border: 1px solid #ccc; } .scale { color: #666; font-size: 12px; }
 """
+
+MAX_EMBEDDED_VIDEO = 25_000_000
+"""Largest clip embedded in the page (bytes); a larger one is linked by its path instead."""
 
 
 def export_html(trace: RunTrace, path: str | Path, iteration: int | None = None) -> Path:
@@ -66,6 +78,8 @@ def render_html(trace: RunTrace, iteration: int | None = None) -> str:
     for it in iterations:
         body.append(_iteration(trace, it, root))
     body += ["<h2>tokens and cost</h2>", _usage(trace)]
+    if iteration is None:
+        body += ["<h2 id='result'>final result</h2>", _final(trace, root)]
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<title>vid2reward trace · {_e(trace.run_id)}</title><style>{CSS}</style></head>\n<body>\n"
             + "\n".join(body) + "\n</body></html>\n")
@@ -97,21 +111,21 @@ def _header(trace: RunTrace) -> str:
     status = trace.status + (f" ({trace.finish.reason})" if trace.finish else "")
     rows = [["env", trace.env_id], ["engine", trace.engine or "-"], ["status", status],
             ["iterations finished", str(sum(it.finished for it in trace.iterations))],
-            ["best similarity", num(trace.best_similarity, ".3f")],
+            ["best similarity", num(trace.best_similarity, ".3f") + (
+                f" ({similarity_meaning(trace.best_similarity)})" if similarity_meaning(trace.best_similarity) else "")],
+            ["iterations (search)", str(len(trace.search_iterations))],
             ["run best per iteration", " → ".join(num(v, ".3f") for v in runs) or "-"],
             ["tokens", str(trace.total_tokens)], ["cost", f"${trace.total_cost:.4f}"],
             ["tool calls", str(trace.tool_call_count)], ["run dir", trace.run_dir]]
     spark = f"<p class='spark' title='run-best similarity per iteration (0..1)'>{_e(sparkline(runs))}</p>"
-    return _table(["", ""], rows) + spark
+    return _table(["", ""], rows) + spark + f"<p class='scale'>{_e(SIMILARITY_SCALE)}</p>"
 
 
 def _timeline(trace: RunTrace, iterations: list[IterationTrace]) -> str:
     start = trace.started or 0.0
     items = []
     for it in iterations:
-        title = "set-up" if it.number == 0 else f"iteration {it.number}"
-        if it.finished:
-            title += f" — best {it.best_candidate_id} {num(it.iteration_best_similarity, '.3f')}"
+        title = iteration_title(it)
         nodes = "".join(_node(n, start, trace.status == "running") for n in it.nodes)
         items.append(f"<li><a href='#iteration-{it.number}'><b>{_e(title)}</b></a><ul>{nodes}</ul></li>")
     return f"<ul class='timeline'>{''.join(items)}</ul>"
@@ -132,9 +146,8 @@ def _node(node: NodeRun, start: float, run_is_live: bool) -> str:
                             + ", ".join(f"{e.op} {e.component}" for e in msg.edits))
     audits = [m.message for m in node.messages if m.message.kind == "edit_audit"]
     if audits:  # one line for all: there is one audit per (edit, feature)
-        held = sum(a.outcome == "moved_as_expected" for a in audits)
         children.append(f"auditor → {len(audits)} EditAudits of {audits[0].reward_feedback_id}: "
-                        f"{held} moved as expected")
+                        + audit_counts(audits))
     for call in node.tool_calls:
         children.append(f"tool {call.agent}.{call.tool}({call.arguments}) {call.seconds:.1f}s "
                         + (f"✗ {call.error}" if call.error else f"→ {call.result}"))
@@ -149,7 +162,8 @@ def _iteration(trace: RunTrace, it: IterationTrace, root: Path) -> str:
     title = "set-up (expert, first draft)" if it.number == 0 else f"iteration {it.number}"
     parts = [f"<section id='iteration-{it.number}'><h2>{_e(title)}</h2>"]
     if it.candidates:
-        rows = [[c.id + (" ★" if c.id == it.best_candidate_id else ""), (c.reward_sha256 or "-")[:12],
+        star = it.iteration_best_candidate_id or it.best_candidate_id
+        rows = [[c.id + (" ★" if c.id == star else ""), (c.reward_sha256 or "-")[:12],
                  c.status + (" (cached)" if c.cached else "") + (f": {c.failure}" if c.failure else ""),
                  num(c.steps, "d"), num(c.steps_per_second, ".0f"), num(c.env_return_mean, ".1f"),
                  num(c.similarity, ".3f")] for c in it.candidates]
@@ -179,18 +193,22 @@ def _chain(trace: RunTrace, it: IterationTrace) -> str:
         d = row.delta
         delta = [row.feature, num(d.learner), num(d.expert), ARROW[d.direction], f"{d.importance:.2f}"] if d else [
             row.feature, "", "", "", ""]
+        closer, closer_colour = "", ""
         if row.audit is not None:
             outcome, colour = outcome_label(row.audit.outcome)
+            closer, closer_colour = expert_label(row.audit)
             moved = moved_label(row.audit)
         else:
             colour, moved = "dim", ""
             outcome = ("no edit" if row.edit is None else "no prediction" if row.expected is None
                        else "not measured" if audited else "pending")
-        rows.append([*delta, edit_label(row.edit_index, row.edit), ARROW.get(row.expected or "", ""), outcome, moved])
-        classes.append(["" if d else "dim", "", "", "", "", "", "", colour, ""])
+        rows.append([*delta, edit_label(row.edit_index, row.edit), ARROW.get(row.expected or "", ""), outcome,
+                     closer, moved])
+        classes.append(["" if d else "dim", "", "", "", "", "", "", colour, closer_colour, ""])
     caption = f"chain rule: {feedback.id if feedback else '(no critique)'} → {rf.id if rf else '(no edits)'} → audit"
     return _table(["delta feature", "learner", "expert", "direction", "importance", "edit", "expects",
-                   "audit outcome", "before→after"], rows, caption=caption, numeric={1, 2, 4, 8}, classes=classes)
+                   "moved as predicted?", "closer to the expert?", "before→after"], rows, caption=caption,
+                  numeric={1, 2, 4, 9}, classes=classes)
 
 
 def _diff(diff: str) -> str:
@@ -223,3 +241,75 @@ def _usage(trace: RunTrace) -> str:
                  str(sum(u.input_tokens for u in trace.usage)), str(sum(u.output_tokens for u in trace.usage)),
                  f"${trace.total_cost:.4f}"])
     return _table(["role", "model", "calls", "input tokens", "output tokens", "cost"], rows, numeric={2, 3, 4, 5})
+
+
+def _final(trace: RunTrace, root: Path) -> str:
+    """The end of the page: the result in sentences, the expert's and the best candidate's
+    clips side by side, the similarity per iteration as a curve, the final evaluation."""
+    parts = ["<p>" + "<br>".join(_e(line) for line in final_lines(trace)) + "</p>"]
+    final = trace.final
+    clips = [_video(root, trace.expert.clip if trace.expert else None, "expert"),
+             _video(root, final.clip if final else None,
+                    f"learner: best candidate {final.best_candidate_id if final else '-'}")]
+    if any(clips):
+        parts.append("<div class='clips'>" + "".join(clips) + "</div>")
+    parts.append(_similarity_curve(trace))
+    ev = ((final.final_training or {}).get("evaluation") if final else None)
+    if isinstance(ev, dict):
+        keys = ("episodes", "env_return_mean", "env_return_std", "program_return_mean",
+                "length_mean", "length_std", "max_steps", "fall_rate")
+        parts.append(_table(["final policy", "value"], [[k, num(ev[k], ".4g") if isinstance(ev.get(k), float)
+                                                         else str(ev.get(k, "-"))] for k in keys if k in ev],
+                            caption="the final policy's evaluation (seeded full-length episodes)",
+                            numeric={1}))
+    return "\n".join(parts)
+
+
+def _video(root: Path, relative: str | None, caption: str) -> str:
+    """A clip embedded as a data: URI (linked by its path when too large; nothing if gone)."""
+    if not relative:
+        return ""
+    path = root / relative
+    try:
+        size = path.stat().st_size
+        if size > MAX_EMBEDDED_VIDEO:
+            return (f"<figure><a href='{_e(relative)}'>{_e(relative)}</a> ({size // 1_000_000} MB)"
+                    f"<figcaption>{_e(caption)}</figcaption></figure>")
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+    except OSError:
+        return ""
+    return (f"<figure><video controls loop muted playsinline src='data:video/mp4;base64,{data}'>"
+            f"</video><figcaption>{_e(caption)}</figcaption></figure>")
+
+
+def _similarity_curve(trace: RunTrace, width: int = 560, height: int = 200) -> str:
+    """An inline SVG of the iteration's best and the run's best similarity per iteration, on
+    the absolute 0..1 scale."""
+    points = [p for p in trace.similarity_history if p.iteration > 0]
+    if not points:
+        return "<p class='dim'>no finished iteration: no similarity curve</p>"
+    pad, last = 30, max(p.iteration for p in points)
+
+    def xy(iteration: int, value: float) -> str:
+        x = pad + (width - 2 * pad) * ((iteration - 1) / max(1, last - 1) if last > 1 else 0.5)
+        return f"{x:.1f},{height - pad - (height - 2 * pad) * value:.1f}"
+
+    lines = []
+    for attr, colour, label in (("iteration_best", "#9a6700", "iteration best"),
+                                ("run_best", "#4a90a4", "run best")):
+        pts = [xy(p.iteration, v) for p in points if (v := getattr(p, attr)) is not None]
+        if pts:
+            lines.append(f"<polyline fill='none' stroke='{colour}' stroke-width='2' points='{' '.join(pts)}'/>"
+                         + "".join(f"<circle cx='{q.split(',')[0]}' cy='{q.split(',')[1]}' r='3' "
+                                   f"fill='{colour}'/>" for q in pts))
+            lines.append(f"<text x='{width - pad - 90}' y='{pad + 14 * len(lines) // 2}' fill='{colour}' "
+                         f"font-size='11'>{_e(label)}</text>")
+    grid = "".join(f"<line x1='{pad}' x2='{width - pad}' y1='{height - pad - (height - 2 * pad) * g}' "
+                   f"y2='{height - pad - (height - 2 * pad) * g}' stroke='#ddd'/>"
+                   f"<text x='2' y='{height - pad - (height - 2 * pad) * g + 4}' font-size='10'>{g:.1f}</text>"
+                   for g in (0.0, 0.25, 0.5, 0.75, 1.0))
+    ticks = "".join(f"<text x='{xy(p.iteration, 0).split(',')[0]}' y='{height - 8}' font-size='10' "
+                    f"text-anchor='middle'>{p.iteration}</text>" for p in points)
+    return (f"<figure><svg role='img' aria-label='similarity per iteration' width='{width}' "
+            f"height='{height}' xmlns='http://www.w3.org/2000/svg'>{grid}{ticks}{''.join(lines)}</svg>"
+            "<figcaption>similarity per iteration (0..1; x: iteration)</figcaption></figure>")

@@ -25,6 +25,7 @@ from vid2reward.agent.run_record import RunRecord
 from vid2reward.agent.trace.model import (
     CandidateTrace,
     ExpertTrace,
+    FinalResult,
     IterationTrace,
     NodeRun,
     RewardDiff,
@@ -165,11 +166,43 @@ def build_trace(root: Path, events: list[Any]) -> RunTrace:
     sources = _sources_by_sha(record, candidates.values(), iterations.values())
     for i in iterations.values():
         _attach_reward_diff(record, i, sources)
+    for i in iterations.values():
+        i.iteration_best_candidate_id = _iteration_best(i)
     trace.iterations = [iterations[n] for n in sorted(iterations)]
     trace.similarity_history = [history[n] for n in sorted(history)]
     trace.usage = sorted(usage.values(), key=lambda u: (u.role, u.model))
     trace.expert = _expert(record)
+    trace.final = _final(record)
     return trace
+
+
+def _iteration_best(i: IterationTrace) -> str | None:
+    """The iteration's own best candidate: the run's best when it is one of this iteration's,
+    else the candidate whose similarity is the iteration's best."""
+    if not i.finished:
+        return None
+    ids = {c.id for c in i.candidates}
+    if i.best_candidate_id in ids:
+        return i.best_candidate_id
+    if i.iteration_best_similarity is None:
+        return None
+    return next((c.id for c in i.candidates if c.similarity is not None
+                 and abs(c.similarity - i.iteration_best_similarity) < 1e-9), None)
+
+
+def _final(record: RunRecord) -> FinalResult | None:
+    """best/ as the run left it (None before it was written)."""
+    summary = _tolerant(record.best_summary)
+    if not isinstance(summary, dict):
+        return None
+    best = record.best_dir
+    final = summary.get("final_training")
+    return FinalResult(best_candidate_id=summary.get("best_candidate_id"),
+                       best_similarity=summary.get("best_similarity"),
+                       stop_reason=summary.get("stop_reason"),
+                       clip=str((best / "clip.mp4").relative_to(record.root)) if (best / "clip.mp4").is_file() else None,
+                       sheet=str((best / "sheet.png").relative_to(record.root)) if (best / "sheet.png").is_file() else None,
+                       final_training=final if isinstance(final, dict) else None)
 
 
 def _place_message(message: Any, it: Any, cand: Any) -> None:

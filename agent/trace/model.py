@@ -91,7 +91,10 @@ class IterationTrace(BaseModel):
     reward_diff: RewardDiff | None = None
     audits: list[EditAudit] = Field(default_factory=list)
     finished: bool = False
-    best_candidate_id: str | None = None
+    best_candidate_id: str | None = Field(default=None, description="the run's best candidate "
+                                          "after this iteration (it may be an earlier one's)")
+    iteration_best_candidate_id: str | None = Field(default=None,
+                                                    description="this iteration's own best candidate")
     iteration_best_similarity: float | None = None
     run_best_similarity: float | None = None
 
@@ -132,6 +135,19 @@ class ExpertTrace(BaseModel):
     sheet: str | None = None
 
 
+class FinalResult(BaseModel):
+    """How the run ended up: best/ (the winning candidate, its clip) and, with --final-steps,
+    the final policy's evaluation (best/summary.json ``final_training``)."""
+
+    best_candidate_id: str | None = None
+    best_similarity: float | None = None
+    stop_reason: str | None = None
+    clip: str | None = Field(default=None, description="best/clip.mp4 (relative to the run)")
+    sheet: str | None = None
+    final_training: dict[str, Any] | None = Field(
+        default=None, description="steps, wall_seconds and evaluation (return, length, falls)")
+
+
 class RunTrace(BaseModel):
     """Everything the viewer shows about one run directory."""
 
@@ -153,6 +169,12 @@ class RunTrace(BaseModel):
     iterations: list[IterationTrace] = Field(default_factory=list)
     similarity_history: list[SimilarityPoint] = Field(default_factory=list)
     usage: list[UsageTotal] = Field(default_factory=list)
+    final: FinalResult | None = Field(default=None, description="None until best/ is written")
+
+    @property
+    def search_iterations(self) -> list[IterationTrace]:
+        """The iterations proper (iteration 0 is the set-up, not an iteration)."""
+        return [it for it in self.iterations if it.number > 0]
 
     def iteration(self, number: int) -> IterationTrace | None:
         """The iteration with this number, if the run reached it."""

@@ -1,14 +1,15 @@
 """Rich renderables of a :class:`~vid2reward.agent.trace.model.RunTrace`.
 
-The report reads top to bottom: a header (status, best similarity, a sparkline of the run-best
-similarity per iteration, tokens and cost), the timeline (iterations -> nodes -> messages and
-tool calls), the expert, then per iteration its candidate table, the critic's verdict, the chain
-rule as one table (delta -> edit -> audit outcome) and the reward-code diff; token and cost
-totals close it. Nothing here reads files: everything comes from the trace.
+The report reads top to bottom: a header (status, best similarity and what it means, a
+sparkline of the run-best similarity per iteration, tokens and cost), the timeline (iterations
+-> nodes -> messages and tool calls), the expert, then per iteration its candidate table, the
+critic's verdict, the chain rule as one table (delta -> edit -> moved as predicted? closer to the
+expert?) and the reward-code diff; token and cost totals, then the final result, close it. Nothing here reads files: everything comes from the trace.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -26,9 +27,28 @@ from vid2reward.agent.trace.model import IterationTrace, NodeRun, RunTrace
 
 BARS = "▁▂▃▄▅▆▇█"
 ARROW = {"increase": "↑", "decrease": "↓", "change": "↕"}
-OUTCOME = {"moved_as_expected": ("✓ as expected", "green"),
+OUTCOME = {"moved_as_expected": ("✓ as predicted", "green"),
            "opposite": ("✗ opposite", "red"),
            "unchanged": ("= unchanged", "yellow")}
+EXPERT = {True: ("✓ closer", "green"), False: ("✗ farther", "red"), None: ("- (no expert value)", "dim")}
+"""An audit's second verdict: an edit can move a feature as predicted and still past (or
+away from) the expert, so the two are always shown side by side."""
+
+
+SIMILARITY_SCALE = ("similarity 0..1: exp(-RMS of the behaviour features' differences from the "
+                    "expert, each in units of a clearly visible difference); 1 = identical, "
+                    "0.61 = half a visible difference per feature, 0.37 = one, 0.14 = two "
+                    "(an LLM critic judges on the same scale)")
+"""What a similarity means, shown wherever one is (FeatureCritic.similarity defines it)."""
+
+
+def similarity_meaning(value: float | None) -> str:
+    """'≈0.82 of a visible difference per feature' for a similarity ('' for none)."""
+    if value is None or not 0.0 < value <= 1.0:
+        return ""
+    if value >= 0.995:
+        return "as the expert"
+    return f"≈{-math.log(value):.2g} of a clearly visible difference per feature (RMS)"
 
 
 def sparkline(values: list[float | None]) -> str:
@@ -49,15 +69,40 @@ def num(value: float | None, spec: str = ".3g") -> str:
 
 
 def moved_label(audit: EditAudit) -> str:
-    """``before→after`` of an audited feature, and whether that is closer to the expert (an
-    edit can move a feature as predicted and still past the expert)."""
-    closer = {True: " closer", False: " farther", None: ""}[audit.closer_to_expert]
-    return f"{num(audit.before)}→{num(audit.after)}{closer}"
+    """``before→after`` of an audited feature."""
+    return f"{num(audit.before)}→{num(audit.after)}"
 
 
 def outcome_label(outcome: str) -> tuple[str, str]:
-    """An audit outcome's (label, colour)."""
+    """An audit outcome's (label, colour): did the feature move as the edit predicted?"""
     return OUTCOME.get(outcome, (outcome, ""))
+
+
+def expert_label(audit: EditAudit) -> tuple[str, str]:
+    """(label, colour): did the audited feature end closer to the expert's value?"""
+    return EXPERT[audit.closer_to_expert]
+
+
+def audit_counts(audits: list[EditAudit]) -> str:
+    """'3/4 moved as predicted, 1 opposite; 2/4 closer to the expert, 2 farther'."""
+    n = len(audits)
+    held = sum(a.outcome == "moved_as_expected" for a in audits)
+    others = ", ".join(f"{k} {label[2:]}" for o, (label, _) in OUTCOME.items()
+                       if o != "moved_as_expected" and (k := sum(a.outcome == o for a in audits)))
+    closer = sum(a.closer_to_expert is True for a in audits)
+    farther = sum(a.closer_to_expert is False for a in audits)
+    return (f"{held}/{n} moved as predicted" + (f", {others}" if others else "")
+            + f"; {closer}/{n} closer to the expert" + (f", {farther} farther" if farther else ""))
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters: cut at a word boundary, with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    head = text[:width - 1]
+    cut = head.rfind(" ")
+    return (head[:cut] if cut > width // 2 else head).rstrip(" ,;:") + "…"
 
 
 def edit_label(index: int | None, edit: Any) -> str:
@@ -81,7 +126,40 @@ def render_trace(trace: RunTrace, iteration: int | None = None) -> Group:
     for it in iterations:
         parts += iteration_section(trace, it)
     parts += [Rule("tokens and cost", align="left"), usage_table(trace)]
+    if iteration is None:  # the report ends with what the run reached
+        parts += [Rule("final result", align="left"), final_view(trace)]
     return Group(*parts)
+
+
+def final_lines(trace: RunTrace) -> list[str]:
+    """The run's result in sentences: the best candidate and its similarity (with what it
+    means), where its clip is, and the final policy's evaluation."""
+    final = trace.final
+    if final is None:
+        return ["no result yet: best/ is written when the run ends"]
+    meaning = similarity_meaning(final.best_similarity)
+    lines = [f"best candidate {final.best_candidate_id or '-'}: similarity "
+             f"{num(final.best_similarity, '.3f')}" + (f" ({meaning})" if meaning else "")
+             + (f"; the run stopped: {final.stop_reason}" if final.stop_reason else "")]
+    if final.clip:
+        lines.append(f"its clip: {final.clip}   the expert's: {trace.expert.clip if trace.expert else '-'}")
+    ft = final.final_training
+    ev = (ft or {}).get("evaluation")
+    if isinstance(ev, dict):
+        lines.append(
+            f"final policy ({ft.get('steps', 0):,} steps on the best reward): env return "  # type: ignore[union-attr]
+            f"{num(ev.get('env_return_mean'), '.1f')} ± {num(ev.get('env_return_std'), '.1f')}, "
+            f"episode length {num(ev.get('length_mean'), '.0f')} of {ev.get('max_steps', '-')}, "
+            f"fell in {ev.get('fall_rate', 0.0):.0%} of {ev.get('episodes', '-')} episodes")
+    else:
+        lines.append("no final training (run with --final-steps N to train the best reward on "
+                     "and evaluate it)")
+    return lines
+
+
+def final_view(trace: RunTrace) -> RenderableType:
+    """The final result as text lines."""
+    return Group(*(Text(line) for line in final_lines(trace)))
 
 
 def render_live(trace: RunTrace) -> Group:
@@ -123,7 +201,10 @@ def header(trace: RunTrace) -> Panel:
     grid.add_row("status", Text(status, style="green" if trace.status == "finished" else "yellow"))
     grid.add_row("iterations", f"{done} finished" + (f" of {planned}" if planned else "")
                  + (f"   sessions {trace.sessions}" if trace.sessions > 1 else ""))
-    grid.add_row("best similarity", f"{num(trace.best_similarity, '.3f')}" + (f" ({best_id})" if best_id else ""))
+    meaning = similarity_meaning(trace.best_similarity)
+    grid.add_row("best similarity", f"{num(trace.best_similarity, '.3f')}" + (f" ({best_id})" if best_id else "")
+                 + (f": {meaning}" if meaning else ""))
+    grid.add_row("scale", Text(SIMILARITY_SCALE, style="dim"))
     grid.add_row("similarity", Text(sparkline(runs) or "-", style="cyan") + Text(
         "  run best per iteration: " + " → ".join(num(v, ".3f") for v in runs) if runs else ""))
     grid.add_row("tokens", f"{trace.total_tokens}   cost ${trace.total_cost:.4f}   "
@@ -139,10 +220,7 @@ def timeline(trace: RunTrace, iterations: list[IterationTrace]) -> Tree:
     start = trace.started or 0.0
     root = Tree(Text(f"{trace.run_id}  ({trace.event_count} events)", style="bold"))
     for it in iterations:
-        title = "set-up" if it.number == 0 else f"iteration {it.number}"
-        if it.finished:
-            title += f"  best {it.best_candidate_id} {num(it.iteration_best_similarity, '.3f')}"
-        branch = root.add(Text(title, style="bold cyan"))
+        branch = root.add(Text(iteration_title(it), style="bold cyan"))
         for node in it.nodes:
             _node_branch(branch.add(_node_label(node, start, trace.status == "running")), node)
     return root
@@ -156,8 +234,20 @@ def _node_label(node: NodeRun, start: float, run_is_live: bool) -> Text:
     label = Text(f"+{node.started - start:7.1f}s  ", style="dim")
     label.append(node.name, style="bold")
     label.append(f"  {seconds}  ", style="magenta")
-    label.append(node.summary[:140])
+    label.append(shorten(node.summary, 140))
     return label
+
+
+def iteration_title(it: IterationTrace) -> str:
+    """'iteration 3: its best iter-003/cand-01 0.412; run best iter-002/cand-00 0.440' — the
+    iteration's own best and the run's best so far, each with its own candidate."""
+    title = "set-up" if it.number == 0 else f"iteration {it.number}"
+    if not it.finished:
+        return title
+    own = f"its best {it.iteration_best_candidate_id or '-'} {num(it.iteration_best_similarity, '.3f')}"
+    if it.best_candidate_id == it.iteration_best_candidate_id:
+        return f"{title}: {own} (the run's best so far)"
+    return f"{title}: {own}; run best {it.best_candidate_id or '-'} {num(it.run_best_similarity, '.3f')}"
 
 
 def _node_branch(branch: Tree, node: NodeRun) -> None:
@@ -170,15 +260,15 @@ def _node_branch(branch: Tree, node: NodeRun) -> None:
         elif msg.kind == "reward_feedback":
             ops = ", ".join(f"{e.op} {e.component}" for e in msg.edits)
             answers = f" answering {msg.feedback_id}" if msg.feedback_id else ""
-            branch.add(f"{m.sender} → RewardFeedback {msg.id}{answers}: {len(msg.edits)} edits ({ops})"[:200])
+            branch.add(shorten(f"{m.sender} → RewardFeedback {msg.id}{answers}: {len(msg.edits)} "
+                               f"edits ({ops})", 200))
     if audits:  # one line for all of a node's audits: there is one per (edit, feature)
-        counts = {o: sum(a.outcome == o for a in audits) for o in OUTCOME}
         branch.add(f"auditor → {len(audits)} EditAudits of {audits[0].reward_feedback_id}: "
-                   + ", ".join(f"{n} {outcome_label(o)[0][2:]}" for o, n in counts.items() if n))
+                   + audit_counts(audits))
     for call in node.tool_calls:
         args = ", ".join(f"{k}={v!r}" for k, v in call.arguments.items())
         result = f"✗ {call.error}" if call.error else f"→ {call.result}"
-        branch.add(Text(f"tool {call.agent}.{call.tool}({args}) {call.seconds:.1f}s {result}"[:200],
+        branch.add(Text(shorten(f"tool {call.agent}.{call.tool}({args}) {call.seconds:.1f}s {result}", 200),
                         style="red" if call.error else "blue"))
     for u in node.llm_calls:
         branch.add(Text(f"llm {u.role} {u.model}: {u.input_tokens} in / {u.output_tokens} out, "
@@ -214,9 +304,8 @@ def iteration_section(trace: RunTrace, it: IterationTrace) -> list[RenderableTyp
         parts.append(Group(verdict, *(Text(f"  {p}") for p in feedback.problems)))
     previous = trace.iteration(it.number - 1)
     if previous is not None and previous.audits:
-        held = sum(a.outcome == "moved_as_expected" for a in previous.audits)
         parts.append(Text(f"audit here of {previous.audits[0].reward_feedback_id} (edits answering "
-                          f"iteration {previous.number}): {held}/{len(previous.audits)} predictions held"))
+                          f"iteration {previous.number}): {audit_counts(previous.audits)}"))
     if feedback is not None or it.reward_feedback is not None:
         parts.append(chain_table(trace, it))
     if it.reward_diff is not None:
@@ -233,10 +322,10 @@ def candidate_table(it: IterationTrace) -> Table:
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for c in it.candidates:
         status = c.status + (" (cached)" if c.cached else "") + (f": {c.failure}" if c.failure else "")
-        best = c.id == it.best_candidate_id
+        best = c.id == (it.iteration_best_candidate_id or it.best_candidate_id)
         files = " ".join(name for name, path in (("reward", c.reward), ("clip", c.clip), ("sheet", c.sheet)) if path)
         table.add_row(c.id + (" ★" if best else ""), (c.reward_sha256 or "-")[:12],
-                      Text(status[:60], style="red" if c.status in ("failed", "rejected") else ""),
+                      Text(shorten(status, 60), style="red" if c.status in ("failed", "rejected") else ""),
                       num(c.steps, "d"), num(c.steps_per_second, ".0f"), num(c.wall_seconds, ".1f"),
                       num(c.env_return_mean, ".1f"), num(c.similarity, ".3f"), files,
                       style="bold" if best else None)
@@ -253,10 +342,11 @@ def chain_table(trace: RunTrace, it: IterationTrace) -> Table:
     else:
         answer = "(no edits yet)" if trace.status == "running" else "(no edits: the run ended here)"
     title = f"chain rule: {feedback.id if feedback else '(no critique)'} → {answer}"
+    caption = ("↑ increase  ↓ decrease  ↕ change   predicted? = did the feature move the way the "
+               "edit predicted; closer? = did it end nearer the expert's value")
     # Feature names never wrap (they are what the eye scans for); directions are arrows, so the
     # table keeps one line per row down to ~110 columns.
-    table = Table(title=title, title_justify="left", caption="↑ increase  ↓ decrease  ↕ change",
-                  caption_justify="left")
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     table.add_column("delta feature", no_wrap=True)
     table.add_column("learner", justify="right")
     table.add_column("expert", justify="right")
@@ -264,7 +354,8 @@ def chain_table(trace: RunTrace, it: IterationTrace) -> Table:
     table.add_column("imp", justify="right")
     table.add_column(f"→ edit ({rf.id})" if rf else "→ edit", min_width=16)
     table.add_column("expects", justify="center", no_wrap=True)
-    table.add_column("→ audit", min_width=11)
+    table.add_column("→ predicted?", min_width=11)
+    table.add_column("→ closer?", min_width=9)
     table.add_column("before→after", justify="right", overflow="fold")
     shown: set[str] = set()
     for row in chain_rows(feedback, rf, it.audits):
@@ -275,9 +366,11 @@ def chain_table(trace: RunTrace, it: IterationTrace) -> Table:
         cells = ([row.feature, num(delta.learner), num(delta.expert), ARROW[delta.direction],
                   f"{delta.importance:.2f}"] if first and delta is not None
                  else [Text(row.feature, style="dim") if delta is None else "", "", "", "", ""])
+        closer = Text("")
         if row.audit is not None:
             label, colour = outcome_label(row.audit.outcome)
             outcome = Text(label, style=colour)
+            closer = Text(*expert_label(row.audit))
             moved = moved_label(row.audit)
         elif row.edit is None:
             outcome, moved = Text("no edit", style="dim"), ""
@@ -287,7 +380,7 @@ def chain_table(trace: RunTrace, it: IterationTrace) -> Table:
             outcome = Text("not measured" if audited else "pending", style="dim")
             moved = ""
         expects = ARROW.get(row.expected, "") if row.expected else ""
-        table.add_row(*cells, edit_label(row.edit_index, row.edit), expects, outcome, moved)
+        table.add_row(*cells, edit_label(row.edit_index, row.edit), expects, outcome, closer, moved)
     return table
 
 

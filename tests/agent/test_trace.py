@@ -46,7 +46,8 @@ from vid2reward.agent.trace.chain import chain_rows
 from vid2reward.agent.trace.html import export_html
 from vid2reward.agent.trace.load import load_trace
 from vid2reward.agent.trace.model import RunTrace
-from vid2reward.agent.trace.view import render_trace, sparkline
+from vid2reward.agent.trace.model import IterationTrace
+from vid2reward.agent.trace.view import iteration_title, render_trace, shorten, sparkline
 
 SRC1 = '''import numpy as np
 
@@ -192,7 +193,8 @@ def test_report_has_every_section_and_key_values(run_dir):
     # timeline: nodes with summaries, messages and the tool call
     assert "critic → VisualFeedback fb-001-00 on iter-001/cand-00: similarity 0.410, 2 deltas" in text
     assert "engineer → RewardFeedback rf-002 answering fb-001-00: 2 edits (reweight ctrl, add stride)" in text
-    assert "auditor → 2 EditAudits of rf-002: 1 as expected, 1 opposite" in text
+    assert ("auditor → 2 EditAudits of rf-002: 1/2 moved as predicted, 1 opposite; "
+            "0/2 closer to the expert, 1 farther") in text
     assert "tool critic.compare_clips(candidate='iter-001/cand-00')" in text
     # candidate table: sha, status, speed, return, similarity, the rejected program
     assert re.search(r"iter-001/cand-00 ★ +│ " + sha(SRC1)[:12] + r" +│ finished .*│ +1500 .*│ +12\.5 │ +0\.410", text)
@@ -200,8 +202,8 @@ def test_report_has_every_section_and_key_values(run_dir):
     # chain rule, left to right on one line: delta -> edit -> audit outcome
     assert "chain rule: fb-001-00 → rf-002 → audit in iteration 2" in text
     assert re.search(r"cadence +│ +1\.8 │ +0\.9 │ +↓ +│ +0\.90 │ #0 reweight ctrl 0\.001→0\.01 +│ +↓ +│ "
-                     r"✓ as expected +│ +1\.8→1\.1 │", text)
-    assert re.search(r"forward_speed .*#1 add stride .*↑ .*✗ opposite .*0\.2→0\.15 farther", text)
+                     r"✓ as predicted +│ +- \(no expert value\) +│ +1\.8→1\.1 │", text)
+    assert re.search(r"forward_speed .*#1 add stride .*↑ .*✗ opposite +│ ✗ farther +│ +0\.2→0\.15", text)
     assert "(no edits: the run ended here)" in text
     # reward diff between the base (iteration 1's best) and the new centre program
     assert "reward diff rf-002: iter-001/cand-00 → iter-002/cand-00" in text
@@ -234,13 +236,67 @@ def test_html_export_holds_iterations_sheets_and_escapes(run_dir, tmp_path):
     assert "id='iteration-1'" in html and "id='iteration-2'" in html
     assert html.count("data:image/png;base64,") == 3  # expert + two candidate sheets
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "✓ as expected" in html and "reweight ctrl 0.001→0.01" in html
+    assert "✓ as predicted" in html and "✗ farther" in html and "reweight ctrl 0.001→0.01" in html
+    assert "as expected" not in html
     assert "<span class='add'>+    &quot;ctrl&quot;: 0.01,</span>" in html
 
 
 def test_cli_export_default_path(run_dir, capsys):
     assert main(["trace", str(run_dir), "--export", "html"]) == 0
-    assert (run_dir / "trace.html").is_file() and "wrote" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert (run_dir / "trace.html").is_file() and "wrote" in out
+    assert "(2 iterations)" in out  # iterations 1 and 2; the set-up (0) is not one
+
+
+def test_an_overshoot_is_as_predicted_but_farther_never_as_expected(run_dir):
+    """The issue's case: cadence had to rise to 0.79, the edit raised it 0.43 -> 1.96 (past
+    the expert): the prediction held, the learner moved away from the expert."""
+    trace = load_trace(run_dir)
+    trace.iteration(1).audits[0] = EditAudit(
+        iteration=2, reward_feedback_id="rf-002", edit_index=0, component="ctrl", feature="cadence",
+        expected="increase", before=0.43, after=1.96, expert=0.79, outcome="moved_as_expected",
+        closer_to_expert=False)
+    text = rendered_text(trace)
+    assert re.search(r"cadence .*✓ as predicted +│ ✗ farther +│ +0\.43→1\.96", text)
+    assert "as expected" not in text
+
+
+def test_iteration_header_keeps_its_own_best_apart_from_the_runs():
+    worse = IterationTrace(number=2, finished=True, best_candidate_id="iter-001/cand-00",
+                           iteration_best_candidate_id="iter-002/cand-01",
+                           iteration_best_similarity=0.3, run_best_similarity=0.41)
+    assert iteration_title(worse) == ("iteration 2: its best iter-002/cand-01 0.300; "
+                                      "run best iter-001/cand-00 0.410")
+    better = worse.model_copy(update={"best_candidate_id": "iter-002/cand-01", "run_best_similarity": 0.3})
+    assert iteration_title(better) == "iteration 2: its best iter-002/cand-01 0.300 (the run's best so far)"
+
+
+def test_long_lines_end_at_a_word_with_an_ellipsis():
+    text = "trained 4, from cache 0, failed 1; iter-002/cand-03: reward raised ZeroDivisionError"
+    cut = shorten(text, 40)
+    assert cut.endswith("…") and len(cut) <= 40 and text.startswith(cut[:-1])
+    assert text[len(cut) - 1] in " ,;:"  # cut where a word ended, not inside one
+    assert shorten("short", 40) == "short"
+
+
+def test_html_ends_with_the_final_result(run_dir, tmp_path):
+    (run_dir / "expert" / "clip.mp4").write_bytes(b"expert-mp4-bytes")
+    (run_dir / "best").mkdir()
+    (run_dir / "best" / "clip.mp4").write_bytes(b"learner-mp4-bytes")
+    (run_dir / "best" / "summary.json").write_text(json.dumps({
+        "best_candidate_id": "iter-002/cand-00", "best_similarity": 0.67, "stop_reason": "all 2 iterations done",
+        "final_training": {"steps": 300000, "wall_seconds": 600.0, "evaluation": {
+            "episodes": 5, "env_return_mean": 1234.5, "env_return_std": 10.0, "length_mean": 980.0,
+            "length_std": 5.0, "max_steps": 1000, "fall_rate": 0.2}}}))
+    html = export_html(load_trace(run_dir), tmp_path / "t.html").read_text(encoding="utf-8")
+    assert html.rindex("<h2") == html.index("<h2 id='result'>final result</h2>")  # the last section
+    result = html[html.index("id='result'"):]
+    assert result.count("data:video/mp4;base64,") == 2  # expert and learner side by side
+    assert "<svg" in result and "<polyline" in result  # the similarity curve
+    assert "fell in 20% of 5 episodes" in result and "1234.5" in result
+    assert "0.670" in result and "visible difference" in result  # the scale explained
+    text = rendered_text(load_trace(run_dir))
+    assert text.rstrip().endswith("fell in 20% of 5 episodes")
 
 
 def test_cli_json_round_trips(run_dir, capsys):
