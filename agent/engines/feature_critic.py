@@ -19,7 +19,8 @@ PHRASES: dict[str, tuple[str, str]] = {
     "vertical_oscillation": ("bobs up and down too little", "bobs up and down too much"),
     "height_ratio": ("holds itself too low or folded", "holds itself too tall and extended"),
     "height_ratio_std": ("stretches and folds too little", "stretches and folds too much"),
-    "aspect_ratio": ("looks too flat (wide for its height)", "looks too narrow (tall for its width)"),
+    # aspect_ratio is width / height: below the expert = narrower, above = wider.
+    "aspect_ratio": ("looks too narrow (tall for its width)", "looks too flat (wide for its height)"),
     "tilt_deg": ("leans too far back", "leans too far forward"),
     "flight_fraction": ("spends too little time in the air", "spends too much time in the air"),
     "motion_energy": ("moves too little", "moves too much"),
