@@ -148,14 +148,18 @@ def choose_subject(tracks: list[Track], box: Box | None = None, at_frame: int = 
     """The subject: with ``box``, the track overlapping it most near ``at_frame``; otherwise
     the most persistent, largest track that moved. None when nothing qualifies."""
     if box is not None:
-        best, best_ov = None, 0.0
+        best, best_ov = None, 0.3  # less overlap is a fragment of something else
         for t in tracks:
             near = [f for f in t.boxes if abs(f - at_frame) <= 3]
             ov = max((_overlap(t.boxes[f], box) for f in near), default=0.0)
             if ov > best_ov:
                 best, best_ov = t, ov
         return best
-    movers = [t for t in tracks if t.length >= min_frames and t.travel() >= t.median_height()]
+    n = 1 + max((max(t.boxes) for t in tracks), default=0)
+    # a track must span a good part of the clip: short ones are fragments, or a model of the
+    # background learnt from too few frames
+    movers = [t for t in tracks if t.length >= max(min_frames, 0.4 * n)
+              and t.travel() >= t.median_height()]
     return max(movers, key=Track.score, default=None)
 
 

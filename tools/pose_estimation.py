@@ -120,18 +120,45 @@ def estimate_pose(frames: list[np.ndarray], fps: float, times: np.ndarray | None
         how = (f"track {chosen.id}: {chosen.length} of {n} frames, median height "
                f"{chosen.median_height():.0f} px, of {len(tracks)} moving blobs")
         how = ("the track under the given box, " if box else "most persistent large mover, ") + how
-    elif box is not None:  # a still or untracked person: follow the pose from the given box
+    elif box is not None:  # an untracked person: the pose found in each frame places the next crop
         boxes = [box] * n
-        how = "the given box (no moving track overlaps it)"
+        how = "the given box, followed by its pose (no moving track overlaps it)"
     else:
         boxes = [None] * n
         how = "whole frame (no moving person found: a following camera, or one still subject)"
+    marks = _landmarks(frames, boxes, whole_frame=chosen is None and box is None,
+                       follow=chosen is None and box is not None)
+    if chosen is not None and box is None and _found(marks) < 0.3:
+        # the auto track holds no body the model recognises (a fragment, a bag, a bicycle):
+        # the whole frame, where the model picks the most prominent person, does better
+        whole = _landmarks(frames, [None] * n, whole_frame=True)
+        if _found(whole) > _found(marks):
+            marks, boxes = whole, [None] * n
+            how = f"whole frame (the auto track, {how}, held a pose in under 30 % of frames)"
+    others = [[d for d in detections[i] if boxes[i] is None or _iou_small(d, boxes[i])]
+              for i in range(n)]
+    return PoseTrack(landmarks=marks, boxes=boxes, other_boxes=others, fps=fps, times=times,
+                     subject=how)
+
+
+def _found(marks: np.ndarray) -> float:
+    """Fraction of frames with landmarks."""
+    return float(np.isfinite(marks[:, 0, 0]).mean()) if len(marks) else 0.0
+
+
+def _landmarks(frames: list[np.ndarray], boxes: list[Box | None], whole_frame: bool,
+               follow: bool = False) -> np.ndarray:
+    """(frames, 33, 3) landmarks from crops around ``boxes`` (frames without a box are skipped,
+    or given whole when ``whole_frame``). With ``follow``, each frame's box is the box of the
+    previous frame's landmarks (``boxes`` is filled in place), starting from ``boxes[0]``."""
     model = load_pose_model()
-    marks = np.full((n, 33, 3), np.nan)
+    marks = np.full((len(frames), 33, 3), np.nan)
     try:
         for i, frame in enumerate(frames):
+            if follow and i > 0:  # the given box until a pose is found, then the pose
+                boxes[i] = _landmark_box(marks[i - 1]) or boxes[i - 1]
             b = boxes[i]
-            if b is None and chosen is not None:
+            if b is None and not whole_frame:
                 continue  # outside the subject's track
             if b is None:
                 h, w = frame.shape[:2]
@@ -145,10 +172,16 @@ def estimate_pose(frames: list[np.ndarray], fps: float, times: np.ndarray | None
                 marks[i, j] = (x0 + lm.x * side, y0 + lm.y * side, lm.visibility)
     finally:
         model.close()
-    others = [[d for d in detections[i] if boxes[i] is None or _iou_small(d, boxes[i])]
-              for i in range(n)]
-    return PoseTrack(landmarks=marks, boxes=boxes, other_boxes=others, fps=fps, times=times,
-                     subject=how)
+    return marks
+
+
+def _landmark_box(m: np.ndarray) -> Box | None:
+    """The box around one frame's landmarks (None without a pose)."""
+    if not np.isfinite(m[:, 0]).any():
+        return None
+    x0, y0 = np.nanmin(m[:, 0]), np.nanmin(m[:, 1])
+    x1, y1 = np.nanmax(m[:, 0]), np.nanmax(m[:, 1])
+    return (float(x0), float(y0), float(max(x1 - x0, 4.0)), float(max(y1 - y0, 4.0)))
 
 
 def _iou_small(a: Box, b: Box) -> bool:
@@ -164,7 +197,7 @@ def facing_sign(marks: np.ndarray) -> float:
     foot = foot[np.isfinite(foot)]
     if foot.size >= 5 and abs(np.median(foot)) > 1e-6:
         return float(np.sign(np.median(foot)))
-    hips = np.nanmean(marks[:, [23, 24], 0], axis=1)
+    hips = (marks[:, 23, 0] + marks[:, 24, 0]) / 2
     ok = np.isfinite(hips)
     if ok.sum() >= 2:
         return 1.0 if hips[ok][-1] >= hips[ok][0] else -1.0

@@ -42,8 +42,9 @@ class PoseFeatureDefinition:
 
 POSE_FEATURE_DEFINITIONS: dict[str, PoseFeatureDefinition] = {d.name: d for d in [
     PoseFeatureDefinition("pose_cadence_hz", "steps/s",
-                          "steps per second: twice the dominant frequency (0.3-4 Hz) of the "
-                          "fore-aft distance between the ankles", 0.4),
+                          "steps per second: twice the dominant frequency (0.15-2 Hz) of the "
+                          "fore-aft distance between the ankles (feet moving together, as in a "
+                          "hop: the hip angle's frequency)", 0.4),
     PoseFeatureDefinition("pose_duty_factor", "fraction of stride",
                           "stance fraction: share of time a foot moves backward relative to the "
                           "hip (walking ~0.6, running < 0.5), mean of both feet", 0.1),
@@ -281,10 +282,16 @@ def gait_features(k: LegKeypoints, *, smooth_seconds: float = 0.04,
     hip_mid = _mid(ck.hip["left"], ck.hip["right"])
     # fore-aft ankle separation: one period per stride, whatever the camera does
     separation = ck.ankle["left"][:, 0] - ck.ankle["right"][:, 0]
-    stride_hz, _ = stride_frequency(separation, k.fps)
-    leg_length = np.nanmedian(np.concatenate([
+    lengths = np.concatenate([
         np.linalg.norm(ck.knee[g] - ck.hip[g], axis=1) + np.linalg.norm(ck.ankle[g] - ck.knee[g], axis=1)
-        for g in LEGS]))
+        for g in LEGS])
+    lengths = lengths[np.isfinite(lengths)]
+    leg_length = float(np.median(lengths)) if lengths.size else float("nan")
+    steps_per_stride = 2.0
+    stride_hz, _ = stride_frequency(separation, k.fps)
+    if not np.nanstd(separation) > 0.02 * leg_length:  # feet together (hop, bound): one per cycle
+        stride_hz, _ = stride_frequency(angles["hip_left"], k.fps)
+        steps_per_stride = 1.0
     step = None
     if np.isfinite(separation).sum() >= 5 and np.isfinite(leg_length) and leg_length > 0:
         step = float(np.nanpercentile(np.abs(separation), 90) / leg_length)
@@ -308,11 +315,11 @@ def gait_features(k: LegKeypoints, *, smooth_seconds: float = 0.04,
         for name, values in angles.items()}
     series["confidence"] = [round(float(c), 3) for c in conf]
     return PoseFeatures(
-        pose_cadence_hz=None if stride_hz is None else 2.0 * stride_hz,
+        pose_cadence_hz=None if stride_hz is None else steps_per_stride * stride_hz,
         pose_duty_factor=_mean_of(duty),
         pose_step_length=step,
         pose_lr_phase_deg=phase,
-        pose_trunk_lean_deg=float(np.nanmean(lean)) if np.isfinite(lean).any() else None,
+        pose_trunk_lean_deg=float(np.mean(lean[np.isfinite(lean)])) if np.isfinite(lean).any() else None,
         pose_hip_range_deg=_mean_of([r[0] for r in ranges["hip"]]),
         pose_hip_max_deg=_mean_of([r[1] for r in ranges["hip"]]),
         pose_knee_range_deg=_mean_of([r[0] for r in ranges["knee"]]),

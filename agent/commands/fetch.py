@@ -57,6 +57,19 @@ def register(verbs: argparse._SubParsersAction) -> None:
     _measure_options(f)
     f.add_argument("--json", action="store_true", help="print JSON (with per-frame series)")
     f.add_argument("--out", type=Path, default=None, help="also write the JSON to this file")
+    f.add_argument("--pose", action="store_true",
+                   help="measure body pose instead (needs the pose extra, see the README): "
+                        "joint angles, cadence, duty factor, step length, left/right phase, "
+                        "and a contact sheet with the subject's box and skeleton")
+    f.add_argument("--start", type=float, default=0.0, help="with --pose: start, seconds")
+    f.add_argument("--end", type=float, default=None, help="with --pose: end, seconds")
+    f.add_argument("--subject", default="auto", metavar="auto|X,Y,W,H",
+                   help="with --pose: who to measure; auto = the most persistent, largest "
+                        "moving person, or a box in pixels at --subject-time (default auto)")
+    f.add_argument("--subject-time", type=float, default=0.0,
+                   help="with --pose: time of the --subject box, seconds after --start")
+    f.add_argument("--sheet", type=Path, default=None,
+                   help="with --pose: contact sheet PNG (default <clip>.pose.png beside the clip)")
     f.set_defaults(func=run_features)
 
     c = verbs.add_parser(
@@ -144,6 +157,8 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 def run_features(args: argparse.Namespace) -> int:
+    if args.pose:
+        return _run_pose_features(args)
     check_clip_length(args.clip, "the clip")
     feats = features_from_video(args.clip, _settings(args))
     if args.out:
@@ -158,6 +173,38 @@ def run_features(args: argparse.Namespace) -> int:
                   f"of frames; ground measured in {feats.ground_coverage:.0%}; cadence strength "
                   f"{feats.cadence_strength:.2f}; body length {feats.body_length_fraction:.0%} "
                   f"of frame height", highlight=False)
+    return 0
+
+
+def _run_pose_features(args: argparse.Namespace) -> int:
+    from vid2reward.tools.pose_estimation import pose_features_from_video
+    from vid2reward.tools.pose_features import POSE_FEATURE_DEFINITIONS
+
+    if not args.clip.is_file():
+        raise UserError("no such file", where=str(args.clip), fix="pass a video file")
+    sheet = args.sheet or args.clip.with_name(args.clip.stem + ".pose.png")
+    with Console(stderr=True).status("tracking people and measuring pose"):
+        feats, track = pose_features_from_video(args.clip, start=args.start, end=args.end,
+                                                subject=args.subject,
+                                                subject_time=args.subject_time, sheet=sheet)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(feats.to_dict(), indent=1), encoding="utf-8")
+    if args.json:
+        print(json.dumps(feats.to_dict(), indent=1))
+        return 0
+    console = Console()
+    table = Table(title=f"pose features: {args.clip}", title_justify="left")
+    for col in ("feature", "value", "unit"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    for name, value in feats.vector().items():
+        table.add_row(name, "-" if value is None else f"{value:.3g}",
+                      POSE_FEATURE_DEFINITIONS[name].unit)
+    console.print(table)
+    noise = "-" if feats.angle_noise_deg is None else f"{feats.angle_noise_deg:.1f} deg"
+    console.print(f"subject: {track.subject}\npose found in {feats.detection_rate:.0%} of "
+                  f"{feats.frames} frames at {feats.fps:.3g} fps; joint-angle noise {noise}\n"
+                  f"sheet: {sheet}", highlight=False)
     return 0
 
 
