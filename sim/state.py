@@ -75,6 +75,12 @@ STATE_FIELDS: list[StateField] = [
                "within the joint's limits, about -1.5 to 1.5"),
     StateField("joint_velocities", "dict[str, float] (rad/s)", "angular speed of every actuated joint",
                "-10 to 10"),
+    StateField("gait_angles", "dict[str, float] (rad)",
+               "sagittal leg angles in the clinical conventions a person's video pose is measured "
+               "in (see 'Human joints' below): hip_left/right (+ = thigh ahead of the trunk), "
+               "knee_left/right (0 straight, + = bent), ankle_left/right (+ = toes toward the "
+               "shin; absent where the body has no ankle); empty for bodies without legs",
+               "walking person: hip -0.2 to 0.5, knee 0 to 1.1, ankle -0.3 to 0.3"),
     StateField("qpos", "array", "MuJoCo generalised positions (root first, then joints)", "-"),
     StateField("qvel", "array", "MuJoCo generalised velocities", "-"),
     StateField("ctrl", "array", "actuator controls applied this step (the clipped action)", "-1 to 1"),
@@ -85,6 +91,23 @@ STATE_FIELDS: list[StateField] = [
                "up to several hundred on impact"),
 ]
 """Every public name on :class:`StateView`, in the order the env context lists them."""
+
+
+GAIT_JOINTS: dict[str, dict[str, tuple[str, float]]] = {
+    # human angle -> (simulator joint, sign): human = sign * qpos. Signs checked against the
+    # bodies' geometry in tests/sim/test_gait_angles.py (knee ahead of hip = hip flexion, ...).
+    "Walker2d": {"hip_right": ("thigh_joint", 1.0), "knee_right": ("leg_joint", -1.0),
+                 "ankle_right": ("foot_joint", 1.0), "hip_left": ("thigh_left_joint", 1.0),
+                 "knee_left": ("leg_left_joint", -1.0), "ankle_left": ("foot_left_joint", 1.0)},
+    "Humanoid": {"hip_right": ("right_hip_y", -1.0), "knee_right": ("right_knee", -1.0),
+                 "hip_left": ("left_hip_y", -1.0), "knee_left": ("left_knee", -1.0)},
+}
+"""Per env family (the env id before ``-v``): the mapping human joint -> simulator joint."""
+
+
+def gait_joints(env_id: str) -> dict[str, tuple[str, float]]:
+    """The human -> simulator joint map of ``env_id`` (empty for bodies without human legs)."""
+    return GAIT_JOINTS.get(env_id.split("-v")[0], {})
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -122,6 +145,9 @@ class StateTracker:
         self.joint_names = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j) for j in joint_ids]
         self.joint_qpos = np.array([model.jnt_qposadr[j] for j in joint_ids])
         self.joint_qvel = np.array([model.jnt_dofadr[j] for j in joint_ids])
+        self.gait_qpos = {
+            human: (int(model.jnt_qposadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, joint)]), sign)
+            for human, (joint, sign) in gait_joints(spec.env_id).items()}
         self.body_mass = np.array(model.body_mass)
         self.total_mass = float(self.body_mass.sum())
         self.action_size = int(model.nu)
@@ -330,6 +356,11 @@ class StateView:
         return dict(zip(t.joint_names, t.data.qpos[t.joint_qpos].tolist(), strict=True))
 
     @property
+    def gait_angles(self) -> dict[str, float]:
+        t = self.__tracker
+        return {human: sign * float(t.data.qpos[adr]) for human, (adr, sign) in t.gait_qpos.items()}
+
+    @property
     def joint_velocities(self) -> dict[str, float]:
         t = self.__tracker
         return dict(zip(t.joint_names, t.data.qvel[t.joint_qvel].tolist(), strict=True))
@@ -383,6 +414,26 @@ def env_context(spec: EnvSpec) -> str:
     ]
     for f in STATE_FIELDS:
         lines.append(f"| `s.{f.name}` | {f.unit} | {f.meaning} | {f.typical.format(lo=lo, hi=hi)} |")
+    joints = gait_joints(spec.env_id)
+    if joints:
+        lines += [
+            "",
+            "## Human joints",
+            "",
+            "A person's video is measured as sagittal angles (the `pose_*` features); "
+            "`s.gait_angles` gives this body's angles in the same conventions, so a feature like "
+            "`pose_knee_max_deg` can be moved by a reward on `s.gait_angles['knee_left']` "
+            "(radians there, degrees in the features). Trunk lean is `s.torso_pitch` "
+            "(+ = top forward).",
+            "",
+            "| human angle | simulator joint | human = |",
+            "|---|---|---|",
+        ]
+        for human, (joint, sign) in joints.items():
+            lines.append(f"| {human} | `{joint}` | {'+' if sign > 0 else '-'}"
+                         f"s.joint_angles['{joint}'] |")
+        if not any(h.startswith("ankle") for h in joints):
+            lines.append("This body has no ankle joint: ankle angles are not compared.")
     lines += [
         "",
         "## Reward program contract",

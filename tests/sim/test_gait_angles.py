@@ -1,0 +1,74 @@
+"""The simulator's gait angles mean what a video pose's angles mean: each sign is checked against
+the bodies' own geometry, measured by the same code that measures a person in a video."""
+
+import mujoco
+import numpy as np
+import pytest
+
+from vid2reward.sim.envs import get_spec, make_env
+from vid2reward.sim.state import StateTracker, env_context, gait_joints
+from vid2reward.tools.pose_features import LegKeypoints, joint_angles
+
+LEG_POINTS = {  # keypoint -> joint whose anchor it is, per env family and leg
+    "Walker2d": {"right": ("thigh_joint", "leg_joint", "foot_joint", "foot_geom"),
+                 "left": ("thigh_left_joint", "leg_left_joint", "foot_left_joint", "foot_left_geom")},
+    "Humanoid": {"right": ("right_hip_y", "right_knee", None, None),
+                 "left": ("left_hip_y", "left_knee", None, None)},
+}
+
+
+def _keypoints(m, d, family, ankle_of):
+    """Side-view keypoints (x forward, z up) from joint anchors, like landmarks from a video."""
+    def anchor(name):
+        return d.xanchor[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, name)][[0, 2]][None]
+
+    def body(name):
+        return d.xpos[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, name)][[0, 2]][None]
+
+    nan = np.full((1, 2), np.nan)
+    pts = {k: {} for k in ("hip", "knee", "ankle", "heel", "toe")}
+    for leg, (hip, knee, ankle, foot) in LEG_POINTS[family].items():
+        pts["hip"][leg], pts["knee"][leg] = anchor(hip), anchor(knee)
+        pts["ankle"][leg] = anchor(ankle) if ankle else body(ankle_of[leg])
+        pts["heel"][leg], pts["toe"][leg] = nan, nan
+        if foot:
+            g = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, foot)
+            axis = d.geom_xmat[g].reshape(3, 3)[:, 2] * m.geom_size[g, 1]
+            ends = [d.geom_xpos[g] - axis, d.geom_xpos[g] + axis]
+            at = d.xanchor[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, ankle)]
+            ends.sort(key=lambda p: np.linalg.norm(p - at))  # the foot reaches forward from its ankle
+            pts["heel"][leg], pts["toe"][leg] = ends[0][[0, 2]][None], ends[1][[0, 2]][None]
+    hip_mid = (pts["hip"]["left"] + pts["hip"]["right"]) / 2
+    torso = d.xmat[1].reshape(3, 3)[:, 2][[0, 2]]  # the torso's up axis
+    return LegKeypoints(fps=1.0, shoulder=hip_mid + torso, **pts)
+
+
+@pytest.mark.parametrize("env_id,ankle_of", [("Walker2d-v5", {}),
+                                             ("Humanoid-v5", {"right": "right_foot",
+                                                              "left": "left_foot"})])
+def test_gait_angles_match_the_geometry_a_video_would_see(env_id, ankle_of):
+    env = make_env(env_id)
+    env.reset(seed=0)
+    tracker = StateTracker(env, get_spec(env_id))
+    m, d = env.unwrapped.model, env.unwrapped.data
+    family = env_id.split("-v")[0]
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        for human, (joint, _sign) in gait_joints(env_id).items():
+            j = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, joint)
+            lo, hi = m.jnt_range[j]
+            d.qpos[m.jnt_qposadr[j]] = rng.uniform(lo + 0.1 * (hi - lo), hi - 0.1 * (hi - lo))
+        mujoco.mj_forward(m, d)
+        sim = tracker.view(np.zeros(m.nu)).gait_angles
+        seen = joint_angles(_keypoints(m, d, family, ankle_of))
+        for human, value in sim.items():
+            # Humanoid's hips also roll and turn a little at rest: a few degrees apart
+            assert np.degrees(value) == pytest.approx(seen[human][0], abs=4.0), human
+    env.close()
+
+
+def test_env_context_maps_human_joints_to_simulator_joints():
+    text = env_context(get_spec("Walker2d-v5"))
+    assert "| knee_left | `leg_left_joint` | -s.joint_angles['leg_left_joint'] |" in text
+    assert "no ankle joint" in env_context(get_spec("Humanoid-v5"))
+    assert "## Human joints" not in env_context(get_spec("Hopper-v5"))
