@@ -1,8 +1,8 @@
 """``vid2reward chat``: a person steers a run, one step at a time.
 
 The run pauses before each training (a LangGraph interrupt); the person approves or rejects the
-proposed rewards, gives feedback in words (human as critic: it goes to the engineer with the
-critic's own), changes budgets, rolls back to an earlier iteration and forks from there
+proposed rewards, gives feedback in words (human as critic: read through a vocabulary into
+behaviour deltas that join the critic's, see :mod:`vid2reward.agent.human_feedback`), changes budgets, rolls back to an earlier iteration and forks from there
 (checkpoint time travel), and looks at clips, contact sheets and diffs. Slash commands work
 offline; free text goes to the LLM engineer when one is configured and is taken as feedback
 when not. Every command is a ``cmd_*`` method whose docstring is its help line.
@@ -19,6 +19,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from vid2reward.agent.config import RunConfig
+from vid2reward.agent.human_feedback import parse_feedback
 from vid2reward.agent.nodes.finish import write_best
 from vid2reward.agent.run_log import RolledBack
 from vid2reward.agent.runner import RunOutcome, RunSession
@@ -111,6 +112,7 @@ class ChatSession:
         if not text:
             self.console.print("say what should change, e.g. /feedback hop higher and slower")
             return
+        self._say_what_was_understood(text)
         snap = self.session.state()
         if snap.values and not snap.next:  # ended: no engineer would read it at this point
             previous = self.pending_feedback
@@ -122,6 +124,16 @@ class ChatSession:
         combined = f"{previous} / {text}" if previous else text
         self.session.update({"human_feedback": combined})
         self.console.print(f"noted for the engineer: {combined}")
+
+    def _say_what_was_understood(self, text: str) -> None:
+        """The words as the vocabulary reads them (behaviour deltas the engineer acts on), and
+        what it did not understand: never dropped silently."""
+        parsed = parse_feedback(text)
+        self.console.print(f"  {parsed.summary()}", markup=False)
+        if parsed.not_understood:
+            reader = ("the LLM engineer reads them as words" if self.session.config.engine == "llm"
+                      else "the offline engineer cannot act on them")
+            self.console.print(f"  ({reader}; README 'Chat' lists the vocabulary)", markup=False)
 
     def cmd_budget(self, text: str) -> None:
         """/budget iterations=N time=SECONDS tokens=N money=USD patience=N: change budgets."""

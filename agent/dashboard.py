@@ -6,6 +6,7 @@ progress; it never reads state the log does not carry.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,145 @@ from vid2reward.agent.run_log import (
 )
 from vid2reward.agent.run_record import RunRecord
 from vid2reward.agent.runner import RunOutcome
+from vid2reward.agent.trace.view import SIMILARITY_SCALE
+
+
+class RunProgress:
+    """What the run has done and how long the rest should take, from its events and training
+    progress: the iteration, the candidate in training (k of N), the best similarity, tokens,
+    cost, and a whole-run ETA.
+
+    The ETA counts training steps, which dominate a run's time: every candidate of every
+    iteration plus the final training. Steps trained in this session set the pace (time per
+    step, everything else included); candidates found in the cache are done but set no pace.
+    """
+
+    def __init__(self, config: RunConfig, now: Any = time.monotonic) -> None:
+        self.config = config
+        self.now = now
+        self.started = now()
+        self.iteration = 0
+        self.best: float | None = None
+        self.tokens = 0
+        self.cost = 0.0
+        self.candidate: str | None = None
+        self.candidate_done = 0
+        self.steps_cached = 0
+        self.steps_trained = 0
+        self.finished_candidates: set[str] = set()
+
+    @property
+    def total_steps(self) -> int:
+        """Training steps of the whole run (every candidate, then the final training)."""
+        cfg = self.config
+        return cfg.iterations * cfg.candidates * cfg.steps + cfg.final_steps
+
+    def on_event(self, event: LogEvent) -> None:
+        """Listener for run events."""
+        if isinstance(event, NodeStarted):
+            self.iteration = max(self.iteration, event.iteration)
+        elif isinstance(event, IterationFinished):
+            self.best = event.run_best_similarity
+        elif isinstance(event, LLMUsage):
+            self.tokens += event.input_tokens + event.output_tokens
+            self.cost += event.cost_usd
+        elif isinstance(event, TrainingSummary) and event.candidate_id not in self.finished_candidates:
+            self.finished_candidates.add(event.candidate_id)
+            if event.cached:
+                self.steps_cached += event.steps
+            else:
+                self.steps_trained += event.steps
+            if event.candidate_id == self.candidate:
+                self.candidate, self.candidate_done = None, 0
+
+    def on_progress(self, candidate: str, done: int, total: int) -> None:
+        """Training progress of one candidate (or of the final training)."""
+        self.candidate, self.candidate_done = candidate, done
+
+    def candidate_label(self) -> str:
+        """'candidate 2/4 of iteration 3', 'final training', or '' when nothing trains."""
+        if self.candidate is None:
+            return ""
+        if self.candidate == "final":
+            return "final training"
+        match = re.match(r"iter-(\d+)/cand-(\d+)$", self.candidate)
+        if match is None:
+            return self.candidate
+        return (f"candidate {int(match.group(2)) + 1}/{self.config.candidates} of iteration "
+                f"{int(match.group(1))}")
+
+    def eta(self) -> float | None:
+        """Seconds the whole run should still take (None before any step was trained)."""
+        trained = self.steps_trained + self.candidate_done
+        if trained <= 0:
+            return None
+        left = max(0, self.total_steps - self.steps_cached - trained)
+        return (self.now() - self.started) * left / trained
+
+    def line(self) -> str:
+        """The status as one plain line."""
+        cfg = self.config
+        elapsed = self.now() - self.started
+        best = "-" if self.best is None else f"{self.best:.3f}"
+        eta = self.eta()
+        parts = [f"vid2reward {cfg.env_id}", f"iteration {self.iteration}/{cfg.iterations}"]
+        if self.candidate_label():
+            parts.append(f"training {self.candidate_label()}")
+        parts += [f"best similarity {best} (0..1)", f"tokens {self.tokens}", f"${self.cost:.3f}",
+                  f"elapsed {_clock(elapsed)}", "run ETA " + ("-" if eta is None else _clock(eta))]
+        if cfg.wall_clock_limit:
+            parts.append(f"time left {_clock(max(0.0, cfg.wall_clock_limit - elapsed))}")
+        return "  ".join(parts)
+
+
+def _clock(seconds: float) -> str:
+    """'42s', '3m05s', '1h02m'."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+class PlainProgress:
+    """Progress as plain lines, for output that is not a terminal (a log file, CI, a pipe,
+    chat): a line per finished node and iteration, and a training line at most every
+    ``every`` seconds (and at each candidate's end), never a redrawn screen."""
+
+    def __init__(self, config: RunConfig, say: Any, every: float = 30.0,
+                 now: Any = time.monotonic) -> None:
+        self.state = RunProgress(config, now=now)
+        self.say = say
+        self.every = every
+        self.now = now
+        self.last_progress = -1e9
+
+    def on_event(self, event: LogEvent) -> None:
+        """Listener for run events."""
+        self.state.on_event(event)
+        if isinstance(event, NodeFinished):
+            self.say(f"[{event.iteration}] {event.node} ({event.seconds:.1f}s) {event.summary}")
+        elif isinstance(event, TrainingSummary):
+            self.say(f"[{event.iteration}] trained {event.candidate_id}: {event.status}, "
+                     f"{event.steps} steps" + (" (cached)" if event.cached else "")
+                     + f"; {self.state.line()}")
+        elif isinstance(event, IterationFinished):
+            self.say(f"[{event.iteration}] iteration done: {self.state.line()}")
+
+    def on_progress(self, candidate: str, done: int, total: int) -> None:
+        """Training progress: one line now and then."""
+        self.state.on_progress(candidate, done, total)
+        if self.now() - self.last_progress >= self.every:
+            self.last_progress = self.now()
+            self.say(f"  {self.state.candidate_label() or candidate}: {done}/{total} steps; "
+                     f"run ETA {_clock(self.state.eta() or 0.0) if self.state.eta() else '-'}")
 
 
 class Dashboard:
-    """A rich Live display: header (iteration, best similarity, tokens, cost, time left), training
-    progress bars, and the last node summaries. ``quiet`` prints nothing until the summary."""
+    """The live view: a rich display (header with iteration, candidate k/N, best similarity,
+    tokens, cost, run ETA and time left; training bars; the last node summaries) on a
+    terminal, plain progress lines otherwise. ``quiet`` prints nothing until the summary."""
 
     def __init__(self, config: RunConfig, run_dir: Path, quiet: bool = False,
                  console: Console | None = None) -> None:
@@ -39,19 +174,19 @@ class Dashboard:
         self.run_dir = run_dir
         self.quiet = quiet
         self.console = console or Console(stderr=True)
-        self.started = time.monotonic()
-        self.iteration = 0
-        self.best: float | None = None
-        self.tokens = 0
-        self.cost = 0.0
+        self.state = RunProgress(config)
         self.lines: list[str] = []
         self.progress = Progress(TextColumn("  train {task.description}"), BarColumn(),
                                  MofNCompleteColumn(), TimeRemainingColumn(), console=self.console)
         self.tasks: dict[str, Any] = {}
         self.live: Live | None = None
+        self.plain: PlainProgress | None = None
+        if not quiet and not self.console.is_terminal:
+            self.plain = PlainProgress(config, lambda text: self.console.print(text, highlight=False,
+                                                                               markup=False))
 
     def __enter__(self) -> Dashboard:
-        if not self.quiet:
+        if not self.quiet and self.plain is None:
             self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=True)
             self.live.__enter__()
         return self
@@ -63,19 +198,13 @@ class Dashboard:
 
     def on_event(self, event: LogEvent) -> None:
         """Listener for run events."""
-        if isinstance(event, NodeStarted):
-            self.iteration = max(self.iteration, event.iteration)
-        elif isinstance(event, NodeFinished):
-            self.lines.append(f"[{event.iteration}] {event.node} ({event.seconds:.1f}s) "
-                              f"{event.summary}"[:160])
+        self.state.on_event(event)
+        if self.plain is not None:
+            self.plain.on_event(event)
+        if isinstance(event, NodeFinished):
+            self.lines.append(_cut(f"[{event.iteration}] {event.node} ({event.seconds:.1f}s) "
+                                   f"{event.summary}", 160))
             self.lines = self.lines[-8:]
-            if self.quiet:
-                return
-        elif isinstance(event, IterationFinished):
-            self.best = event.run_best_similarity
-        elif isinstance(event, LLMUsage):
-            self.tokens += event.input_tokens + event.output_tokens
-            self.cost += event.cost_usd
         elif isinstance(event, TrainingSummary):
             task = self.tasks.get(event.candidate_id)
             if task is not None:
@@ -84,6 +213,9 @@ class Dashboard:
 
     def on_progress(self, candidate: str, done: int, total: int) -> None:
         """Training progress of one candidate."""
+        self.state.on_progress(candidate, done, total)
+        if self.plain is not None:
+            self.plain.on_progress(candidate, done, total)
         if candidate not in self.tasks:
             self.tasks[candidate] = self.progress.add_task(candidate, total=total)
         self.progress.update(self.tasks[candidate], completed=done)
@@ -94,24 +226,17 @@ class Dashboard:
             self.live.update(self._render())
 
     def _render(self) -> Group:
-        cfg = self.config
-        elapsed = time.monotonic() - self.started
-        left = ""
-        if cfg.wall_clock_limit:
-            left = f"  time left {max(0.0, cfg.wall_clock_limit - elapsed):.0f}s"
-        best = "-" if self.best is None else f"{self.best:.3f}"
-        header = Text.from_markup(
-            f"[bold]vid2reward[/] {cfg.env_id}  iteration {self.iteration}/{cfg.iterations}  "
-            f"best similarity [bold]{best}[/]  tokens {self.tokens}  ${self.cost:.3f}  "
-            f"elapsed {elapsed:.0f}s{left}")
-        return Group(header, self.progress, Text("\n".join(self.lines), style="dim"))
+        header = Text(self.state.line(), style="bold")
+        scale = Text(SIMILARITY_SCALE, style="dim")
+        return Group(header, scale, self.progress, Text("\n".join(self.lines), style="dim"))
 
     def print_summary(self, outcome: RunOutcome) -> None:
         """The final table: iterations with their best similarity, and where things are."""
         out = Console()
         record = RunRecord(outcome.run_dir)
         summary = record.best_summary() or {}
-        table = Table(title=f"vid2reward run: {outcome.status} ({outcome.reason})")
+        table = Table(title=f"vid2reward run: {outcome.status} ({outcome.reason})",
+                      caption=SIMILARITY_SCALE, caption_justify="left")
         for col in ("iteration", "best candidate", "iteration best", "run best"):
             table.add_column(col, justify="right")
         for h in summary.get("history", []):
@@ -134,3 +259,11 @@ class Dashboard:
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def _cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, cut at a word with an ellipsis."""
+    if len(text) <= width:
+        return text
+    head = text[:width - 1]
+    return (head.rsplit(" ", 1)[0] if " " in head[width // 2:] else head) + "…"

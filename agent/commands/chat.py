@@ -11,6 +11,8 @@ from rich.console import Console
 
 from vid2reward.agent.chat import ChatSession
 from vid2reward.agent.commands.run import add_run_options, config_from_args
+from vid2reward.agent.config import RunConfig
+from vid2reward.agent.dashboard import PlainProgress
 from vid2reward.agent.runner import RunSession, load_run, make_engines, new_run_dir
 from vid2reward.sim.errors import UserError
 
@@ -36,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     if args.run_dir is not None:
         paths, config, run_id = load_run(args.run_dir)
-        session = RunSession(paths, config, run_id, resume=True, approve=True)
+        progress = _progress(config, console)  # /approve trains for minutes: say how far it is
+        session = RunSession(paths, config, run_id, resume=True, approve=True,
+                             listeners=[progress.on_event], progress=progress.on_progress)
     else:
         if not args.env or not args.video:
             raise UserError("chat needs a run directory, or --env and --video for a new run",
@@ -45,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         engines = make_engines(config)
         paths = new_run_dir(config, args.out)
-        session = RunSession(paths, config, paths.root.name, engines=engines, approve=True)
+        progress = _progress(config, console)
+        session = RunSession(paths, config, paths.root.name, engines=engines, approve=True,
+                             listeners=[progress.on_event], progress=progress.on_progress)
     chat = ChatSession(session, console, ask_llm=_llm_answer(session))
     try:
         console.print(f"[bold]vid2reward chat[/] on {session.record.root} (/help for commands)")
@@ -63,6 +69,12 @@ def run(args: argparse.Namespace) -> int:
     finally:
         session.close()
     return 0
+
+
+def _progress(config: RunConfig, console: Console) -> PlainProgress:
+    """Plain progress lines between the prompts: nodes finished, candidates trained (k of N)
+    and the run's ETA, a training line every 10 s."""
+    return PlainProgress(config, lambda text: console.print(text, style="dim", markup=False), every=10.0)
 
 
 def _llm_answer(session: RunSession) -> Callable[[str, str], str] | None:

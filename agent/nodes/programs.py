@@ -10,7 +10,8 @@ from typing import Any
 
 from vid2reward.agent.context import RunContext, StopRequested
 from vid2reward.agent.engines.base import EngineerAnswer, EngineerBrief
-from vid2reward.agent.messages import RewardFeedback, VisualFeedback
+from vid2reward.agent.human_feedback import human_critique
+from vid2reward.agent.messages import RewardFeedback
 from vid2reward.agent.nodes.expert import load_expert
 from vid2reward.agent.run_log import MessageEvent
 from vid2reward.agent.run_record import candidate_id
@@ -102,14 +103,14 @@ def engineer(state: RunState, ctx: RunContext) -> dict[str, Any]:
     best = state.get("best")
     feedback = ctx.record.feedback(best["id"]) if best and best.get("feedback_id") else None
     words = state.get("human_feedback")
-    if words:  # human as critic: the person's words join (or, with no video, are) the feedback
-        human = VisualFeedback(id=f"hf-{iteration:03d}", iteration=iteration,
-                               candidate_id=best["id"] if best else "", problems=[f"(person) {words}"],
-                               similarity=feedback.similarity if feedback else 0.0)
+    if words:  # human as critic: the person's words, read as deltas, join (or are) the feedback
+        evaluation = ctx.record.evaluation(best["id"]) if best else None
+        human, feedback, parsed = human_critique(
+            words, iteration=iteration, candidate_id=best["id"] if best else "", feedback=feedback,
+            learner=(evaluation or {}).get("features", {}))
         ctx.emit(MessageEvent(sender="human", message=human))
         ctx.record.write_human_feedback(iteration, words)
-        feedback = human if feedback is None else feedback.model_copy(
-            update={"problems": [*human.problems, *feedback.problems]})
+        ctx.note(f"person: {parsed.summary()}")
     answer = ctx.engineer.propose(brief(state, ctx, iteration), feedback, ctx.record.audits(iteration))
     records = write_candidates(ctx, iteration + 1, answer, feedback.id if feedback else None, best)
     ctx.note(f"{len(answer.edits)} edits: " + ", ".join(f"{e.op} {e.component}" for e in answer.edits))

@@ -8,7 +8,7 @@ from vid2reward.agent.run_log import read_events
 from vid2reward.agent.run_record import read_json
 
 SCRIPT = """/status
-/feedback hop higher and slower
+/feedback hop higher and slower, like a kangaroo
 /approve
 /reject too timid
 /approve
@@ -34,7 +34,15 @@ def test_scripted_chat_session(tmp_path, monkeypatch, capsys):
     events = read_events(out)
     human = [e for e in events if e.kind == "message" and e.sender == "human"]
     assert human and "hop higher and slower" in human[0].message.problems[0]
-    assert (out / "iter-001" / "human_feedback.txt").read_text() == "hop higher and slower"
+    assert (out / "iter-001" / "human_feedback.txt").read_text() == "hop higher and slower, like a kangaroo"
+    # the words were read as behaviour deltas with measured targets; the rest was said not understood
+    deltas = {d.feature: d for d in human[0].message.deltas}
+    assert deltas["forward_speed"].direction == "decrease" and deltas["forward_speed"].scale is not None
+    assert deltas["vertical_oscillation"].direction == "increase"
+    assert "understood: 'hop higher'" in text and "not understood: 'like a kangaroo'" in text
+    assert "the offline engineer cannot act on them" in text
+    # /approve says how training goes: candidates trained (k of N) and the run's ETA
+    assert "trained iter-001/cand-00" in text and "run ETA" in text
     # reject: the proposed programs went back to the engineer and were tested again.
     assert any(e.kind == "node_finished" and e.node == "repair_rewards" for e in events)
     # rollback: iteration 2 of the first branch was kept aside, not lost, and redone.

@@ -38,3 +38,46 @@ def test_summary_table_reads_best_summary(tmp_path, capsys):
     board.print_summary(RunOutcome("budget", "wall-clock budget of 60s spent", tmp_path, 0.3))
     out = capsys.readouterr().out
     assert "budget" in out and "iter-001/cand-02" in out and "vid2reward trace" in out
+
+
+def test_candidate_k_of_n_and_a_whole_run_eta():
+    from vid2reward.agent.dashboard import RunProgress
+    from vid2reward.agent.run_log import TrainingSummary
+
+    clock = [100.0]
+    progress = RunProgress(RunConfig(env_id="Hopper-v5", iterations=2, candidates=4, steps=1000,
+                                     final_steps=2000), now=lambda: clock[0])
+    assert progress.eta() is None and "run ETA -" in progress.line()
+    clock[0] = 110.0
+    progress.on_progress("iter-001/cand-01", 500, 1000)
+    # 500 of 2*4*1000 + 2000 = 10000 steps in 10 s: 9500 more take 190 s
+    assert progress.eta() == 190.0
+    line = progress.line()
+    assert "training candidate 2/4 of iteration 1" in line and "run ETA 3m10s" in line
+    clock[0] = 120.0
+    progress.on_event(TrainingSummary(iteration=1, candidate_id="iter-001/cand-01", reward_sha256="x",
+                                      status="finished", steps=1000, wall_seconds=9.0))
+    progress.on_event(TrainingSummary(iteration=1, candidate_id="iter-001/cand-00", reward_sha256="y",
+                                      status="finished", steps=1000, wall_seconds=0.0, cached=True))
+    assert progress.eta() == 20.0 * (10000 - 1000 - 1000) / 1000  # cached steps are done, set no pace
+    progress.on_progress("final", 1, 2000)
+    assert "training final training" in progress.line()
+
+
+def test_plain_lines_when_output_is_not_a_terminal(tmp_path):
+    pipe = io.StringIO()
+    console = Console(file=pipe, width=200, force_terminal=False)
+    with Dashboard(RunConfig(env_id="Hopper-v5", iterations=2), tmp_path, console=console) as board:
+        assert board.live is None  # no redrawn screen in a log file
+        board.on_event(NodeFinished(node="critique", iteration=1, seconds=1.5, summary="cand-00: 0.412"))
+        board.on_progress("iter-001/cand-00", 10, 100)
+        board.on_event(IterationFinished(iteration=1, best_candidate_id="iter-001/cand-00",
+                                         iteration_best_similarity=0.412, run_best_similarity=0.412))
+    lines = pipe.getvalue().splitlines()
+    assert lines[0] == "[1] critique (1.5s) cand-00: 0.412"
+    assert "candidate 1/4 of iteration 1: 10/100 steps" in lines[1]
+    assert lines[2].startswith("[1] iteration done:") and "best similarity 0.412" in lines[2]
+    assert "\x1b" not in pipe.getvalue()
+    tty = io.StringIO()
+    with Dashboard(RunConfig(), tmp_path, console=Console(file=tty, force_terminal=True)) as board:
+        assert board.live is not None and board.plain is None
