@@ -120,8 +120,10 @@ class RunSession:
                  listeners: list[Callable[[LogEvent], None]] | None = None,
                  progress: Callable[[str, int, int], None] | None = None,
                  stop: StopFlag | None = None, engines: tuple[Critic, Engineer] | None = None,
-                 approve: bool | None = None) -> None:
+                 approve: bool | None = None, human_feedback: str | None = None) -> None:
         critic, engineer = engines or make_engines(config)
+        self.human_feedback = human_feedback
+        """A person's words (``run --feedback``) for the first edit step of a fresh run."""
         if approve is not None:
             config.approve_rewards = approve
         self.record, self.config, self.run_id = paths, config, run_id
@@ -156,7 +158,8 @@ class RunSession:
         fresh = not self.state().values
         try:
             with stop_on_signals(ctx.stop, self.clock):
-                for _ in self.graph.stream({"iteration": 0} if fresh else None, self.thread,
+                start = {"iteration": 0, "human_feedback": self.human_feedback}
+                for _ in self.graph.stream(start if fresh else None, self.thread,
                                            stream_mode="updates"):
                     if ctx.stop.requested:
                         break
@@ -216,10 +219,11 @@ def execute(paths: RunRecord, config: RunConfig, run_id: str, *, resume: bool = 
             listeners: list[Callable[[LogEvent], None]] | None = None,
             progress: Callable[[str, int, int], None] | None = None,
             stop: StopFlag | None = None, engines: tuple[Critic, Engineer] | None = None,
-            ) -> RunOutcome:
-    """Run (or resume) the graph until it ends, pauses for approval, or is stopped."""
+            human_feedback: str | None = None) -> RunOutcome:
+    """Run (or resume) the graph until it ends, pauses for approval, or is stopped
+    (``human_feedback``: a person's words for the first edit step of a fresh run)."""
     session = RunSession(paths, config, run_id, resume=resume, listeners=listeners,
-                         progress=progress, stop=stop, engines=engines)
+                         progress=progress, stop=stop, engines=engines, human_feedback=human_feedback)
     try:
         return session.advance()
     finally:

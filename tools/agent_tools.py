@@ -28,6 +28,7 @@ from langchain_core.tools import BaseTool, tool
 from vid2reward.sim import env_context as sim_env_context
 from vid2reward.sim.errors import UserError
 from vid2reward.tools.feature_definitions import feature_scale
+from vid2reward.tools.program_text import extract_program
 from vid2reward.tools.reward_check import find_violations
 from vid2reward.tools.reward_runtime import run_reward_test
 from vid2reward.tools.reward_versions import (
@@ -131,6 +132,7 @@ def engineer_tools(ws: EngineerWorkspace) -> list[BaseTool]:
             replace: the text to put in its place (search_replace).
             diff: the unified diff (unified_diff).
         """
+        source = extract_program(source) if source else source  # a ```python fence is not code
         edit: CodeEdit = (ReplaceAll(source) if kind == "replace_all" else
                           SearchReplace(search, replace) if kind == "search_replace" else
                           UnifiedDiff(diff))
@@ -157,6 +159,7 @@ def engineer_tools(ws: EngineerWorkspace) -> list[BaseTool]:
         Args:
             source: a complete program to test; "" tests the working draft.
         """
+        source = extract_program(source) if source else source
         program = source or ws.draft
         if not program.strip():
             return "error: there is no draft yet; write one with edit_reward(kind='replace_all')"

@@ -59,8 +59,14 @@ def register(verbs: argparse._SubParsersAction) -> None:
                                      "edit -> retrain, for a number of iterations. Exit codes: 0 "
                                      "finished, 3 stopped by a budget, 1 failed, 130 interrupted "
                                      "(resume with `vid2reward resume RUN_DIR`).")
-    add_run_options(p)
+    add_run_options(p, required=False)  # --env and --video: required unless --replay
     p.add_argument("--quiet", action="store_true", help="no live dashboard, only the summary")
+    p.add_argument("--feedback", default=None, metavar="TEXT",
+                   help="your words on the behaviour for the first edit step, e.g. 'hop higher, "
+                        "a bit slower' (read as behaviour deltas; README 'Chat' lists the words)")
+    p.add_argument("--replay", type=Path, default=None, metavar="RUN_DIR",
+                   help="re-run a recorded --engine llm run with no key and no network: every "
+                        "model call is answered from RUN_DIR/events.jsonl (its options are used)")
     p.set_defaults(func=run)
     r = verbs.add_parser("resume", help="continue a run after a crash, kill or stop",
                          description="Continue a run from its last finished step (no finished "
@@ -121,14 +127,40 @@ def _check_video(video: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.replay is not None:
+        from vid2reward.agent.commands.replay import check_replay_args, replay_run
+
+        check_replay_args(args)
+        return replay_run(args)
+    if not args.env or not args.video:
+        missing = " and ".join(f for f, v in (("--env", args.env), ("--video", args.video)) if not v)
+        raise UserError(f"run needs {missing}", where="vid2reward run",
+                        fix="vid2reward run --env Hopper-v5 --video clip.mp4 (or --replay RUN_DIR)")
     config = config_from_args(args)
+    if args.feedback is not None:
+        _say_feedback(args.feedback, config.engine)
     engines = make_engines(config)  # a missing model or key fails here, before any directory
     paths = new_run_dir(config, args.out)
     with Dashboard(config, paths.root, quiet=args.quiet) as board:
         outcome = execute(paths, config, paths.root.name, listeners=[board.on_event],
-                          progress=board.on_progress, engines=engines)
+                          progress=board.on_progress, engines=engines,
+                          human_feedback=args.feedback)
     board.print_summary(outcome)
     return outcome.exit_code
+
+
+def _say_feedback(text: str, engine: str) -> None:
+    """Say how --feedback was read; words the offline engineer cannot act on at all are an
+    error (they would be dropped), never silently ignored."""
+    from vid2reward.agent.human_feedback import known_words, parse_feedback
+
+    parsed = parse_feedback(text)
+    if not parsed.requests and engine != "llm":
+        raise UserError(f"--feedback: none of '{text}' is in the vocabulary", where="--feedback",
+                        fix=f"use words such as: {known_words()}")
+    import sys
+
+    print(f"feedback: {parsed.summary()}", file=sys.stderr)
 
 
 def resume(args: argparse.Namespace) -> int:

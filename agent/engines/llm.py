@@ -17,11 +17,14 @@ Both engines have ``bind_context(ctx)``: the runner calls it so that every call'
 
 from __future__ import annotations
 
+from typing import Any
+
 from vid2reward.agent.config import RunConfig
 from vid2reward.agent.engines.base import CandidateView, Critic, Engineer, EventSink, ExpertView
 from vid2reward.agent.engines.llm_client import RoleClient, make_chat_model
 from vid2reward.agent.engines.llm_critic import LLMCritic
 from vid2reward.agent.engines.llm_engineer import LLMEngineer
+from vid2reward.agent.engines.llm_replay import ReplayChatModel, ReplayLog
 from vid2reward.agent.engines.offline import OfflineCritic
 from vid2reward.agent.messages import VisualFeedback
 from vid2reward.sim.errors import UserError
@@ -43,14 +46,20 @@ class NoVideoCritic:
         raise RuntimeError("--critic none: the graph must not ask for a critique")
 
 
-def make_llm_engines(config: RunConfig) -> tuple[Critic, Engineer]:
-    """The critic and the engineer of an ``--engine llm`` run.
+def make_llm_engines(config: RunConfig, replay: ReplayLog | None = None) -> tuple[Critic, Engineer]:
+    """The critic and the engineer of an ``--engine llm`` run; with ``replay``, their models
+    answer from a recorded run's log instead of an endpoint (no key, no network).
 
     Raises:
         UserError: no model named, or no API key for the OpenAI API itself.
     """
     settings = config.llm
     base_url = config.resolved_base_url()
+
+    def chat_model(role: str, model: str) -> Any:
+        if replay is not None:
+            return ReplayChatModel(replay, role)
+        return make_chat_model(model, base_url, settings)
     critic_model = config.critic if config.video_critic else None
     engineer_model = config.engineer or critic_model
     if not engineer_model:
@@ -58,13 +67,11 @@ def make_llm_engines(config: RunConfig) -> tuple[Critic, Engineer]:
                         fix="pass --engineer MODEL (and --critic MODEL, a vision model, unless "
                             "--critic none)")
     engineer = LLMEngineer(RoleClient("engineer", engineer_model,
-                                      make_chat_model(engineer_model, base_url, settings), settings),
-                           settings)
+                                      chat_model("engineer", engineer_model), settings), settings)
     if not config.video_critic:
         return NoVideoCritic(), engineer
     critic_model = critic_model or engineer_model
     fallback = OfflineCritic()
-    critic = LLMCritic(RoleClient("critic", critic_model,
-                                  make_chat_model(critic_model, base_url, settings), settings),
-                       fallback, task=config.task)
+    critic = LLMCritic(RoleClient("critic", critic_model, chat_model("critic", critic_model),
+                                  settings), fallback, task=config.task)
     return critic, engineer

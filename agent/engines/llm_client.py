@@ -15,7 +15,12 @@ engines need around every call:
 - **structured output** (:meth:`RoleClient.structured`): the reply is validated against a
   pydantic model here, not inside the client. ``with_structured_output(method="json_schema")``
   validates inside the OpenAI client and raises without the reply on malformed JSON, which
-  would lose the raw text a repair round quotes and the call's usage.
+  would lose the raw text a repair round quotes and the call's usage;
+- **models as they really answer**: an error body that names a permanent cause (images or
+  tools not supported, a context too long, an unknown model) is not retried, even on a 5xx
+  (llama.cpp answers 500 for a text-only model sent an image); :class:`ImagesNotSupported`
+  lets the critic go on text-only. Tool calls a small local model writes as JSON inside its
+  message (llama.cpp, Ollama) become tool calls (:func:`content_tool_calls`).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from vid2reward.agent.config import LLMSettings
 from vid2reward.agent.engines.base import EventSink
+from vid2reward.agent.engines.llm_replies import content_tool_calls, json_text, tool_name
 from vid2reward.agent.run_log import LLMUsage
 from vid2reward.sim.errors import UserError
 
@@ -104,9 +110,66 @@ class ProviderError(UserError):
     """An LLM call failed for good: not retryable, or still failing after the retries."""
 
 
+class ImagesNotSupported(ProviderError):
+    """The model (or its server) does not accept image input: a critic goes on text-only."""
+
+
+@dataclass(frozen=True)
+class PermanentCause:
+    """An error body that names a cause no retry can cure, whatever the HTTP status."""
+
+    pattern: re.Pattern[str]
+    what: str
+    fix: str
+
+
+PERMANENT_CAUSES: tuple[PermanentCause, ...] = (
+    # Order matters: the first match wins. Bodies as real servers word them: llama.cpp ("image
+    # input is not supported", 500), vLLM ("... is not a multimodal model", 400), OpenAI
+    # ("image_url is only supported by certain models", 400), Ollama ("does not support images").
+    PermanentCause(re.compile(r"(image|vision|multimodal|mmproj)[^.\n]{0,80}(not (be )?supported|"
+                              r"unsupported|only supported|not enabled)|not a multimodal|"
+                              r"(does not|doesn't|cannot|can't) (support|accept|process|read) "
+                              r"(image|vision)", re.I),
+                   "the model does not accept images",
+                   "use a vision model as --critic (llama.cpp: start the server with --mmproj), "
+                   "or go on without images"),
+    PermanentCause(re.compile(r"context (length|size|window)|maximum context|too many tokens|"
+                              r"exceeds? the (available )?context|prompt is too long", re.I),
+                   "the request is longer than the model's context",
+                   "use a model with a longer context (llama.cpp: --ctx-size; Ollama: num_ctx), "
+                   "or lower RunConfig.llm.engineer_rounds"),
+    PermanentCause(re.compile(r"(tool|function)[^.\n]{0,60}(not supported|unsupported|"
+                              r"not enabled)|does not support (tools|function)", re.I),
+                   "the model or server does not support tool calls",
+                   "llama.cpp: start llama-server with --jinja; Ollama: use a model tagged 'tools'; "
+                   "or choose another --engineer"),
+    PermanentCause(re.compile(r"(response_format|json_schema|json schema|grammar)[^.\n]{0,60}"
+                              r"(not supported|unsupported|invalid|failed)", re.I),
+                   "the server does not support this structured-output request",
+                   "set RunConfig.llm.structured_output='function_calling'"),
+    PermanentCause(re.compile(r"(model|model_name)[^.\n]{0,60}(not found|does not exist|unknown|"
+                              r"not loaded)|no such model|unknown model", re.I),
+                   "the endpoint does not know this model",
+                   "check the model name (--critic/--engineer); Ollama: `ollama pull MODEL`"),
+    PermanentCause(re.compile(r"\bnot (yet )?supported\b|\bunsupported\b", re.I),
+                   "the endpoint does not support part of the request",
+                   "see the server's message; docs/llm.md lists what each server supports"),
+)
+"""Error bodies that name a permanent cause: never retried, reported with their fix."""
+
+
 def rule_for(exc: BaseException) -> ErrorRule | None:
     """The table's rule for ``exc`` (None: not a provider error, e.g. a bug of ours)."""
     return next((r for r in PROVIDER_ERRORS if isinstance(exc, r.error)), None)
+
+
+def permanent_cause(exc: BaseException) -> PermanentCause | None:
+    """The permanent cause an HTTP error's body names (None: none, or not an HTTP error)."""
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    text = f"{getattr(exc, 'message', '')} {exc.body if exc.body is not None else ''}"
+    return next((c for c in PERMANENT_CAUSES if c.pattern.search(text)), None)
 
 
 def retry_delay(exc: BaseException, attempt: int, backoff: float, max_delay: float) -> float:
@@ -168,6 +231,7 @@ class RoleClient:
         """Usage of every call made (also sent to the sink when one is bound)."""
         self._price = price_of(model, settings.prices)
         self._warned_price = False
+        self._warned_content_calls = False
 
     def bind(self, sink: EventSink | None) -> None:
         """Send usage events, budget counts and notes to ``sink`` from now on."""
@@ -180,10 +244,21 @@ class RoleClient:
 
     def invoke(self, messages: Sequence[BaseMessage], *, tools: Sequence[BaseTool | dict] = (),
                **bind: Any) -> AIMessage:
-        """One chat completion, retried per :data:`PROVIDER_ERRORS`; usage recorded."""
+        """One chat completion, retried per :data:`PROVIDER_ERRORS`; usage recorded. When
+        ``tools`` were offered and the model wrote its calls as JSON in the message instead,
+        they are read as tool calls."""
         runnable = self.llm.bind_tools(list(tools), **bind) if tools else (
             self.llm.bind(**bind) if bind else self.llm)
         reply = self._with_retries(lambda: runnable.invoke(list(messages)))
+        if tools and not reply.tool_calls and not reply.invalid_tool_calls:
+            calls = content_tool_calls(reply.text, {tool_name(t) for t in tools})
+            if calls:
+                if not self._warned_content_calls:
+                    self._warned_content_calls = True
+                    self.note("the model writes tool calls as JSON in its message; read as tool calls")
+                reply = AIMessage(content=reply.content, tool_calls=calls,
+                                  usage_metadata=reply.usage_metadata,
+                                  response_metadata=reply.response_metadata, id=reply.id)
         self._record(messages, reply)
         return reply
 
@@ -217,6 +292,11 @@ class RoleClient:
                 rule = rule_for(exc)
                 if rule is None:
                     raise
+                cause = permanent_cause(exc)
+                if cause is not None:  # the server said why: retrying would only repeat it
+                    error = ImagesNotSupported if cause is PERMANENT_CAUSES[0] else ProviderError
+                    raise error(f"{self.role} model '{self.model}': {cause.what}: {_short(exc)}",
+                                where=self.role, fix=cause.fix, exit_code=2) from exc
                 if not rule.retry or attempt == self.settings.retries:
                     tries = f" after {attempt + 1} attempts" if rule.retry else ""
                     raise ProviderError(f"{self.role} model '{self.model}': {rule.what}{tries}: "
@@ -291,19 +371,6 @@ def echo(raw: AIMessage, error: str) -> list[BaseMessage]:
     if not calls:
         return [AIMessage(content=raw.text or "(empty reply)")]
     return [raw, *[ToolMessage(content=f"error: {error}", tool_call_id=c or "") for c in calls]]
-
-
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
-
-
-def json_text(text: str) -> str:
-    """The JSON in a reply: the inside of a ```json fence if there is one (models add them
-    even when asked not to), else the span from the first '{' to the last '}'."""
-    fenced = _FENCE.search(text)
-    if fenced:
-        text = fenced.group(1)
-    start, end = text.find("{"), text.rfind("}")
-    return text[start:end + 1] if 0 <= start < end else text
 
 
 def _short(exc: BaseException) -> str:

@@ -8,7 +8,9 @@ only, so a tool could not show the model more frames than the request already do
 
 The reply is validated; a reply that does not validate gets one repair round quoting the error;
 if that fails too, the offline FeatureCritic's feedback is used and the run log says so (the
-run goes on). Ids, the iteration and the candidate are filled in here, never taken from the
+run goes on). A model that does not accept images (the server's error says so) is detected
+once: the run's notes say it, and from then on the critic sends the same request without the
+contact sheets, critiquing from the measured feature tables alone. Ids, the iteration and the candidate are filled in here, never taken from the
 model, and the measured values replace the numbers the model copied into its deltas.
 """
 
@@ -22,7 +24,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field
 
 from vid2reward.agent.engines.base import CandidateView, EventSink, ExpertView
-from vid2reward.agent.engines.llm_client import RoleClient, echo
+from vid2reward.agent.engines.llm_client import ImagesNotSupported, RoleClient, Structured, echo
 from vid2reward.agent.engines.offline import OfflineCritic
 from vid2reward.agent.messages import BehaviorDelta, VisualFeedback
 from vid2reward.agent.prompts import render
@@ -67,6 +69,8 @@ class LLMCritic:
         self.task = task or "(none given: imitate the expert's motion)"
         self.fallbacks = 0
         """Critiques that fell back to the feature critic."""
+        self.text_only = False
+        """True once the model refused images: requests then carry the feature tables only."""
 
     def bind_context(self, ctx: EventSink) -> None:
         """Report usage and notes to the run (called by the runner)."""
@@ -80,10 +84,18 @@ class LLMCritic:
         measured features as text if the model says nothing."""
         text = render("critic_describe", task=self.task,
                       expert_features=features_table(expert.features, expert.units))
-        content: list[Any] = [{"type": "text", "text": text}]
-        if Path(expert.sheet).is_file():
-            content.append(image_block(expert.sheet))
-        reply = self.client.invoke([self._system(), HumanMessage(content=content)])
+
+        def request() -> list[BaseMessage]:
+            content: list[Any] = [{"type": "text", "text": text}]
+            if Path(expert.sheet).is_file() and not self.text_only:
+                content.append(image_block(expert.sheet))
+            return [self._system(), HumanMessage(content=content)]
+
+        try:
+            reply = self.client.invoke(request())
+        except ImagesNotSupported as exc:
+            self._go_text_only(exc)
+            reply = self.client.invoke(request())
         description = reply.text.strip()
         if not description:
             self.client.note("empty description of the expert; using the measured features")
@@ -96,11 +108,11 @@ class LLMCritic:
         reference = self.fallback.critique(expert, candidate, feedback_id=feedback_id,
                                            iteration=iteration)
         messages: list[BaseMessage] = [self._system(), self._request(expert, candidate, reference)]
-        result = self.client.structured(messages, CritiqueReply)
+        result = self._structured(messages)
         if result.value is None:
             messages += [*echo(result.raw, result.error or ""),
                          HumanMessage(content=render("critic_repair", error=result.error))]
-            result = self.client.structured(messages, CritiqueReply)
+            result = self._structured(messages)
         if result.value is None:
             self.fallbacks += 1
             self.client.note(f"{candidate.id}: no valid critique after a repair round "
@@ -112,6 +124,24 @@ class LLMCritic:
                               similarity=reply.similarity, problems=reply.problems,
                               deltas=[self._measured(d, expert, candidate) for d in reply.deltas])
 
+    def _structured(self, messages: list[BaseMessage]) -> Structured:
+        """A CritiqueReply; if the model refuses images, the same messages without them."""
+        try:
+            return self.client.structured(messages, CritiqueReply)
+        except ImagesNotSupported as exc:
+            self._go_text_only(exc)
+            messages[:] = [_without_images(m) for m in messages]
+            return self.client.structured(messages, CritiqueReply)
+
+    def _go_text_only(self, exc: ImagesNotSupported) -> None:
+        """Say once that the model takes no images, and send none from now on (a model that
+        refuses a text-only request too is a real failure: raised)."""
+        if self.text_only:
+            raise exc
+        self.text_only = True
+        self.client.note(f"{exc.what}; going on text-only: critiques from the measured feature "
+                         "tables, no contact sheets")
+
     def _request(self, expert: ExpertView, candidate: CandidateView,
                  reference: VisualFeedback) -> HumanMessage:
         text = render("critic_critique", candidate_id=candidate.id, task=self.task,
@@ -120,7 +150,10 @@ class LLMCritic:
                       feature_similarity=f"{reference.similarity:.3f}")
         content: list[Any] = [{"type": "text", "text": text}]
         for label, sheet in (("expert", expert.sheet), ("learner", candidate.sheet)):
-            if sheet is not None and Path(sheet).is_file():
+            if self.text_only:
+                content.append({"type": "text", "text": f"(no image of the {label}: this model "
+                                                        "takes text only; judge from the table)"})
+            elif sheet is not None and Path(sheet).is_file():
                 content += [{"type": "text", "text": f"The {label}'s contact sheet:"}, image_block(sheet)]
             else:
                 content.append({"type": "text", "text": f"(no contact sheet of the {label})"})
@@ -136,3 +169,13 @@ class LLMCritic:
                                             "learner": round(candidate.features[delta.feature], 4),
                                             "scale": feature_scale(delta.feature, value)})
         return delta
+
+
+def _without_images(message: BaseMessage) -> BaseMessage:
+    """``message`` with its image parts replaced by a line saying none is shown."""
+    if not isinstance(message.content, list):
+        return message
+    parts = [part if not (isinstance(part, dict) and part.get("type") in ("image", "image_url"))
+             else {"type": "text", "text": "(image left out: this model takes text only)"}
+             for part in message.content]
+    return message.model_copy(update={"content": parts})

@@ -48,6 +48,7 @@ from vid2reward.tools.agent_tools import (
     engineer_tools,
     features_table,
 )
+from vid2reward.tools.program_text import extract_program
 from vid2reward.tools.reward_check import find_violations
 from vid2reward.tools.reward_versions import RewardStore, sha256_of
 
@@ -145,15 +146,12 @@ class LLMEngineer:
         rounds = max(1, min(4, self.settings.engineer_rounds))
         task = render("engineer_repair", source=source, report=report)
         conv = self._converse(brief, ws, task, render("engineer_repair_answer"), RepairReply, rounds)
-        reply = conv.result.value
-        fixed = (reply.source if isinstance(reply, RepairReply) and reply.source.strip() else ws.draft)
+        fixed = _program_of(conv.result) or ws.draft
         problems = [str(v) for v in find_violations(fixed)]
         if problems:
             conv.messages += [*echo(conv.result.raw, "; ".join(problems)), HumanMessage(
                 content=render("engineer_answer_repair", problems=_bullets(problems)))]
-            again = self.client.structured(conv.messages, RepairReply)
-            if isinstance(again.value, RepairReply) and again.value.source.strip():
-                fixed = again.value.source
+            fixed = _program_of(self.client.structured(conv.messages, RepairReply)) or fixed
         if find_violations(fixed):
             self.client.note("repair still breaks the static rules; the test will say so again")
         return fixed
@@ -256,12 +254,30 @@ class LLMEngineer:
 
 # -- checks ----------------------------------------------------------------------------------------
 
+def _program_of(result: Structured) -> str:
+    """The program of a repair answer: its ``source`` (fences and prose taken off), or a
+    program the model wrote as plain text instead of JSON; "" when there is none."""
+    if isinstance(result.value, RepairReply | EngineerReply) and result.value.source.strip():
+        return extract_program(result.value.source)
+    program = extract_program(result.raw.text or "")
+    return program if "def compute_reward" in program and not find_violations(program) else ""
+
+
 def _checked(result: Structured, ws: EngineerWorkspace,
              feedback: VisualFeedback | None) -> tuple[EngineerReply | None, list[str]]:
-    """The reply (None if it did not parse) and what is wrong with it."""
+    """The reply (None if it did not parse) and what is wrong with it. A ```python fence (and
+    prose) around the program is taken off; a program written as text instead of JSON is
+    taken as the answer's source (its edits are then missing, and asked for when required)."""
     if not isinstance(result.value, EngineerReply):
-        return None, [result.error or "no answer"]
+        program = _program_of(result)
+        if not program:
+            return None, [result.error or "no answer"]
+        result = Structured(EngineerReply(source=program, summary="(the program, given as text)"),
+                            result.raw)
+    assert isinstance(result.value, EngineerReply)
     reply = result.value
+    if reply.source.strip():
+        reply.source = extract_program(reply.source)
     source = reply.source if reply.source.strip() else ws.draft
     if not source.strip():
         return reply, ["there is no program: give the complete program in source"]

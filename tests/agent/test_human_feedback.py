@@ -90,3 +90,13 @@ def test_the_offline_engineer_steps_on_a_persons_words():
     assert asked.candidates[0].weights["speed_target"] > plain.candidates[0].weights["speed_target"]
     assert any("forward_speed" in e.addresses and e.expected.get("forward_speed") == "increase"
                for e in asked.edits)
+
+
+def test_run_feedback_words_nobody_understands_are_refused_not_dropped(capsys, tmp_path):
+    from vid2reward.agent.cli import main
+
+    code = main(["run", "--env", "Hopper-v5", "--video", "examples/demo_expert_hopper.mp4",
+                 "--feedback", "make it prettier", "--out", str(tmp_path / "r"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "none of 'make it prettier' is in the vocabulary" in err and "hop higher" in err
+    assert not (tmp_path / "r").exists()

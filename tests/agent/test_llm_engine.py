@@ -233,9 +233,10 @@ def test_transient_faults_are_retried(server, tmp_path, fault):
     assert any("retry 1/2" in n for n in sink.notes)
 
 
-def test_llm_run_end_to_end(server, tmp_path, monkeypatch):
+def test_llm_run_end_to_end(server, tmp_path, monkeypatch, capsys):
     """One tiny iteration of the whole graph on the LLM engine: real training and rendering,
-    the expert's video measurement stubbed, one rate-limit fault on the critic."""
+    the expert's video measurement stubbed, one rate-limit fault on the critic; then the run
+    replayed from its log with the network off."""
     from llm_fixtures import EXPERT_FEATURES, UNITS, sheet
 
     from vid2reward.agent.nodes import candidates as candidate_nodes
@@ -279,3 +280,39 @@ def test_llm_run_end_to_end(server, tmp_path, monkeypatch):
     assert summary["usage"]["tokens"] == 7 * 120
     assert "sk-secret" not in (paths.root / "run.json").read_text()
     assert (paths.root / "iter-001" / "cand-01" / "reward.py").read_text().startswith("# variant")
+
+    # Replay: the same run with no key, no server and the network off reaches the same programs.
+    import socket
+
+    from vid2reward.agent.cli import main
+    from vid2reward.agent.run_record import RunRecord
+
+    def no_network(self, address, *args):
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            raise OSError(f"network is off in this test (connect to {address})")
+        return real_connect(self, address, *args)
+
+    real_connect = socket.socket.connect
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.delenv("OPENAI_API_KEY")
+    sent_before = len(server.requests)
+    replayed = tmp_path / "replayed"
+    assert main(["run", "--replay", str(paths.root), "--out", str(replayed), "--quiet"]) == 0
+    assert len(server.requests) == sent_before  # nothing reached the model's server
+
+    def programs(root):
+        record = RunRecord(root)
+        return {cid: record.program(cid) for cid in record.candidate_ids()}
+
+    assert programs(replayed) == programs(paths.root) and len(programs(replayed)) == 2
+    again = [e for e in read_events(replayed) if e.kind == "llm_usage"]
+    assert [(u.role, u.response) for u in again] == [(u.role, u.response) for u in usage]
+    assert json.loads((replayed / "run.json").read_text())["replay_of"] == str(paths.root.resolve())
+
+    # A recorded request that no longer matches (here: edited in the log) stops the replay.
+    events = (paths.root / "events.jsonl").read_text().replace("hop forward", "hop backward")
+    (paths.root / "events.jsonl").write_text(events)
+    capsys.readouterr()
+    assert main(["run", "--replay", str(paths.root), "--out", str(tmp_path / "diverged"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "replay diverged" in err and "hop backward" in err and "Traceback" not in err
