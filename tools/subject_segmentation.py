@@ -124,6 +124,12 @@ def colour_lookup(frames: Sequence[np.ndarray], settings: SegmentationSettings) 
     return seen & (p_border < settings.colour_ratio * p_all)
 
 
+def colour_lookup_masks(lookup: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Raw (uncleaned) subject masks of RGB frames (n, H, W, 3) from a :func:`colour_lookup`
+    learnt on another clip: how a reward model applies one clip's colour model to another's."""
+    return np.stack([lookup[_quantise(frame)] for frame in frames])
+
+
 def colour_masks(frames: Sequence[np.ndarray], settings: SegmentationSettings) -> np.ndarray:
     """Masks from the background colour model, cleaned."""
     lookup = colour_lookup(frames, settings)
