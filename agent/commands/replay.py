@@ -42,12 +42,13 @@ def replay_run(args: argparse.Namespace) -> int:
     set_trust(config.trust_reward_code)
     require_isolation()
     engines = make_llm_engines(config, replay=log)
+    words = source.read_info().get("feedback")  # run --feedback of the recorded run
     paths = new_run_dir(config, args.out)
-    info = paths.read_info()
-    paths.write_info({**info, "replay_of": str(source.root.resolve())})
+    paths.write_info({**paths.read_info(), "replay_of": str(source.root.resolve()),
+                      **({"feedback": words} if words else {})})
     with Dashboard(config, paths.root, quiet=args.quiet) as board:
         outcome = execute(paths, config, paths.root.name, listeners=[board.on_event],
-                          progress=board.on_progress, engines=engines)
+                          progress=board.on_progress, engines=engines, human_feedback=words)
     board.print_summary(outcome)
     left = log.remaining()
     if left:  # e.g. chat questions, or a recorded run that went on longer (a budget raised)

@@ -141,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
         _say_feedback(args.feedback, config.engine)
     engines = make_engines(config)  # a missing model or key fails here, before any directory
     paths = new_run_dir(config, args.out)
+    if args.feedback is not None:  # kept with the run, so --replay gives the same words
+        paths.write_info({**paths.read_info(), "feedback": args.feedback})
     with Dashboard(config, paths.root, quiet=args.quiet) as board:
         outcome = execute(paths, config, paths.root.name, listeners=[board.on_event],
                           progress=board.on_progress, engines=engines,
