@@ -86,6 +86,9 @@ class RunConfig:
     """Rounds the engineer may repair a reward program that fails its test."""
     clip_seconds: float = 8.0
     """Length of each rendered learner clip."""
+    eval_episodes: int = 3
+    """Seeded episodes rendered and measured per candidate: the critic judges their median
+    features, and their spread is the critic's own noise."""
     render_size: tuple[int, int] = (320, 240)
     approve_rewards: bool = False
     """Pause before training each iteration's rewards for a person to approve (chat)."""

@@ -119,6 +119,37 @@ class CandidateEvaluated(LogEvent):
     similarity: float | None
     clip: str | None = None
     features: dict[str, float] = Field(default_factory=dict)
+    episodes: int | None = Field(default=None, description="evaluation episodes rendered")
+    fell: int | None = Field(default=None, description="how many of them ended in a fall")
+    fall_seconds: list[float] = Field(default_factory=list, description="when each fall came")
+    similarity_spread: float | None = Field(
+        default=None, description="std of the similarity over the episodes: the critic's noise")
+
+
+class Calibrated(LogEvent):
+    """The pixel -> physical fit on the learner clips so far (``tools/calibration.py``) and the
+    expert's values read through it."""
+
+    kind: Literal["calibrated"] = "calibrated"
+    iteration: int
+    clips: int
+    fits: list[dict[str, JsonValue]] = Field(
+        default_factory=list, description="per quantity: slope, intercept, points, r2, residual, "
+                                          "usable, expert_pixel, expert_value, unit")
+
+
+class RewardChecked(LogEvent):
+    """A proposed program scored on rollouts the run already has, before any training: does
+    its return rank the rollouts the way the critic does?"""
+
+    kind: Literal["reward_checked"] = "reward_checked"
+    iteration: int
+    candidate_id: str
+    agreement: float | None = Field(description="rank correlation of program return and "
+                                                "similarity over the rollouts (-1..1)")
+    rollouts: int
+    verdict: Literal["agrees", "disagrees", "unknown"]
+    detail: str = ""
 
 
 class LLMUsage(LogEvent):
@@ -170,7 +201,8 @@ class RolledBack(LogEvent):
 
 Event = Annotated[
     RunStarted | NodeStarted | NodeFinished | MessageEvent | ToolCall | TrainingSummary
-    | CandidateEvaluated | LLMUsage | IterationFinished | RunFinished | RolledBack,
+    | CandidateEvaluated | Calibrated | RewardChecked | LLMUsage | IterationFinished
+    | RunFinished | RolledBack,
     Field(discriminator="kind"),
 ]
 _EVENT: TypeAdapter[Any] = TypeAdapter(Event)

@@ -5,9 +5,12 @@ run through :class:`RunRecord`; the events log itself is ``run_log``'s (``events
 One iteration, as the record holds it::
 
     iter-NNN/cand-MM/  reward.py (+ plan.json) -> test.json -> policy.zip, metrics.json,
-                       train_key.json -> clip.mp4, sheet.png, evaluation.json -> feedback.json
+                       train_key.json -> clip.mp4 (clip-1.mp4, ...: more evaluation episodes),
+                       sheet.png, state_metrics.json, rollouts.npz, evaluation.json
+                       -> feedback.json
     iter-NNN/          edits.json (the RewardFeedback that wrote these programs),
-                       feedback.json (VisualFeedback on the best), audit.json (EditAudits)
+                       feedback.json (VisualFeedback on the best), audit.json (EditAudits),
+                       calibration.json (pixel -> physical units, fitted on the clips so far)
 
 Every JSON file is written atomically (a temp file renamed into place), so a reader never sees
 half a file and a killed run loses at most the file being written.
@@ -19,6 +22,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,8 @@ from typing import Any
 from vid2reward.agent.engines.base import CandidateView, ExpertView
 from vid2reward.agent.messages import EditAudit, RewardFeedback, VisualFeedback
 from vid2reward.agent.state import selection_score
+from vid2reward.tools.calibration import length_to_size
+from vid2reward.tools.feature_definitions import SURVIVAL
 
 TRAINED_FILES = ("policy.zip", "vecnormalize.pkl", "metrics.json", "train_key.json")
 """What one training leaves in a candidate directory (copied when a training is reused)."""
@@ -45,6 +51,11 @@ def candidate_id(iteration: int, index: int) -> str:
 def iteration_of(cid: str) -> int:
     """The iteration number in a candidate id (``iter-002/cand-01`` -> 2)."""
     return int(cid.split("/")[0][5:])
+
+
+def _body_to_size(details: Mapping[str, Any]) -> float:
+    """Body sizes per L of a measured clip (1.0 for files measured before body sizes were)."""
+    return length_to_size(details.get("body_length_px", 0.0), details.get("body_size_px", 0.0))
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -134,8 +145,11 @@ class RunRecord:
         measured = self.expert_measured()
         if measured is None:
             return None
+        # An expert video shows the behaviour for its whole length: survival 1 by definition.
         return ExpertView(clip=self.expert_clip, sheet=self.expert_sheet,
-                          features=measured["features"], units=measured.get("units", {}),
+                          features={**measured["features"], SURVIVAL.name: 1.0},
+                          units={**measured.get("units", {}), SURVIVAL.name: SURVIVAL.unit},
+                          body_to_size=_body_to_size(measured.get("details", {})),
                           description=self.expert_description() or "")
 
     # -- candidates -----------------------------------------------------------------------
@@ -236,6 +250,32 @@ class RunRecord:
         """Where its contact sheet goes (sheet.png)."""
         return self.candidate_dir(cid) / "sheet.png"
 
+    def episode_clip(self, cid: str, episode: int) -> Path:
+        """The clip of evaluation episode ``episode``: clip.mp4 for the first (the one shown),
+        clip-1.mp4, clip-2.mp4, ... for the others."""
+        return self.clip(cid) if episode == 0 else self.candidate_dir(cid) / f"clip-{episode}.mp4"
+
+    def write_rollouts(self, cid: str, seeds: Sequence[int], actions: Sequence[Any]) -> None:
+        """rollouts.npz: each evaluation episode's seed and actions (they replay it exactly)."""
+        import numpy as np
+
+        path = self.candidate_dir(cid) / "rollouts.npz"
+        tmp = path.with_name(".rollouts.partial.npz")
+        np.savez_compressed(tmp, seeds=np.asarray(seeds, dtype=np.int64),
+                            **{f"actions_{i}": np.asarray(a) for i, a in enumerate(actions)})
+        os.replace(tmp, path)
+
+    def rollouts(self, cid: str) -> list[tuple[int, Any]]:
+        """The (seed, actions) of each evaluation episode; [] for candidates evaluated before
+        rollouts were kept."""
+        import numpy as np
+
+        path = self.candidate_dir(cid) / "rollouts.npz"
+        if not path.is_file():
+            return []
+        with np.load(path) as data:
+            return [(int(seed), data[f"actions_{i}"]) for i, seed in enumerate(data["seeds"])]
+
     def write_state_metrics(self, cid: str, metrics: dict[str, Any]) -> None:
         """Simulator-state behaviour metrics (benchmarks only, never shown to agents)."""
         write_json(self.candidate_dir(cid) / "state_metrics.json", metrics)
@@ -279,7 +319,8 @@ class RunRecord:
                              sheet=sheet if sheet.is_file() else None,
                              features=evaluation.get("features", {}),
                              units=evaluation.get("units", {}),
-                             similarity=evaluation.get("similarity"))
+                             similarity=evaluation.get("similarity"),
+                             falls=evaluation.get("falls"))
 
     def candidate_ids(self, upto: int | None = None) -> list[str]:
         """Every candidate of iterations 1..upto (all when None), oldest first; iterations set
@@ -312,6 +353,14 @@ class RunRecord:
     def write_iteration_feedback(self, iteration: int, feedback: VisualFeedback) -> None:
         """iter-NNN/feedback.json: the VisualFeedback on the iteration's best candidate."""
         write_json(self.iteration_dir(iteration) / "feedback.json", feedback.model_dump())
+
+    def write_calibration(self, iteration: int, calibration: dict[str, Any]) -> None:
+        """calibration.json: the pixel -> physical fit made after ``iteration``'s clips."""
+        write_json(self.iteration_dir(iteration) / "calibration.json", calibration)
+
+    def calibration(self, iteration: int) -> dict[str, Any] | None:
+        """The calibration made after ``iteration`` (None before, or without a video critic)."""
+        return _optional_json(self.iteration_dir(iteration) / "calibration.json")
 
     def write_audits(self, iteration: int, audits: list[EditAudit]) -> None:
         """audit.json: the EditAudits measured in ``iteration``."""

@@ -104,6 +104,9 @@ class Episode:
     fps: float = 0.0
     """Frames per second of ``frames`` when played in real time."""
     program_return: float | None = None
+    actions: np.ndarray | None = None
+    """The actions taken, one row per step: with the episode's seed they replay it exactly
+    (MuJoCo is deterministic), so a reward program can be scored on it later."""
     """The reward program's return, when :func:`run_episodes` was given one."""
 
 
@@ -149,6 +152,7 @@ def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, epi
             obs, _ = env.reset(seed=seed + ep)
             tracker.reset()
             samples: dict[str, list[float]] = {name: [] for name in SAMPLED_FIELDS}
+            actions: list[np.ndarray] = []
             frames = [renderer.frame()] if renderer else []
             env_return, program_return, terminated, steps = 0.0, 0.0, False, 0
             while True:
@@ -158,6 +162,7 @@ def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, epi
                 view = tracker.view(action, terminated)
                 for name in SAMPLED_FIELDS:
                     samples[name].append(float(getattr(view, name)))
+                actions.append(np.array(action, copy=True))  # its own dtype: replays exactly
                 env_return += float(env_reward)
                 if reward is not None:
                     program_return += float(reward(view, action)[0])
@@ -170,7 +175,8 @@ def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, epi
                                terminated=bool(terminated), env_return=env_return,
                                samples={k: np.asarray(v) for k, v in samples.items()},
                                frames=frames, fps=1.0 / (stride * tracker.dt),
-                               program_return=program_return if reward is not None else None))
+                               program_return=program_return if reward is not None else None,
+                               actions=np.array(actions)))
     finally:
         if renderer:
             renderer.close()

@@ -23,13 +23,15 @@ def prepare_expert(source: str, expert_dir: Path, *, start: float | None = None,
     return clip
 
 
-def measure_video(clip: Path, sheet: Path | None = None, forward: str = "right") -> dict[str, Any]:
+def measure_video(clip: Path, sheet: Path | None = None, forward: str = "right", *,
+                  series: bool = False) -> dict[str, Any]:
     """``{"features": {name: value}, "units": {name: unit}}`` of a clip, measured from pixels;
     with ``sheet``, also save a contact sheet of the clip there.
 
     ``forward`` says which way in the image counts as forward: "right" for MuJoCo renders
     (learner clips, and experts rendered by the project), "left" to mirror, "auto" for the
     direction the subject moves (real footage, where the camera side is arbitrary).
+    ``series=True`` adds the per-frame series (``PixelFeatures.series``) under "series".
     """
     from vid2reward.tools.pixel_features import (
         FEATURE_DEFINITIONS,
@@ -46,4 +48,5 @@ def measure_video(clip: Path, sheet: Path | None = None, forward: str = "right")
     values = {k: float(v) for k, v in measured.vector().items() if v is not None}
     return {"features": values,
             "units": {k: FEATURE_DEFINITIONS[k].unit for k in values},
-            "details": measured.to_dict(series=False)}
+            "details": measured.to_dict(series=False),
+            **({"series": measured.series} if series else {})}

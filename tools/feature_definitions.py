@@ -81,6 +81,17 @@ FEATURE_DEFINITIONS: dict[str, FeatureDefinition] = {d.name: d for d in [
 ]}
 """Every comparable feature: name -> definition (also the keys of ``PixelFeatures.vector()``)."""
 
+SURVIVAL = FeatureDefinition(
+    "survival", "fraction of the clip",
+    "how much of the intended clip the subject keeps going before the video ends early (the "
+    "episode ended: it fell), averaged over the evaluation clips; 1 for an expert video, which "
+    "shows the behaviour for its whole length", 0.2, "1 - fall time / clip length")
+"""A feature of a set of evaluation clips rather than of one clip's pixels: a learner that
+falls after 2 s of 8 must look unlike an expert that keeps moving, whatever its first 2 s
+look like."""
+EPISODE_FEATURES: dict[str, FeatureDefinition] = {SURVIVAL.name: SURVIVAL}
+"""Features measured over a candidate's evaluation clips (see :data:`SURVIVAL`)."""
+
 
 def feature_scale(name: str, expert_value: float | None = None,
                   overrides: Mapping[str, float] | None = None) -> float:
@@ -95,6 +106,8 @@ def feature_scale(name: str, expert_value: float | None = None,
         return float(overrides[name])
     if name in FEATURE_DEFINITIONS:
         return FEATURE_DEFINITIONS[name].scale
+    if name in EPISODE_FEATURES:
+        return EPISODE_FEATURES[name].scale
     if expert_value is None or not math.isfinite(expert_value):
         return SCALE_FLOOR
     return max(abs(expert_value), SCALE_FLOOR)

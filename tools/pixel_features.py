@@ -93,6 +93,10 @@ class PixelFeatures:
     fps: float
     frames: int
     duration_s: float
+    body_size_px: float = 0.0
+    """The square root of the subject's median mask area, pixels of the analysed frames: a body
+    size that, unlike L, hardly changes with pose (a body lying down covers about the area it
+    covers standing), so pixel motion in its units compares across clips (calibration)."""
     series: dict[str, list[float | None]] = field(default_factory=dict)
     """Per analysed frame: t, height_ratio, aspect_ratio, tilt_deg, height_up (L, ground-relative),
     forward_velocity (L/s, per frame pair, first = 0), airborne (0/1, empty if no ground)."""
@@ -282,6 +286,7 @@ def _measure(rgb: list[np.ndarray], fps: float, settings: FeatureSettings) -> Pi
         mirrored=mirror,
         segmentation=seg.method,
         fps=float(fps), frames=n, duration_s=n / fps,
+        body_size_px=float(np.sqrt(np.nanmedian(g.area))) if found.any() else 0.0,
         series={k: [round(float(x), 4) if np.isfinite(x) else None for x in v]
                 for k, v in series.items()},
     )

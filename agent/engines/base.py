@@ -24,6 +24,8 @@ class ExpertView:
     features: dict[str, float]
     units: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    body_to_size: float = 1.0
+    """Body sizes per L in its clip (``tools.calibration.length_to_size``)."""
 
 
 @dataclass
@@ -42,6 +44,8 @@ class CandidateView:
     features: dict[str, float] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
     similarity: float | None = None
+    falls: dict[str, Any] | None = None
+    """Its evaluation episodes' falls: ``episodes``, ``fell``, ``fall_seconds``, ``clip_seconds``."""
 
     @property
     def score(self) -> float:
@@ -78,6 +82,10 @@ class EngineerBrief:
     expert: ExpertView | None
     history: list[CandidateView] = field(default_factory=list)
     """Every evaluated candidate so far (oldest first)."""
+    calibrated: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The expert in physical units, read through the latest calibration on the learner clips
+    (``tools/calibration.py``): quantity -> {value, unit, feature, points, r2, residual}; only
+    fits good enough to use. Empty before the first clips."""
 
 
 class EventSink(Protocol):

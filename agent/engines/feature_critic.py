@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 from vid2reward.agent.messages import BehaviorDelta, VisualFeedback
 from vid2reward.tools.feature_definitions import feature_scale
@@ -24,6 +25,7 @@ PHRASES: dict[str, tuple[str, str]] = {
     "tilt_deg": ("leans too far back", "leans too far forward"),
     "flight_fraction": ("spends too little time in the air", "spends too much time in the air"),
     "motion_energy": ("moves too little", "moves too much"),
+    "survival": ("stops before the clip ends (falls)", "keeps going longer than the expert"),
 }
 """feature -> (what it means when the learner is below the expert, ... above)."""
 
@@ -66,8 +68,10 @@ class FeatureCritic:
 
     def critique(self, expert: Mapping[str, float], learner: Mapping[str, float], *,
                  feedback_id: str, iteration: int, candidate_id: str,
-                 units: Mapping[str, str] | None = None) -> VisualFeedback:
-        """VisualFeedback for one learner clip: deltas for all features, sentences for the big ones."""
+                 units: Mapping[str, str] | None = None,
+                 falls: Mapping[str, Any] | None = None) -> VisualFeedback:
+        """VisualFeedback for one learner clip: deltas for all features, sentences for the big
+        ones; ``falls`` (the evaluation's fall record) puts a fall first, in seconds."""
         z = self.scaled_differences(expert, learner)
         deltas = []
         for f, v in sorted(z.items(), key=lambda kv: -abs(kv[1]) * self.weights.get(kv[0], 1.0)):
@@ -79,9 +83,14 @@ class FeatureCritic:
                 importance=round(min(1.0, abs(v) * self.weights.get(f, 1.0) / 2.0), 3),
                 evidence=f"learner {learner[f]:.3g} vs expert {expert[f]:.3g} {unit}".strip()))
         problems: list[str] = []
+        if falls and falls.get("fell"):
+            when = sorted(falls.get("fall_seconds") or [])
+            problems.append(f"1. It falls: in {falls['fell']} of {falls['episodes']} episodes, after "
+                            f"{', '.join(f'{t:.1f}' for t in when)} s (the expert keeps going for "
+                            f"the whole {falls.get('clip_seconds', 0):.0f} s).")
         for d in deltas:
-            if d.importance < 0.125:  # within a quarter of a scale: not worth a sentence
-                continue
+            if d.importance < 0.125 or d.feature == "survival" and problems:
+                continue  # within a quarter of a scale: not worth a sentence (or said above)
             low, high = PHRASES.get(d.feature, (f"{d.feature} is too low", f"{d.feature} is too high"))
             problems.append(f"{len(problems) + 1}. It {low if d.direction == 'increase' else high}"
                             f" ({d.evidence}).")

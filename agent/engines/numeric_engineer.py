@@ -16,6 +16,7 @@ observations it is given, so a resumed run proposes exactly what the interrupted
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +25,15 @@ from vid2reward.agent.engines.reward_terms import TERMS, default_params, param_s
 from vid2reward.agent.messages import EditAudit, RewardEdit, VisualFeedback
 from vid2reward.sim.envs import EnvSpec
 
+CALIBRATED_TARGETS: dict[str, tuple[str, str]] = {
+    "forward_velocity": ("speed", "speed_target"),
+    "torso_height": ("height", "height_target"),
+    "torso_pitch": ("lean", "lean_target"),
+}
+"""Calibrated quantity (``tools/calibration.py``) -> the (term, target) it sets."""
+CALIBRATED_SPREAD = 0.25
+"""Perturbations move a calibrated target by this fraction of the usual spread: the
+calibration's residual is small, but not zero."""
 PRIOR_GAIN = 0.3
 """Prior |∂z/∂θ| (scaled feature units per search unit) for a declared term effect."""
 RIDGE = 1.0
@@ -90,9 +100,12 @@ class NumericEngineer:
     # -- every later program ------------------------------------------------------------
     def propose(self, observations: list[Observation], feedback: VisualFeedback, iteration: int,
                 k: int, run_best_history: list[float], audits: list[EditAudit] | None = None,
-                ) -> Proposal:
+                calibrated: Mapping[str, float] | None = None) -> Proposal:
         """Step from the judged candidate against ∂L/∂ξ (from ``feedback``) through the fitted
-        ∂ξ/∂θ. ``audits`` of the last step shorten this one when they say it overshot."""
+        ∂ξ/∂θ. ``audits`` of the last step shorten this one when they say it overshot.
+        ``calibrated`` (quantity -> the expert's value in physical units, read through the
+        calibration on the learner clips) sets the targets it covers outright: a measured
+        target beats a step towards it."""
         judged = [o for o in observations if o.candidate_id == feedback.candidate_id]
         best = judged[0] if judged else max(observations, key=lambda o: o.score)
         loss = _Loss.of(feedback)
@@ -133,9 +146,11 @@ class NumericEngineer:
                 expected={f: ("increase" if effect[feats.index(f)] > 0 else "decrease") for f in moved},
                 rationale=f"∂L/∂{p} = {grad[i]:+.3f} (regression over {len(observations)} "
                           f"candidates); step {step[i]:+.2f} within trust radius {radius:.2f}"))
+        fixed = self._set_calibrated_targets(centre, weights, calibrated or {}, edits)
         rng = np.random.default_rng([self.seed, iteration])
-        candidates = [centre] + [self._perturb(centre, radius / 2, rng) for _ in range(k - 1)]
+        candidates = [centre] + [self._perturb(centre, radius / 2, rng, fixed) for _ in range(k - 1)]
         return Proposal(edits, candidates, notes={
+            "calibrated": {p: centre.weights[p] for p in fixed},
             "radius": radius, "gradient": dict(zip(names, np.round(grad, 4).tolist(), strict=True)),
             "audits": audit_note,
             "base": best.candidate_id})
@@ -152,6 +167,42 @@ class NumericEngineer:
                         notes={"radius": radius, "base": best.candidate_id, "mode": "explore"})
 
     # -- pieces -------------------------------------------------------------------------
+    def _set_calibrated_targets(self, centre: CandidatePlan, before: dict[str, float],
+                                calibrated: Mapping[str, float],
+                                edits: list[RewardEdit]) -> set[str]:
+        """Set each target a calibrated quantity measures (adding its term when the expert
+        differs from the term's default); the targets set (held nearly still in the
+        perturbations)."""
+        fixed: set[str] = set()
+        for quantity, (term, param) in CALIBRATED_TARGETS.items():
+            if quantity not in calibrated:
+                continue
+            value = _clip_param(param, float(calibrated[quantity]))
+            if term not in centre.terms:
+                if abs(value - param_spec(param).default) < param_spec(param).scale:
+                    continue  # the default is close enough: no new term for it
+                centre.terms.append(term)
+                centre.weights.update(default_params([term]))
+                edits.append(RewardEdit(op="add", component=term, addresses=[],
+                                        rationale=f"the calibrated expert has {quantity} "
+                                                  f"{value:.3g}: {TERMS[term].description}"))
+            old = centre.weights[param]
+            centre.weights[param] = round(value, 4)
+            fixed.add(param)
+            # the gradient's step on this target is replaced, and so is its edit
+            edits[:] = [e for e in edits if not (e.op == "reweight" and e.component == param)]
+            if abs(old - value) > 1e-6:
+                features = sorted(TERMS[term].moves.get(param, {}))
+                edits.append(RewardEdit(
+                    op="reweight", component=param, old_value=round(before.get(param, old), 6),
+                    new_value=round(value, 6), addresses=features,
+                    expected={f: ("increase" if (value - before.get(param, old)) * sign > 0 else "decrease")
+                              for f, sign in TERMS[term].moves.get(param, {}).items()},
+                    rationale=f"the expert's {quantity}, read from its pixel features through "
+                              f"the calibration fitted on the learner clips: {value:.3g}"))
+        return fixed
+
+
     def _missing_terms(self, feedback: VisualFeedback, active: list[str]) -> list[str]:
         """Library terms to add: for each important delta no active term moves, the first
         inactive term that moves it in the needed direction."""
@@ -206,10 +257,12 @@ class NumericEngineer:
             radius *= 1.3 if after > before + 1e-6 else 0.6
         return float(min(2.0, max(0.2, radius)))
 
-    def _perturb(self, plan: CandidatePlan, sigma: float, rng: np.random.Generator) -> CandidatePlan:
+    def _perturb(self, plan: CandidatePlan, sigma: float, rng: np.random.Generator,
+                 fixed: set[str] | None = None) -> CandidatePlan:
         weights = {}
         for p, v in plan.weights.items():
-            weights[p] = _clip_param(p, _from_search(p, _to_search(p, v) + sigma * rng.standard_normal()))
+            spread = sigma * (CALIBRATED_SPREAD if fixed and p in fixed else 1.0)
+            weights[p] = _clip_param(p, _from_search(p, _to_search(p, v) + spread * rng.standard_normal()))
         return CandidatePlan(list(plan.terms), weights)
 
 

@@ -58,7 +58,7 @@ class OfflineCritic:
         """FeatureCritic.critique on the two feature vectors."""
         return self.features.critique(expert.features, candidate.features, feedback_id=feedback_id,
                                       iteration=iteration, candidate_id=candidate.id,
-                                      units=expert.units)
+                                      units=expert.units, falls=candidate.falls)
 
 
 class OfflineEngineer:
@@ -98,8 +98,9 @@ class OfflineEngineer:
             proposal = self.numeric.explore(observations, brief.iteration + 1, brief.candidates,
                                             run_best)
         else:
+            calibrated = {q: float(fit["value"]) for q, fit in brief.calibrated.items()}
             proposal = self.numeric.propose(observations, feedback, brief.iteration + 1,
-                                            brief.candidates, run_best, audits)
+                                            brief.candidates, run_best, audits, calibrated)
         return self._answer(proposal, brief.iteration + 1)
 
     @staticmethod

@@ -46,8 +46,13 @@ class RewardTerm:
 TERMS: dict[str, RewardTerm] = {t.name: t for t in [
     RewardTerm("alive", 'W["alive"] * float(s.is_healthy)',
                {"alive": Param(1.0, "weight", 0.5, 0.01, 20.0)},
+               moves={"alive": {"survival": +1}},
                description="a bonus for every step the body has not fallen"),
-    RewardTerm("speed", 'W["speed"] * float(np.exp(-abs(s.forward_velocity - W["speed_target"]) / 0.5))',
+    # The bell's width grows with the target, so a body at rest is paid e^-2 of the weight and
+    # feels a slope towards the target however far it is (a fixed 0.5 m/s width paid e^-9 at
+    # rest for a 4.5 m/s target: no gradient, and every candidate stood still).
+    RewardTerm("speed", 'W["speed"] * float(np.exp(-abs(s.forward_velocity - W["speed_target"])'
+                        ' / max(0.3, 0.5 * abs(W["speed_target"]))))',
                {"speed": Param(1.0, "weight", 0.5, 0.01, 20.0),
                 "speed_target": Param(1.0, "target", 0.5, -5.0, 8.0)},
                moves={"speed_target": {"forward_speed": +1, "motion_energy": +1}},
@@ -59,7 +64,7 @@ TERMS: dict[str, RewardTerm] = {t.name: t for t in [
                description="torso near a target height (m)"),
     RewardTerm("upright", 'W["upright"] * s.uprightness',
                {"upright": Param(0.5, "weight", 0.5, 0.01, 20.0)},
-               moves={"upright": {"tilt_deg": -1}},
+               moves={"upright": {"tilt_deg": -1, "survival": +1}},
                description="keep the torso upright"),
     RewardTerm("lean", 'W["lean"] * float(np.exp(-abs(s.torso_pitch - W["lean_target"]) / 0.2))',
                {"lean": Param(0.5, "weight", 0.5, 0.01, 20.0),

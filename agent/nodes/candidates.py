@@ -10,22 +10,27 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, cast
+from typing import Any
 
-from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
+import numpy as np
 
 from vid2reward.agent.context import RunContext, StopRequested
 from vid2reward.agent.run_log import TrainingSummary
 from vid2reward.agent.state import CandidateRecord, RunState
-from vid2reward.sim.envs import make_env
-from vid2reward.sim.metrics import behaviour_metrics
-from vid2reward.sim.render import write_clip_and_sheet
+from vid2reward.sim.envs import steps_for_seconds
+from vid2reward.sim.metrics import behaviour_metrics, dominant_frequency
+from vid2reward.sim.render import write_clip_and_sheet, write_mp4
 from vid2reward.sim.reward import RewardError
 from vid2reward.sim.rollout import load_policy, run_episodes
 from vid2reward.sim.train import TrainConfig
+from vid2reward.tools.calibration import CalibrationPairs, clip_pairs, length_to_size
 from vid2reward.tools.expert_video import measure_video
+from vid2reward.tools.feature_definitions import SURVIVAL
 from vid2reward.tools.reward_sandbox import sandboxed_program
 from vid2reward.tools.reward_training import train_sandboxed
+
+EVAL_SEED_OFFSET = 1000
+"""Evaluation episode k of a candidate is seeded ``run seed + EVAL_SEED_OFFSET + k``."""
 
 
 def train_config(ctx: RunContext) -> TrainConfig:
@@ -118,12 +123,11 @@ def _train_one(ctx: RunContext, rec: CandidateRecord, key: dict[str, Any]) -> di
 
 
 def evaluate_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
-    """Render each trained candidate's clip and measure it: pixel features for the critic, and
-    simulator-state behaviour metrics kept aside for benchmarks (never shown to agents)."""
+    """Render each trained candidate's evaluation episodes and measure them: pixel features for
+    the critic (the median over episodes, plus how much of each clip it survived), calibration
+    points (its pixels against its own simulator state), and simulator-state behaviour metrics
+    kept aside for benchmarks (never shown to agents)."""
     cfg = ctx.config
-    probe = make_env(cfg.env_id)
-    max_steps = max(1, int(cfg.clip_seconds / cast(MujocoEnv, probe.unwrapped).dt))
-    probe.close()
     records = []
     render_s = features_s = 0.0
     for rec in state["candidates"]:
@@ -131,23 +135,61 @@ def evaluate_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
         cid = rec["id"]
         if rec["status"] == "trained" and not ctx.record.is_evaluated(cid):
             ctx.stop.check()  # a safe point: finished evaluations are cached on disk
-            started = time.monotonic()
-            policy = load_policy(ctx.record.candidate_dir(cid), cfg.env_id)
-            episodes = run_episodes(cfg.env_id, policy, episodes=1, seed=cfg.seed + 1000,
-                                    max_steps=max_steps, render_size=cfg.render_size)
-            ep = episodes[0]
-            clip, _ = write_clip_and_sheet(ep.frames, ep.fps, ctx.record.clip(cid),
-                                           ctx.record.sheet(cid))
-            ctx.record.write_state_metrics(cid, behaviour_metrics(episodes).to_dict())
-            rendered = time.monotonic()
-            measured = measure_video(clip)
-            ctx.record.write_evaluation(cid, {"features": measured["features"],
-                                              "units": measured.get("units", {})})
-            render_s += rendered - started
-            features_s += time.monotonic() - rendered
+            seconds = evaluate_candidate(ctx, cid)
+            render_s += seconds[0]
+            features_s += seconds[1]
         if rec["status"] == "trained":
             rec["status"] = "evaluated"
         records.append(rec)
-    ctx.note(f"{sum(r['status'] == 'evaluated' for r in records)} clips rendered and measured "
+    ctx.note(f"{sum(r['status'] == 'evaluated' for r in records)} candidates rendered and "
+             f"measured over {cfg.eval_episodes} episodes each "
              f"(rendering {render_s:.1f}s, pixel features {features_s:.1f}s)")
     return {"candidates": records}
+
+
+def evaluate_candidate(ctx: RunContext, cid: str) -> tuple[float, float]:
+    """Write one candidate's clips, state metrics and evaluation.json; (render, measure) seconds."""
+    cfg = ctx.config
+    clip_steps = steps_for_seconds(cfg.env_id, cfg.clip_seconds)
+    started = time.monotonic()
+    policy = load_policy(ctx.record.candidate_dir(cid), cfg.env_id)
+    episodes = run_episodes(cfg.env_id, policy, episodes=max(1, cfg.eval_episodes),
+                            seed=cfg.seed + EVAL_SEED_OFFSET, max_steps=clip_steps,
+                            render_size=cfg.render_size)
+    clips = []
+    for index, ep in enumerate(episodes):
+        if index == 0:
+            clip, _ = write_clip_and_sheet(ep.frames, ep.fps, ctx.record.clip(cid), ctx.record.sheet(cid))
+        else:
+            clip = write_mp4(ep.frames, ctx.record.episode_clip(cid, index), ep.fps)
+        clips.append(clip)
+    ctx.record.write_state_metrics(cid, behaviour_metrics(episodes).to_dict())
+    ctx.record.write_rollouts(cid, [cfg.seed + EVAL_SEED_OFFSET + i for i in range(len(episodes))],
+                              [ep.actions for ep in episodes])
+    rendered = time.monotonic()
+    per_episode, pairs = [], CalibrationPairs()
+    for ep, clip in zip(episodes, clips, strict=True):
+        measured = measure_video(clip, series=True)
+        features = {**measured["features"], SURVIVAL.name: min(1.0, ep.length / clip_steps)}
+        per_episode.append(features)
+        details = measured["details"]
+        pairs.extend(clip_pairs(measured["series"], measured["features"], ep.samples, ep.dt,
+                                dominant_frequency(ep.samples["torso_height"], ep.dt),
+                                length_to_size(details["body_length_px"], details["body_size_px"])))
+    fell = [ep.length * ep.dt for ep in episodes if ep.terminated]
+    ctx.record.write_evaluation(cid, {
+        "features": median_features(per_episode),
+        "units": {**measured["units"], SURVIVAL.name: SURVIVAL.unit},
+        "episode_features": per_episode,
+        "falls": {"episodes": len(episodes), "fell": len(fell),
+                  "fall_seconds": [round(t, 2) for t in fell], "clip_seconds": cfg.clip_seconds},
+        "calibration_pairs": pairs.to_dict(),
+    })
+    return rendered - started, time.monotonic() - rendered
+
+
+def median_features(per_episode: list[dict[str, float]]) -> dict[str, float]:
+    """The median of each feature over the episodes that measured it: one bad clip (a lost
+    track, a fall mid-stride) does not move the verdict."""
+    names = sorted({k for f in per_episode for k in f})
+    return {k: round(float(np.median([f[k] for f in per_episode if k in f])), 6) for k in names}

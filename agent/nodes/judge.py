@@ -7,10 +7,16 @@ with those of this iteration's centre candidate (the edit applied) says whether 
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, cast
+
+import numpy as np
+from pydantic import JsonValue
 
 from vid2reward.agent.config import RunConfig
 from vid2reward.agent.context import RunContext
+from vid2reward.agent.engines.base import ExpertView
+from vid2reward.agent.engines.feature_critic import FeatureCritic
 from vid2reward.agent.messages import (
     EditAudit,
     RewardFeedback,
@@ -19,9 +25,10 @@ from vid2reward.agent.messages import (
     moved_closer,
 )
 from vid2reward.agent.nodes.expert import load_expert
-from vid2reward.agent.run_log import CandidateEvaluated, IterationFinished, MessageEvent
+from vid2reward.agent.run_log import Calibrated, CandidateEvaluated, IterationFinished, MessageEvent
 from vid2reward.agent.run_record import candidate_id
 from vid2reward.agent.state import CandidateRecord, HistoryPoint, RunState
+from vid2reward.tools.calibration import Calibration, CalibrationPairs, fit_calibration
 from vid2reward.tools.feature_definitions import feature_scale
 
 AUDIT_TOLERANCE = 0.05
@@ -48,11 +55,19 @@ def critique(state: RunState, ctx: RunContext) -> dict[str, Any]:
             else:  # no video critic: rank by the program's own training return (Eureka-style)
                 rec["similarity"] = None
             evaluation = ctx.record.evaluation(rec["id"]) or {}
-            ctx.record.write_evaluation(rec["id"], {**evaluation, "similarity": rec.get("similarity")})
+            spread = similarity_spread(expert, evaluation.get("episode_features", []))
+            ctx.record.write_evaluation(rec["id"], {**evaluation, "similarity": rec.get("similarity"),
+                                                    "similarity_spread": spread})
+            falls = evaluation.get("falls") or {}
             ctx.emit(CandidateEvaluated(iteration=iteration, candidate_id=rec["id"],
                                         similarity=rec.get("similarity"),
-                                        clip=str(ctx.record.clip(rec["id"])), features=view.features))
+                                        clip=str(ctx.record.clip(rec["id"])), features=view.features,
+                                        episodes=falls.get("episodes"), fell=falls.get("fell"),
+                                        fall_seconds=falls.get("fall_seconds", []),
+                                        similarity_spread=spread))
         records.append(rec)
+    if expert is not None:
+        calibrate(ctx, iteration, expert)
     best = _iteration_best(ctx, records)
     judged = ctx.record.feedback(best["id"]) if best is not None and best.get("feedback_id") else None
     if judged is not None:
@@ -60,6 +75,35 @@ def critique(state: RunState, ctx: RunContext) -> dict[str, Any]:
     ctx.note(", ".join(f"{r['id'][-7:]}: {r['similarity']:.3f}" for r in records
                        if r.get("similarity") is not None) or "no similarities")
     return {"candidates": records}
+
+
+def similarity_spread(expert: ExpertView | None, episodes: list[dict[str, float]]) -> float | None:
+    """The standard deviation of the feature critic's similarity over a candidate's evaluation
+    episodes: how much the verdict on one policy moves from one seeded episode to the next (the
+    engineer's steps must move it by more than this to be seen)."""
+    if expert is None or len(episodes) < 2:
+        return None
+    critic = FeatureCritic()
+    return round(float(np.std([critic.similarity(expert.features, ep) for ep in episodes])), 4)
+
+
+def calibrate(ctx: RunContext, iteration: int, expert: ExpertView) -> Calibration:
+    """Fit pixels -> physical units on every learner clip so far, read the expert through the
+    fit, and record it (calibration.json of the iteration, a ``calibrated`` event)."""
+    pairs = CalibrationPairs()
+    clips = 0
+    for cid in ctx.record.candidate_ids(iteration):
+        evaluation = ctx.record.evaluation(cid) or {}
+        if evaluation.get("calibration_pairs"):
+            pairs.extend(CalibrationPairs(points=evaluation["calibration_pairs"]))
+            clips += (evaluation.get("falls") or {}).get("episodes", 1)
+    calibration = fit_calibration(pairs, expert.features, expert.body_to_size, clips)
+    ctx.record.write_calibration(iteration, calibration.to_dict())
+    ctx.emit(Calibrated(iteration=iteration, clips=clips,
+                        fits=[cast(dict[str, JsonValue], asdict(f)) for f in calibration.fits.values()]))
+    read = ", ".join(f"{q} {v:.3g}" for q, v in calibration.expert_values().items())
+    ctx.note(f"calibrated on {clips} clips: expert {read or 'not readable yet'}")
+    return calibration
 
 
 def _score(ctx: RunContext, rec: CandidateRecord) -> float:

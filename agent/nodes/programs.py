@@ -10,13 +10,21 @@ from typing import Any
 
 from vid2reward.agent.context import RunContext, StopRequested
 from vid2reward.agent.engines.base import EngineerAnswer, EngineerBrief
+from vid2reward.agent.engines.feature_critic import FeatureCritic
 from vid2reward.agent.human_feedback import human_critique
 from vid2reward.agent.messages import RewardFeedback
 from vid2reward.agent.nodes.expert import load_expert
-from vid2reward.agent.run_log import MessageEvent
+from vid2reward.agent.run_log import MessageEvent, RewardChecked
 from vid2reward.agent.run_record import candidate_id
 from vid2reward.agent.state import CandidateRecord, RunState
 from vid2reward.sim import env_context
+from vid2reward.tools.calibration import Calibration
+from vid2reward.tools.reward_agreement import (
+    AgreementReport,
+    Rollout,
+    check_agreement,
+    random_rollouts,
+)
 from vid2reward.tools.reward_runtime import run_reward_test
 from vid2reward.tools.reward_versions import sha256_of
 
@@ -26,7 +34,20 @@ def brief(state: RunState, ctx: RunContext, iteration: int) -> EngineerBrief:
     return EngineerBrief(env_id=ctx.config.env_id, env_context=env_context(ctx.config.env_id),
                          task=ctx.config.task, candidates=ctx.config.candidates,
                          iteration=iteration, expert=load_expert(ctx),
-                         history=ctx.record.evaluated_candidates(upto=iteration))
+                         history=ctx.record.evaluated_candidates(upto=iteration),
+                         calibrated=calibrated_expert(ctx, iteration))
+
+
+def calibrated_expert(ctx: RunContext, iteration: int) -> dict[str, dict[str, Any]]:
+    """The usable fits of the latest calibration up to ``iteration`` (see EngineerBrief)."""
+    for n in range(iteration, 0, -1):
+        data = ctx.record.calibration(n)
+        if data is not None:
+            fits = Calibration.from_dict(data).fits.values()
+            return {f.quantity: {"value": f.expert_value, "unit": f.unit, "feature": f.feature,
+                                 "points": f.points, "r2": f.r2, "residual": f.residual}
+                    for f in fits if f.usable and f.expert_value is not None}
+    return {}
 
 
 def write_candidates(ctx: RunContext, iteration: int, answer: EngineerAnswer,
@@ -59,8 +80,12 @@ def draft_reward(state: RunState, ctx: RunContext) -> dict[str, Any]:
 
 
 def test_rewards(state: RunState, ctx: RunContext) -> dict[str, Any]:
-    """Sandbox-test every pending program; a failure records its one-line reason."""
+    """Sandbox-test every pending program; a failure records its one-line reason. A program
+    that passes is then scored on the rollouts the run already has (:func:`known_rollouts`):
+    with the LLM engine, one whose return ranks them against the critic goes back to the
+    engineer with the numbers; the offline engine's agreement is logged."""
     records = []
+    rollouts: list[Rollout] | None = None
     for rec in state["candidates"]:
         rec = CandidateRecord(**rec)
         if rec["status"] in ("pending", "rejected"):
@@ -68,17 +93,66 @@ def test_rewards(state: RunState, ctx: RunContext) -> dict[str, Any]:
             if not report.ok and ctx.stop.requested:
                 # Ctrl-C reached the test's child process too: not the program's fault.
                 raise StopRequested(f"{ctx.stop.reason} ({rec['id']} not tested)")
-            ctx.record.write_test(rec["id"], report.to_dict())
+            result = report.to_dict()
             rec["status"] = "tested" if report.ok else "rejected"
             if report.ok:
                 rec.pop("problem", None)
+                rollouts = known_rollouts(ctx, state["iteration"]) if rollouts is None else rollouts
+                agreement = _check_agreement(ctx, state["iteration"], rec["id"], rollouts)
+                if agreement is not None:
+                    result["agreement"] = agreement.to_dict()
+                    if agreement.verdict == "disagrees" and ctx.config.engine == "llm":
+                        rec["status"] = "rejected"
+                        rec["problem"] = ("it rewards what the expert does not do: "
+                                          + agreement.evidence())
             else:
                 rec["problem"] = report.error or "failed its test"
+            ctx.record.write_test(rec["id"], result)
         records.append(rec)
     rejected = [r for r in records if r["status"] == "rejected"]
     ctx.note(f"{len(records) - len(rejected)} passed, {len(rejected)} rejected"
              + "".join(f"; {r['id']}: {r.get('problem', '')}" for r in rejected))
     return {"candidates": records}
+
+
+RANDOM_ROLLOUTS = 4
+"""Random-action rollouts added to the known ones for the agreement check."""
+
+
+def known_rollouts(ctx: RunContext, iteration: int) -> list[Rollout]:
+    """Every evaluation episode of the candidates before ``iteration``, with the critic's
+    similarity of its clip, and a few random-action rollouts (empty without a video critic or
+    before any candidate was evaluated)."""
+    expert = load_expert(ctx)
+    if expert is None or iteration < 2:
+        return []
+    critic = FeatureCritic()
+    out = []
+    for cid in ctx.record.candidate_ids(iteration - 1):
+        episodes = (ctx.record.evaluation(cid) or {}).get("episode_features", [])
+        for k, (seed, actions) in enumerate(ctx.record.rollouts(cid)):
+            if k < len(episodes):
+                out.append(Rollout(seed=seed, actions=actions, label=f"{cid} episode {k + 1}",
+                                   similarity=critic.similarity(expert.features, episodes[k])))
+    if not out:
+        return []
+    steps = max(len(r.actions) for r in out)
+    return out + random_rollouts(ctx.config.env_id, RANDOM_ROLLOUTS, seed=RANDOM_ROLLOUT_SEED,
+                                 max_steps=steps)
+
+
+RANDOM_ROLLOUT_SEED = 9000
+
+
+def _check_agreement(ctx: RunContext, iteration: int, cid: str,
+                     rollouts: list[Rollout]) -> AgreementReport | None:
+    if not rollouts:
+        return None
+    report = check_agreement(ctx.record.program(cid), cid, ctx.config.env_id, rollouts)
+    ctx.emit(RewardChecked(iteration=iteration, candidate_id=cid, agreement=report.agreement,
+                           rollouts=report.rollouts, verdict=report.verdict,
+                           detail=report.detail or (report.evidence() if report.agreement is not None else "")))
+    return report
 
 
 def repair_rewards(state: RunState, ctx: RunContext) -> dict[str, Any]:

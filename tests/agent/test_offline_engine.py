@@ -118,3 +118,23 @@ def test_audits_that_moved_away_from_the_expert_shorten_the_next_step():
     overshot = engineer.propose(observations, feedback, 2, 1, history, [audit(False), audit(False)])
     assert plain.notes["radius"] == held.notes["radius"] == 1.0
     assert overshot.notes["radius"] == 0.5 and "2/2" in str(overshot.notes["audits"])
+
+
+def test_calibrated_targets_are_set_outright_and_said_so():
+    """A target the calibration measured replaces the gradient's step on it (one edit, naming the
+    calibration); perturbations barely move it; a quantity whose term is absent adds the term."""
+    engineer, observations, feedback = _first_iteration()
+    history = [observations[0].score]
+    plain = engineer.propose(observations, feedback, 2, 3, history)
+    calibrated = engineer.propose(observations, feedback, 2, 3, history,
+                                  calibrated={"forward_velocity": -2.4, "torso_pitch": 0.3})
+    centre = calibrated.candidates[0]
+    assert centre.weights["speed_target"] == -2.4 != plain.candidates[0].weights["speed_target"]
+    assert "lean" in centre.terms and centre.weights["lean_target"] == 0.3
+    speed_edits = [e for e in calibrated.edits if e.component == "speed_target"]
+    assert len(speed_edits) == 1 and "calibration" in speed_edits[0].rationale
+    assert speed_edits[0].expected == {"forward_speed": "decrease", "motion_energy": "decrease"}
+    spread = [abs(c.weights["speed_target"] + 2.4) for c in calibrated.candidates[1:]]
+    plain_spread = [abs(c.weights["speed_target"] - plain.candidates[0].weights["speed_target"])
+                    for c in plain.candidates[1:]]
+    assert max(spread) < max(plain_spread)

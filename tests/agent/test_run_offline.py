@@ -1,6 +1,7 @@
 """The whole bi-level search, offline, on tiny budgets: real training, rendering, pixel features,
 SQLite checkpoints; then kill -9 in the middle of training and resume."""
 
+import json
 import os
 import signal
 import subprocess
@@ -46,6 +47,23 @@ def test_offline_run_end_to_end(tmp_path, expert_clip):
     assert sum(k == "training_summary" for k in kinds) == 4
     finished = [e for e in events if e.kind == "run_finished"][-1]
     assert finished.status == "finished" and finished.best_similarity is not None
+    # the critic judges several episodes and sees falls; calibration and agreement are logged
+    evaluation = json.loads((out / "iter-001" / "cand-00" / "evaluation.json").read_text())
+    assert len(evaluation["episode_features"]) == 3 and (out / "iter-001/cand-00/clip-2.mp4").is_file()
+    falls = evaluation["falls"]
+    assert falls["episodes"] == 3 and len(falls["fall_seconds"]) == falls["fell"]
+    assert 0.0 < evaluation["features"]["survival"] <= 1.0
+    assert evaluation["similarity_spread"] is not None
+    if falls["fell"]:  # 2048 steps of PPO: a hopper falls, and the critic says so first
+        feedback = json.loads((out / "iter-001" / "cand-00" / "feedback.json").read_text())
+        assert feedback["problems"][0].startswith("1. It falls: in ")
+    assert (out / "iter-001" / "calibration.json").is_file()
+    assert sum(k == "calibrated" for k in kinds) == 2
+    checked = [e for e in events if e.kind == "reward_checked"]
+    assert {e.iteration for e in checked} == {2} and len(checked) == 2
+    assert all(e.rollouts == 2 * 3 + 4 for e in checked)
+    tests = json.loads((out / "iter-002" / "cand-00" / "test.json").read_text())
+    assert tests["agreement"]["verdict"] in ("agrees", "disagrees", "unknown")
 
 
 def test_kill_during_training_then_resume(tmp_path, expert_clip):

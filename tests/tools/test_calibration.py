@@ -1,0 +1,84 @@
+"""Calibration: pixel features -> physical units, fitted on learner clips whose state is known."""
+
+import numpy as np
+import pytest
+
+from vid2reward.tools.calibration import (
+    MIN_POINTS,
+    CalibrationPairs,
+    clip_pairs,
+    fit_calibration,
+    length_to_size,
+)
+
+
+def _clip(seconds=8.0, fps=30.0, dt=0.008, speed_l=0.5, metres_per_size=0.4, to_size=4.0):
+    """A clip moving at ``speed_l`` L/s whose state moves at the matching m/s."""
+    n = int(seconds * fps)
+    t = np.arange(n) / fps
+    steps = int(seconds / dt)
+    series = {"t": t.tolist(), "forward_velocity": [0.0] + [speed_l] * (n - 1),
+              "height_ratio": [0.9] * n, "tilt_deg": [5.0] * n}
+    state = {"forward_velocity": np.full(steps, speed_l * to_size * metres_per_size),
+             "torso_height": 1.2 + 0.01 * np.sin(np.arange(steps) * dt * 2 * np.pi),
+             "torso_pitch": np.full(steps, 0.1)}
+    return series, state, dt
+
+
+def test_clip_pairs_window_the_clip_and_convert_lengths_to_body_sizes():
+    series, state, dt = _clip()
+    pairs = clip_pairs(series, {"vertical_oscillation": 0.02, "cadence_hz": 1.0}, state, dt,
+                       state_cadence_hz=1.0, to_size=4.0)
+    speed = np.array(pairs.points["forward_velocity"])
+    assert len(speed) == 4  # 2 s windows over 8 s (the last one ends with the clip)
+    np.testing.assert_allclose(speed[:, 0], 0.5 * 4.0)  # L/s -> body sizes/s
+    np.testing.assert_allclose(speed[:, 1], 0.8)
+    assert len(pairs.points["torso_height"]) >= 15  # half-second windows
+    assert pairs.points["torso_height_std"][0][0] == pytest.approx(0.08)
+    assert pairs.points["cadence_hz"] == [[1.0, 1.0]]
+
+
+def test_a_fall_gives_its_windows_but_no_rhythm():
+    series, state, dt = _clip(seconds=1.3)
+    pairs = clip_pairs(series, {"vertical_oscillation": 0.02, "cadence_hz": 1.0}, state, dt,
+                       state_cadence_hz=1.0, to_size=4.0)
+    assert len(pairs.points["forward_velocity"]) == 1  # the part of a 2 s window it lasted
+    assert "cadence_hz" not in pairs.points and "torso_height_std" not in pairs.points
+
+
+def test_fit_reads_the_expert_through_the_learners_fit():
+    pairs = CalibrationPairs()
+    for speed in (0.0, 0.2, 0.5, 1.0):
+        series, state, dt = _clip(speed_l=speed)
+        pairs.extend(clip_pairs(series, {}, state, dt, 0.0, to_size=4.0))
+    # the expert's clip is measured with another L (another pose): 3 body sizes per L
+    cal = fit_calibration(pairs, {"forward_speed": 0.6}, expert_to_size=3.0, clips=4)
+    fit = cal.fits["forward_velocity"]
+    assert fit.usable and fit.points >= MIN_POINTS
+    assert fit.slope == pytest.approx(0.4)
+    assert fit.expert_value == pytest.approx(0.6 * 3.0 * 0.4)
+    assert cal.expert_values()["forward_velocity"] == pytest.approx(0.72)
+
+
+def test_a_fit_with_too_few_points_or_no_signal_is_not_used():
+    pairs = CalibrationPairs(points={"forward_velocity": [[1.0, 0.4], [2.0, 0.8]],
+                                     "torso_height": [[0.9, 1.0], [0.8, 1.3], [0.7, 0.9],
+                                                      [0.9, 1.25], [0.8, 0.95], [0.7, 1.2]]})
+    cal = fit_calibration(pairs, {"forward_speed": 1.0, "height_ratio": 0.8}, 1.0, clips=2)
+    assert not cal.fits["forward_velocity"].usable  # 2 points < MIN_POINTS
+    assert not cal.fits["torso_height"].usable  # heights unrelated to the pixels: R² ~ 0
+    assert cal.expert_values() == {}
+    assert any("[not used]" in line for line in cal.table())
+
+
+def test_calibration_round_trips_through_json():
+    pairs = CalibrationPairs(points={"torso_pitch": [[x, 0.02 * x + 0.01] for x in range(8)]})
+    cal = fit_calibration(pairs, {"tilt_deg": 4.0}, 1.0, clips=1)
+    again = type(cal).from_dict(cal.to_dict())
+    assert again.fits["torso_pitch"].expert_value == pytest.approx(0.09)
+    assert again.fits["torso_pitch"].r2 == pytest.approx(1.0)
+
+
+def test_length_to_size_has_a_safe_default():
+    assert length_to_size(100.0, 25.0) == 4.0
+    assert length_to_size(100.0, 0.0) == 1.0
