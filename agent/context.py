@@ -6,11 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from vid2reward.agent.config import RunConfig
 from vid2reward.agent.engines.base import Critic, Engineer
 from vid2reward.agent.run_log import LogEvent, RunLog, RunStarted
 from vid2reward.agent.run_record import RunRecord
+
+if TYPE_CHECKING:
+    from vid2reward.agent.training_backend import TrainingBackend
 
 
 @dataclass
@@ -29,6 +33,12 @@ class StopFlag:
         """Raise :class:`StopRequested` when a stop was asked for (a node's safe point)."""
         if self.requested:
             raise StopRequested(self.reason)
+
+
+def _this_machine() -> TrainingBackend:
+    from vid2reward.agent.training_backend import LocalTraining  # it imports this module
+
+    return LocalTraining()
 
 
 class StopRequested(Exception):
@@ -57,6 +67,8 @@ class RunContext:
     """Called with every event written (live dashboards)."""
     progress: Callable[[str, int, int], None] | None = None
     """Called with (candidate id, steps done, total) while a candidate trains."""
+    training: TrainingBackend = field(default_factory=_this_machine)
+    """Where candidates train: this machine, or Ray tasks (``--ray``)."""
     notes: list[str] = field(default_factory=list)
     usage: dict[str, float] = field(default_factory=dict)
     """LLM tokens and cost not yet added to the state (the node wrapper moves them there)."""

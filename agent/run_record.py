@@ -235,6 +235,19 @@ class RunRecord:
                 item.replace(target)
         shutil.rmtree(out, ignore_errors=True)
 
+    def land_training(self, cid: str, files: dict[str, bytes]) -> None:
+        """Write a training that ran elsewhere (a Ray worker; file name -> content) into the
+        candidate: into :meth:`training_scratch` first, then moved in as :meth:`adopt_training`
+        moves a local one (each file renamed into place, never half-written)."""
+        out = self.training_scratch(cid)
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        for name, content in files.items():
+            if Path(name).name != name or name.startswith("."):
+                raise ValueError(f"a training result named {name!r} is not a plain file name")
+            (out / name).write_bytes(content)
+        self.adopt_training(cid)
+
     def distinct_trainings(self) -> list[dict[str, Any]]:
         """metrics.json of every distinct finished training (cached copies counted once)."""
         seen: dict[str, dict[str, Any]] = {}

@@ -14,20 +14,18 @@ from typing import Any
 
 import numpy as np
 
-from vid2reward.agent.context import RunContext, StopRequested
+from vid2reward.agent.context import RunContext
 from vid2reward.agent.run_log import TrainingSummary
 from vid2reward.agent.state import CandidateRecord, RunState
+from vid2reward.agent.training_backend import TrainingJob
 from vid2reward.sim.envs import steps_for_seconds
 from vid2reward.sim.metrics import behaviour_metrics, dominant_frequency
 from vid2reward.sim.render import write_clip_and_sheet, write_mp4
-from vid2reward.sim.reward import RewardError
 from vid2reward.sim.rollout import load_policy, run_episodes
 from vid2reward.sim.train import TrainConfig
 from vid2reward.tools.calibration import CalibrationPairs, clip_pairs, length_to_size
 from vid2reward.tools.expert_video import measure_video
 from vid2reward.tools.feature_definitions import SURVIVAL
-from vid2reward.tools.reward_sandbox import sandboxed_program
-from vid2reward.tools.reward_training import train_sandboxed
 
 EVAL_SEED_OFFSET = 1000
 """Evaluation episode k of a candidate is seeded ``run seed + EVAL_SEED_OFFSET + k``."""
@@ -47,33 +45,18 @@ def train_key(ctx: RunContext, reward_sha: str) -> dict[str, Any]:
 
 
 def train_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
-    """Train each tested candidate (or reuse an identical finished training)."""
+    """Train each tested candidate (or reuse an identical finished training) on the run's
+    training backend: this machine, or Ray tasks (agent/training_backend.py)."""
     iteration = state["iteration"]
-    records = []
-    trained = failed = cached = 0
-    for rec in state["candidates"]:
-        rec = CandidateRecord(**rec)
-        if rec["status"] != "tested":
-            records.append(rec)
-            continue
-        key = train_key(ctx, rec["reward_sha256"])
-        if not ctx.record.is_trained(rec["id"], key):
-            ctx.record.reuse_training(rec["id"], key)
-        if ctx.record.is_trained(rec["id"], key):
-            metrics = ctx.record.metrics(rec["id"])
-            was_cached = True
-            cached += 1
-        else:
-            ctx.stop.check()  # a safe point: every finished training is cached on disk
-            metrics = _train_interruptibly(ctx, rec, key)
-            was_cached = False
+    records = [CandidateRecord(**rec) for rec in state["candidates"]]
+    counts = {"trained": 0, "cached": 0, "failed": 0}
+
+    def summarise(rec: CandidateRecord, metrics: dict[str, Any], was_cached: bool) -> None:
         ok = metrics["status"] != "failed"
         rec["status"] = "trained" if ok else "failed"
         if not ok:
             rec["problem"] = metrics.get("failure") or "training failed"
-            failed += 1
-        elif not was_cached:
-            trained += 1
+        counts["failed" if not ok else "cached" if was_cached else "trained"] += 1
         ctx.emit(TrainingSummary(
             iteration=iteration, candidate_id=rec["id"], reward_sha256=rec["reward_sha256"],
             status=metrics["status"], steps=metrics["steps"], wall_seconds=metrics["wall_seconds"],
@@ -82,44 +65,34 @@ def train_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
             episode_length_mean=metrics.get("episode_length_mean"),
             components=metrics.get("components", {}), cached=was_cached,
             failure=metrics.get("failure")))
-        records.append(rec)
-    ctx.note(f"trained {trained}, from cache {cached}, failed {failed}")
+
+    jobs: list[TrainingJob] = []
+    twins: dict[str, TrainingJob] = {}  # an identical program trains once, for both
+    for rec in records:
+        if rec["status"] != "tested":
+            continue
+        key = train_key(ctx, rec["reward_sha256"])
+        if not ctx.record.is_trained(rec["id"], key):
+            ctx.record.reuse_training(rec["id"], key)
+        if ctx.record.is_trained(rec["id"], key):
+            summarise(rec, ctx.record.metrics(rec["id"]), was_cached=True)
+            continue
+        job = next((j for j in jobs if j.key == key), None)
+        if job is None:
+            jobs.append(TrainingJob(rec["id"], train_config(ctx), key))
+        else:
+            twins[rec["id"]] = job
+    by_id = {rec["id"]: rec for rec in records}
+    fresh = dict(zip([j.candidate_id for j in jobs], ctx.training.train(
+        jobs, ctx.record, ctx.stop, progress=ctx.progress,
+        landed=lambda job, metrics: summarise(by_id[job.candidate_id], metrics, was_cached=False)),
+        strict=True))
+    for cid, job in twins.items():
+        copied = ctx.record.reuse_training(cid, job.key)
+        summarise(by_id[cid], ctx.record.metrics(cid) if copied else fresh[job.candidate_id],
+                  was_cached=True)
+    ctx.note(f"trained {counts['trained']}, from cache {counts['cached']}, failed {counts['failed']}")
     return {"candidates": records}
-
-
-def _train_interruptibly(ctx: RunContext, rec: CandidateRecord, key: dict[str, Any]) -> dict[str, Any]:
-    """:func:`_train_one`, except that a training that fails or raises while a stop is pending
-    is not recorded: a terminal's Ctrl-C reaches the env workers too, so the failure is most
-    likely the interrupt's, and ``resume`` trains the candidate again."""
-    try:
-        metrics = _train_one(ctx, rec, key)
-    except Exception as exc:
-        if ctx.stop.requested:
-            raise StopRequested(f"{ctx.stop.reason} ({rec['id']}: {type(exc).__name__})") from exc
-        raise
-    if metrics["status"] == "failed" and ctx.stop.requested:
-        raise StopRequested(f"{ctx.stop.reason} ({rec['id']} not finished)")
-    return metrics
-
-
-def _train_one(ctx: RunContext, rec: CandidateRecord, key: dict[str, Any]) -> dict[str, Any]:
-    cid = rec["id"]
-    try:
-        program = sandboxed_program(ctx.record.program_path(cid))
-        on_progress = None
-        if ctx.progress is not None:
-            progress = ctx.progress
-            on_progress = lambda done, total: progress(rec["id"], done, total)  # noqa: E731
-        result = train_sandboxed(train_config(ctx), program, ctx.record.training_scratch(cid),
-                                 on_progress=on_progress)
-        ctx.record.adopt_training(cid)
-        metrics = result.metrics
-    except RewardError as exc:  # broken from its first steps: no training happened
-        metrics = {"status": "failed", "failure": str(exc), "steps": 0, "wall_seconds": 0.0}
-        ctx.record.write_metrics(cid, metrics)
-    if metrics["status"] != "failed":
-        ctx.record.mark_trained(cid, key)  # written last: marks the training complete
-    return metrics
 
 
 def evaluate_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
