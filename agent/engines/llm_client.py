@@ -110,7 +110,12 @@ class ProviderError(UserError):
     """An LLM call failed for good: not retryable, or still failing after the retries."""
 
 
-class ImagesNotSupported(ProviderError):
+class RequestRefused(ProviderError):
+    """The server refused the request for a cause it named (not retried; logged, so a replay
+    refuses it too)."""
+
+
+class ImagesNotSupported(RequestRefused):
     """The model (or its server) does not accept image input: a critic goes on text-only."""
 
 
@@ -249,7 +254,11 @@ class RoleClient:
         they are read as tool calls."""
         runnable = self.llm.bind_tools(list(tools), **bind) if tools else (
             self.llm.bind(**bind) if bind else self.llm)
-        reply = self._with_retries(lambda: runnable.invoke(list(messages)))
+        try:
+            reply = self._with_retries(lambda: runnable.invoke(list(messages)))
+        except RequestRefused as exc:  # in the log too: the run went on from this answer
+            self._record(messages, AIMessage(content=""), refused=exc)
+            raise
         if tools and not reply.tool_calls and not reply.invalid_tool_calls:
             calls = content_tool_calls(reply.text, {tool_name(t) for t in tools})
             if calls:
@@ -294,7 +303,7 @@ class RoleClient:
                     raise
                 cause = permanent_cause(exc)
                 if cause is not None:  # the server said why: retrying would only repeat it
-                    error = ImagesNotSupported if cause is PERMANENT_CAUSES[0] else ProviderError
+                    error = ImagesNotSupported if cause is PERMANENT_CAUSES[0] else RequestRefused
                     raise error(f"{self.role} model '{self.model}': {cause.what}: {_short(exc)}",
                                 where=self.role, fix=cause.fix, exit_code=2) from exc
                 if not rule.retry or attempt == self.settings.retries:
@@ -307,7 +316,8 @@ class RoleClient:
                 time.sleep(delay)
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    def _record(self, messages: Sequence[BaseMessage], reply: AIMessage) -> None:
+    def _record(self, messages: Sequence[BaseMessage], reply: AIMessage,
+                refused: RequestRefused | None = None) -> None:
         usage: dict[str, Any] = dict(reply.usage_metadata or {})
         tokens_in, tokens_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
         cost = 0.0
@@ -319,7 +329,9 @@ class RoleClient:
         event = LLMUsage(role=self.role, model=self.model, input_tokens=tokens_in,
                          output_tokens=tokens_out, cost_usd=round(cost, 6),
                          request=[logged_message(m) for m in convert_to_messages(list(messages))],
-                         response=logged_message(reply))
+                         response=logged_message(reply) if refused is None else {
+                             "role": "ai", "text": "", "refused": refused.what, "fix": refused.fix or "",
+                             "images_not_supported": isinstance(refused, ImagesNotSupported)})
         self.calls.append(event)
         if self.sink is not None:
             self.sink.emit(event)

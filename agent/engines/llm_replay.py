@@ -7,6 +7,9 @@ next logged reply, after checking that the request matches the logged one. A req
 not match (a different prompt, program, tool result or number of messages) is a divergence:
 :class:`ReplayDiverged` says where, and the run stops rather than answer the wrong question.
 
+Calls the server refused for a named cause (a model without image input) are logged with that
+refusal and refused again here, so the run takes the same turn.
+
 What "matches" means: the same messages in the same order, with the same roles, text, tool
 calls and images, where numbers may differ (tool-call ids the server made up, timings a tool
 reports, the size of a re-rendered image, training statistics of a re-trained candidate) —
@@ -24,7 +27,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
 
-from vid2reward.agent.engines.llm_client import logged_message
+from vid2reward.agent.engines.llm_client import ImagesNotSupported, RequestRefused, logged_message
 from vid2reward.agent.run_log import LLMUsage, read_events
 from vid2reward.sim.errors import UserError
 
@@ -114,7 +117,13 @@ def _snippet(value: Any, other: Any, width: int = 60) -> str:
 
 
 def _reply(logged: LLMUsage, number: int) -> AIMessage:
+    """The logged reply as the model's answer; a logged refusal (e.g. no image input) is
+    raised again, so the run takes the same turn it took then."""
     response = logged.response
+    if response.get("refused"):
+        error = ImagesNotSupported if response.get("images_not_supported") else RequestRefused
+        raise error(str(response["refused"]), where=logged.role, fix=str(response.get("fix") or ""),
+                    exit_code=2)
     calls = [{"name": c["name"], "args": c.get("args") or {}, "id": f"replay_{number}_{i}",
               "type": "tool_call"}
              for i, c in enumerate(response.get("tool_calls") or [])  # type: ignore[union-attr]

@@ -105,6 +105,16 @@ def test_a_text_only_critic_is_detected_once_and_critiques_from_the_tables(serve
     said = [n for n in sink.notes if "does not accept images" in n]
     assert len(said) == 1 and "text-only" in said[0]
 
+    # The refusal is in the log, so a replay takes the same turn without the server.
+    from vid2reward.agent.engines.llm import make_llm_engines
+
+    calls = sink.kinds("llm_usage")
+    assert calls[0].response["images_not_supported"] and calls[0].input_tokens == 0
+    replayed, _ = make_llm_engines(llm_config("http://127.0.0.1:9/v1"), replay=_logged(tmp_path / "log", *calls))
+    assert replayed.describe_expert(expert_view(tmp_path)) == "It hops."
+    again = replayed.critique(expert_view(tmp_path), candidate(tmp_path), feedback_id="fb", iteration=1)
+    assert again == fb and replayed.text_only
+
 
 def test_the_critic_drops_images_mid_critique(server, tmp_path):
     critic, _, _ = engines(server)
@@ -130,6 +140,7 @@ def test_a_permanent_error_that_names_its_cause_is_not_retried(server, status, b
 
 
 def _logged(tmp_path, *calls: LLMUsage):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     log = RunLog(tmp_path)
     for call in calls:
         log.write(call)
