@@ -257,7 +257,12 @@ def test_llm_run_end_to_end(server, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(expert_nodes, "prepare_expert", prepare)
     monkeypatch.setattr(expert_nodes, "check_clip_length", lambda clip, what="": 8.0)  # stub clip
     monkeypatch.setattr(expert_nodes, "measure_video", lambda clip, sheet=None, forward="right": measure(clip, sheet))
-    monkeypatch.setattr(candidate_nodes, "measure_video", lambda clip: measure(clip))
+    real_measure = candidate_nodes.measure_video
+
+    def measure_candidate(clip, **kwargs):  # the real measurement, with the features fixed
+        return {**real_measure(clip, **kwargs), "features": dict(EXPERT_FEATURES), "units": dict(UNITS)}
+
+    monkeypatch.setattr(candidate_nodes, "measure_video", measure_candidate)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-test-key")
     config = llm_config(server.base_url)
     config.video, config.iterations, config.candidates = "expert.mp4", 1, 2
