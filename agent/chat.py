@@ -24,6 +24,7 @@ from vid2reward.agent.nodes.finish import write_best
 from vid2reward.agent.run_log import RolledBack
 from vid2reward.agent.runner import RunOutcome, RunSession
 from vid2reward.agent.state import CandidateRecord
+from vid2reward.agent.trace.view import similarity_meaning
 
 
 class ChatSession:
@@ -274,7 +275,8 @@ class ChatSession:
             self.console.print(table)
         waiting = f"waiting before {snap.next[0]}" if snap.next else "finished"
         return (f"{config.env_id}: iteration {values.get('iteration', 0)}/{config.iterations}, "
-                f"{waiting}; best {best.get('id')} ({_fmt(best.get('similarity'))}); "
+                f"{waiting}; best {best.get('id')} ({_fmt(best.get('similarity'))}"
+                + (f": {meaning}" if (meaning := similarity_meaning(best.get('similarity'))) else "") + "); "
                 f"feedback for the engineer: {values.get('human_feedback') or '-'}\n{cap.get()}")
 
 
