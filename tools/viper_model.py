@@ -120,9 +120,11 @@ def to_tensor(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
 
 
-def resize_frames(frames: list[np.ndarray] | np.ndarray) -> np.ndarray:
-    """Frames of any size -> uint8 (n, FRAME_H, FRAME_W, 3) (area-averaged)."""
-    return np.stack([cv2.resize(f, (FRAME_W, FRAME_H), interpolation=cv2.INTER_AREA)
+def resize_frames(frames: list[np.ndarray] | np.ndarray,
+                  size: tuple[int, int] = (FRAME_W, FRAME_H)) -> np.ndarray:
+    """Frames of any size -> uint8 (n, height, width, 3) (``size`` = width, height;
+    area-averaged)."""
+    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA)
                      for f in frames]).astype(np.uint8)
 
 
@@ -210,12 +212,13 @@ def frame_stride(env_id: str, clip_fps: float) -> int:
 
 
 def random_action_frames(env_id: str, every: int, episodes: int, seed: int,
-                         max_steps: int = 250) -> list[np.ndarray]:
-    """Per episode, the frames (FRAME_H x FRAME_W) of uniform random actions, every ``every``
-    steps, as the training workers render them."""
+                         max_steps: int = 250, size: tuple[int, int] = (FRAME_W, FRAME_H),
+                         ) -> list[np.ndarray]:
+    """Per episode, the frames (``size`` = width, height) of uniform random actions, every
+    ``every`` steps, as the training workers render them."""
     env = make_env(env_id)
     base: Any = env.unwrapped
-    renderer = source_renderer(base.model, base.data, get_spec(env_id), FRAME_W, FRAME_H)
+    renderer = source_renderer(base.model, base.data, get_spec(env_id), *size)
     out = []
     try:
         for ep in range(episodes):
