@@ -1,5 +1,5 @@
 """``vid2reward bench nes`` (does the learned reward reproduce the expert?) and
-``vid2reward bench experts`` (make the bundled expert clips)."""
+``vid2reward bench experts`` (make expert clips like the bundled ones)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from rich.console import Console
 
 from vid2reward.agent.benchmark import FAST, METHODS, BenchConfig, config_json, run_benchmark
 from vid2reward.agent.benchmark_report import rich_table, summarise, write_outputs
-from vid2reward.agent.expert_bundle import build_experts, experts_folder
+from vid2reward.agent.expert_bundle import build_experts
 from vid2reward.agent.expert_tasks import EXPERT_TASKS, check_task_names
 from vid2reward.sim.errors import UserError
 
@@ -22,6 +22,8 @@ FAST_TASK = "hopper-steady"
 """The one task of ``--fast`` (its clip is bundled: CI never trains an expert)."""
 FULL_TASKS = ["hopper-steady", "cheetah-backward", "walker-slow"]
 """Default tasks of the full mode."""
+EXPERTS_OUT = Path("runs/experts")
+"""Where ``bench experts`` writes its clips unless told otherwise (never the package)."""
 
 
 def register_kinds(kinds: argparse._SubParsersAction) -> None:
@@ -58,10 +60,13 @@ def register_kinds(kinds: argparse._SubParsersAction) -> None:
                     "8 s clip (320x240) and measure its simulator-state behaviour metrics; "
                     "write <task>.mp4, <task>.png and <task>.json to --out.")
     e.add_argument("--tasks", nargs="+", metavar="TASK", help="tasks (default all)")
-    e.add_argument("--out", type=Path, default=None,
-                   help="where the clips go (default the bundled examples/experts)")
-    e.add_argument("--work", type=Path, default=Path("runs/experts"),
-                   help="training output (policies; default runs/experts)")
+    # Never into the installed package by default: a pip-installed copy may be read-only, and
+    # a checkout's bundled clips change only when someone asks (--out examples/experts).
+    e.add_argument("--out", type=Path, default=EXPERTS_OUT,
+                   help=f"where the clips go (default {EXPERTS_OUT}; pass --out examples/experts "
+                        "to replace the bundled clips; bench nes --experts DIR reads them)")
+    e.add_argument("--work", type=Path, default=EXPERTS_OUT / "training",
+                   help=f"training output (policies; default {EXPERTS_OUT / 'training'})")
     e.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     e.set_defaults(func=run_experts)
 
@@ -119,6 +124,6 @@ def run_experts(args: argparse.Namespace) -> int:
     tasks = args.tasks or list(EXPERT_TASKS)
     check_task_names(tasks)
     err = Console(stderr=True)
-    build_experts(tasks, args.out or experts_folder(), work=args.work, seed=args.seed,
+    build_experts(tasks, args.out, work=args.work, seed=args.seed,
                   log=lambda line: err.print(line, highlight=False))
     return 0
