@@ -12,7 +12,7 @@ import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from stable_baselines3 import PPO
@@ -21,7 +21,7 @@ from vid2reward.sim.envs import get_spec, make_env
 from vid2reward.sim.errors import UserError
 from vid2reward.sim.render import ClipRenderer, frame_stride
 from vid2reward.sim.reward import RewardFn
-from vid2reward.sim.state import StateTracker
+from vid2reward.sim.state import StateTracker, StateView
 
 SAMPLED_FIELDS = ("forward_velocity", "lateral_velocity", "vertical_velocity", "torso_height",
                   "uprightness", "torso_pitch", "feet_in_contact", "airborne", "x_position")
@@ -113,6 +113,18 @@ class Episode:
 ActFn = Callable[[np.ndarray], np.ndarray]
 
 
+@runtime_checkable
+class EpisodicReward(Protocol):
+    """A reward that must know where each episode starts (e.g. one computed in another
+    process that follows the same seeds and actions): ``reset(seed)`` before each episode."""
+
+    def reset(self, seed: int) -> None:
+        """Start the episode seeded ``seed``."""
+
+    def __call__(self, view: StateView, action: np.ndarray) -> tuple[float, dict[str, float]]:
+        """The reward of the step just taken."""
+
+
 def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, episodes: int = 1,
                  seed: int = 0, max_steps: int = 1000, render_size: tuple[int, int] | None = None,
                  fps: float = 30.0, reward: RewardFn | None = None) -> list[Episode]:
@@ -127,8 +139,9 @@ def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, epi
         render_size: (width, height) to record frames, or None for no frames.
         fps: target frame rate of the recorded frames (real time).
         reward: a reward program's ``compute_reward``, run in this process on each step's
-            state view to report its return too (trusted programs only: the sandbox's
-            ``reward test`` is the way to run untrusted ones).
+            state view to report its return too (trusted programs only), or an
+            :class:`EpisodicReward` such as ``vid2reward.tools.reward_env.LockstepReward``,
+            which runs an untrusted one sandboxed.
     """
     spec = get_spec(env_id)
     env = make_env(env_id, max_episode_steps=max_steps)
@@ -151,6 +164,8 @@ def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, epi
         for ep in range(episodes):
             obs, _ = env.reset(seed=seed + ep)
             tracker.reset()
+            if isinstance(reward, EpisodicReward):
+                reward.reset(seed + ep)
             samples: dict[str, list[float]] = {name: [] for name in SAMPLED_FIELDS}
             actions: list[np.ndarray] = []
             frames = [renderer.frame()] if renderer else []

@@ -202,7 +202,9 @@ class BatchedSubprocVecEnv(VecEnv):
         self.step_timeout = step_timeout
         for sl in self._slices:
             remote, work_remote = ctx.Pipe()
-            proc = ctx.Process(target=_worker,  # type: ignore[attr-defined]  # typeshed's BaseContext lacks Process daemon=True,
+            # daemon: a worker left unclosed (an exception before close()) is ended at exit
+            # instead of waiting for commands for ever, which kept the interpreter from exiting.
+            proc = ctx.Process(target=_worker, daemon=True,  # type: ignore[attr-defined]  # typeshed's BaseContext lacks Process
                                args=(work_remote, remote, CloudpickleWrapper(list(env_fns[sl])),
                                      worker_init, step_timeout))
             proc.start()

@@ -299,7 +299,9 @@ def apply_limits(limits: SandboxLimits = DEFAULT_LIMITS) -> None:
 _CONTEXT: Any = None
 
 
-def _context() -> Any:
+def forkserver_context() -> Any:
+    """The multiprocessing context sandboxed processes start from (jobs here, and the workers
+    of :mod:`vid2reward.tools.reward_env`)."""
     # A forkserver that has already imported numpy, MuJoCo and this package forks each job in
     # milliseconds, and forks a clean single-threaded process (not this one, which may run
     # torch threads). The first job pays for starting it once.
@@ -340,7 +342,7 @@ def run_in_sandbox(fn: Callable[..., Any], *args: Any, limits: SandboxLimits = D
     ``limits.wall_seconds`` (it is killed) becomes a :class:`RewardError` with a one-line
     reason. ``what`` names the job in those messages.
     """
-    ctx = _context()
+    ctx = forkserver_context()
     receiver, sender = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(sender, limits, fn, args), daemon=True)
     proc.start()
