@@ -46,7 +46,9 @@ def _p(pattern: str, *moves: tuple[str, Direction]) -> Phrase:
     return Phrase(pattern, tuple(moves))
 
 
-UP, DOWN, ZERO = "increase", "decrease", "change"
+UP: Direction = "increase"
+DOWN: Direction = "decrease"
+ZERO: Direction = "change"
 VOCABULARY: tuple[Phrase, ...] = (
     # Longer phrases first: "faster rhythm" is cadence, not speed; "hop lower" is not "lower".
     _p(r"quicker steps|faster (rhythm|cadence|steps)|higher cadence|more (steps|hops)|"

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.export == "html":
         out = export_html(trace, args.output or Path(args.run_dir) / "trace.html", iteration=args.iteration)
         n = len(focused.search_iterations)  # iteration 0 is the set-up, not an iteration
-        console.print(f"wrote {out} ({n} iteration{'s' * (n != 1)})", highlight=False)
+        console.print(f"wrote {out} ({n} iteration{'s' * (n != 1)})", highlight=False, soft_wrap=True)
     else:
         console.print(render_trace(trace, args.iteration))
     return EXIT_INTERRUPTED if interrupted else 0

@@ -124,9 +124,10 @@ def _reply(logged: LLMUsage, number: int) -> AIMessage:
         error = ImagesNotSupported if response.get("images_not_supported") else RequestRefused
         raise error(str(response["refused"]), where=logged.role, fix=str(response.get("fix") or ""),
                     exit_code=2)
+    logged_calls = response.get("tool_calls")
     calls = [{"name": c["name"], "args": c.get("args") or {}, "id": f"replay_{number}_{i}",
               "type": "tool_call"}
-             for i, c in enumerate(response.get("tool_calls") or [])  # type: ignore[union-attr]
+             for i, c in enumerate(logged_calls if isinstance(logged_calls, list) else [])
              if isinstance(c, dict)]
     usage = {"input_tokens": logged.input_tokens, "output_tokens": logged.output_tokens,
              "total_tokens": logged.input_tokens + logged.output_tokens}

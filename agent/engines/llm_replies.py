@@ -63,7 +63,8 @@ def content_tool_calls(text: str, tool_names: set[str]) -> list[dict[str, Any]]:
 
 def _json_values(text: str) -> list[Any]:
     """Every top-level JSON object or array in ``text``, left to right."""
-    decoder, values, i = json.JSONDecoder(), [], 0
+    decoder, i = json.JSONDecoder(), 0
+    values: list[Any] = []
     while True:
         starts = [p for p in (text.find("{", i), text.find("[", i)) if p >= 0]
         if not starts:

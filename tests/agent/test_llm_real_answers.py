@@ -12,7 +12,6 @@ from llm_fixtures import (
     CRITIC,
     ENGINEER,
     PROGRAM,
-    Sink,
     brief,
     candidate,
     critique_json,

@@ -45,8 +45,7 @@ from vid2reward.agent.run_log import (
 from vid2reward.agent.trace.chain import chain_rows
 from vid2reward.agent.trace.html import export_html
 from vid2reward.agent.trace.load import load_trace
-from vid2reward.agent.trace.model import RunTrace
-from vid2reward.agent.trace.model import IterationTrace
+from vid2reward.agent.trace.model import IterationTrace, RunTrace
 from vid2reward.agent.trace.view import iteration_title, render_trace, shorten, sparkline
 
 SRC1 = '''import numpy as np
