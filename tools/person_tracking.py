@@ -117,12 +117,32 @@ def _near(a: Box, b: Box) -> bool:
     return bool(np.hypot(dx, dy) < 0.5 * max(a[3], b[3]) and 0.5 < a[3] / b[3] < 2.0)
 
 
-def track(detections: list[list[Box]], max_missed: int = 5) -> list[Track]:
+def appearance(frame: np.ndarray, box: Box) -> np.ndarray:
+    """A normalised hue-saturation histogram (8 x 4 bins) of what is inside ``box``."""
+    x, y, w, h = (int(round(v)) for v in box)
+    patch = frame[max(0, y):y + max(1, h), max(0, x):x + max(1, w)]
+    if patch.size == 0:
+        return np.full(32, 1 / 32, np.float32)
+    hsv = cv2.cvtColor(np.ascontiguousarray(patch), cv2.COLOR_RGB2HSV)
+    hist = cv2.calcHist([hsv], [0, 1], None, [8, 4], [0, 180, 0, 256]).ravel()
+    return (hist / max(1.0, float(hist.sum()))).astype(np.float32)
+
+
+def _looks_different(a: np.ndarray, b: np.ndarray) -> float:
+    """Bhattacharyya distance of two histograms: 0 same colours, 1 none shared."""
+    return float(cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA))
+
+
+def track(detections: list[list[Box]], max_missed: int = 5,
+          frames: Sequence[np.ndarray] | None = None, max_colour_change: float = 0.5) -> list[Track]:
     """Link per-frame boxes into tracks (greedy, best overlap first); a track may skip up to
-    ``max_missed`` frames."""
+    ``max_missed`` frames. With ``frames``, a box joins a track only if its colours look like
+    the track's (so two people crossing do not swap identities)."""
     tracks: list[Track] = []
     live: list[Track] = []
+    looks: dict[int, np.ndarray] = {}  # track id -> running colour histogram
     for i, boxes in enumerate(detections):
+        seen = [appearance(frames[i], b) for b in boxes] if frames is not None else []
         pairs = sorted(((_overlap(t.boxes[max(t.boxes)], b), ti, bi)
                         for ti, t in enumerate(live) for bi, b in enumerate(boxes)), reverse=True)
         used_t: set[int] = set()
@@ -130,13 +150,21 @@ def track(detections: list[list[Box]], max_missed: int = 5) -> list[Track]:
         for ov, ti, bi in pairs:
             if ti in used_t or bi in used_b:
                 continue
-            if ov > 0.2 or _near(live[ti].boxes[max(live[ti].boxes)], boxes[bi]):
-                live[ti].boxes[i] = boxes[bi]
-                used_t.add(ti)
-                used_b.add(bi)
+            t = live[ti]
+            if not (ov > 0.2 or _near(t.boxes[max(t.boxes)], boxes[bi])):
+                continue
+            if seen and _looks_different(looks[t.id], seen[bi]) > max_colour_change:
+                continue
+            t.boxes[i] = boxes[bi]
+            if seen:
+                looks[t.id] = 0.8 * looks[t.id] + 0.2 * seen[bi]
+            used_t.add(ti)
+            used_b.add(bi)
         for bi, b in enumerate(boxes):
             if bi not in used_b:
                 t = Track(id=len(tracks), boxes={i: b})
+                if seen:
+                    looks[t.id] = seen[bi]
                 tracks.append(t)
                 live.append(t)
         live = [t for t in live if i - max(t.boxes) <= max_missed]
@@ -150,6 +178,8 @@ def choose_subject(tracks: list[Track], box: Box | None = None, at_frame: int = 
     if box is not None:
         best, best_ov = None, 0.3  # less overlap is a fragment of something else
         for t in tracks:
+            if t.length < min_frames:  # a flicker, not a person followed over time
+                continue
             near = [f for f in t.boxes if abs(f - at_frame) <= 3]
             ov = max((_overlap(t.boxes[f], box) for f in near), default=0.0)
             if ov > best_ov:

@@ -39,6 +39,8 @@ LANDMARKS = {"nose": 0, "shoulder_left": 11, "shoulder_right": 12, "hip_left": 2
              "knee_left": 25, "knee_right": 26, "ankle_left": 27, "ankle_right": 28,
              "heel_left": 29, "heel_right": 30, "toe_left": 31, "toe_right": 32}
 """mediapipe BlazePose landmark indices used (the subject's own left and right)."""
+REACQUIRE_FRAMES = 30
+"""Frames a lost subject's last box is still searched (an occlusion of ~1 s at 30 fps)."""
 CONFIDENCE_LANDMARKS = [11, 12, 23, 24, 25, 26, 27, 28]
 """A frame's confidence is the mean visibility of the shoulders, hips, knees and ankles."""
 SKELETON = [(11, 12), (11, 23), (12, 24), (23, 24), (23, 25), (25, 27), (27, 29), (29, 31),
@@ -112,7 +114,7 @@ def estimate_pose(frames: list[np.ndarray], fps: float, times: np.ndarray | None
     box = parse_subject(subject)
     at = int(np.clip(round(subject_time * fps), 0, max(0, n - 1)))
     detections = detect_movers(frames)
-    tracks = track(detections)
+    tracks = track(detections, frames=frames)
     chosen = choose_subject(tracks, box, at)
     boxes: list[Box | None]
     if chosen is not None:
@@ -121,13 +123,13 @@ def estimate_pose(frames: list[np.ndarray], fps: float, times: np.ndarray | None
                f"{chosen.median_height():.0f} px, of {len(tracks)} moving blobs")
         how = ("the track under the given box, " if box else "most persistent large mover, ") + how
     elif box is not None:  # an untracked person: the pose found in each frame places the next crop
-        boxes = [box] * n
+        boxes = [box] + [None] * (n - 1)
         how = "the given box, followed by its pose (no moving track overlaps it)"
     else:
         boxes = [None] * n
         how = "whole frame (no moving person found: a following camera, or one still subject)"
     marks = _landmarks(frames, boxes, whole_frame=chosen is None and box is None,
-                       follow=chosen is None and box is not None)
+                       follow=chosen is not None or box is not None)
     if chosen is not None and box is None and _found(marks) < 0.3:
         # the auto track holds no body the model recognises (a fragment, a bag, a bicycle):
         # the whole frame, where the model picks the most prominent person, does better
@@ -149,14 +151,25 @@ def _found(marks: np.ndarray) -> float:
 def _landmarks(frames: list[np.ndarray], boxes: list[Box | None], whole_frame: bool,
                follow: bool = False) -> np.ndarray:
     """(frames, 33, 3) landmarks from crops around ``boxes`` (frames without a box are skipped,
-    or given whole when ``whole_frame``). With ``follow``, each frame's box is the box of the
-    previous frame's landmarks (``boxes`` is filled in place), starting from ``boxes[0]``."""
+    or given whole when ``whole_frame``). With ``follow``, a frame after one with a pose is
+    cropped around that pose instead (``boxes`` is updated in place): the pose stays on its
+    person where a motion track breaks (an occlusion, a still moment) or jumps to a neighbour;
+    the track's box takes over only while the pose is lost."""
     model = load_pose_model()
     marks = np.full((len(frames), 33, 3), np.nan)
+    good: list[tuple[int, Box]] = []  # (frame, box) of the confident poses so far
     try:
         for i, frame in enumerate(frames):
-            if follow and i > 0:  # the given box until a pose is found, then the pose
-                boxes[i] = _landmark_box(marks[i - 1]) or boxes[i - 1]
+            if follow and i > 0:
+                pose_box = _landmark_box(marks[i - 1])
+                if pose_box is not None and good and not _same_body(good[-1], (i - 1, pose_box)):
+                    marks[i - 1] = np.nan  # the model jumped to a passer-by: not our subject
+                    pose_box = None
+                if pose_box is not None:
+                    good.append((i - 1, pose_box))
+                    boxes[i] = _steady(good, i)
+                elif boxes[i] is None and good and i - good[-1][0] <= REACQUIRE_FRAMES:
+                    boxes[i] = _steady(good, i)  # lost behind a post: where it was heading
             b = boxes[i]
             if b is None and not whole_frame:
                 continue  # outside the subject's track
@@ -175,12 +188,37 @@ def _landmarks(frames: list[np.ndarray], boxes: list[Box | None], whole_frame: b
     return marks
 
 
+def _same_body(before: tuple[int, Box], after: tuple[int, Box]) -> bool:
+    """Whether a pose box can be the same person as an earlier one: its centre moved less than
+    40 % of the body height per frame and its height changed by less than 40 %."""
+    (f0, a), (f1, b) = before, after
+    frames = max(1, f1 - f0)
+    moved = np.hypot(a[0] + a[2] / 2 - b[0] - b[2] / 2, a[1] + a[3] / 2 - b[1] - b[3] / 2)
+    return bool(moved <= 0.4 * a[3] * frames and 1 / 1.4 <= b[3] / a[3] <= 1.4)
+
+
+def _steady(good: list[tuple[int, Box]], i: int) -> Box:
+    """The crop box for frame ``i`` from the last confident poses: their median size (a pose
+    half hidden behind something has a shrunken box) at the centre they were moving to."""
+    recent = good[-5:]
+    size = np.median([[b[2], b[3]] for _, b in recent], axis=0)
+    centres = np.array([[b[0] + b[2] / 2, b[1] + b[3] / 2] for _, b in recent])
+    frames = np.array([f for f, _ in recent], dtype=np.float64)
+    velocity = np.zeros(2)
+    if len(recent) >= 2 and frames[-1] > frames[0]:
+        velocity = (centres[-1] - centres[0]) / (frames[-1] - frames[0])
+    cx, cy = centres[-1] + velocity * (i - frames[-1])
+    return (float(cx - size[0] / 2), float(cy - size[1] / 2), float(size[0]), float(size[1]))
+
+
 def _landmark_box(m: np.ndarray) -> Box | None:
-    """The box around one frame's landmarks (None without a pose)."""
-    if not np.isfinite(m[:, 0]).any():
+    """The box around one frame's visible landmarks (None without a confident pose: a pose the
+    model is unsure of drifts, and its box would lead the next crop away)."""
+    if not np.isfinite(m[:, 0]).any() or np.nanmean(m[CONFIDENCE_LANDMARKS, 2]) < 0.5:
         return None
-    x0, y0 = np.nanmin(m[:, 0]), np.nanmin(m[:, 1])
-    x1, y1 = np.nanmax(m[:, 0]), np.nanmax(m[:, 1])
+    seen = m[m[:, 2] >= 0.5]
+    x0, y0 = seen[:, 0].min(), seen[:, 1].min()
+    x1, y1 = seen[:, 0].max(), seen[:, 1].max()
     return (float(x0), float(y0), float(max(x1 - x0, 4.0)), float(max(y1 - y0, 4.0)))
 
 

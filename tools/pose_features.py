@@ -42,9 +42,10 @@ class PoseFeatureDefinition:
 
 POSE_FEATURE_DEFINITIONS: dict[str, PoseFeatureDefinition] = {d.name: d for d in [
     PoseFeatureDefinition("pose_cadence_hz", "steps/s",
-                          "steps per second: twice the dominant frequency (0.15-2 Hz) of the "
-                          "fore-aft distance between the ankles (feet moving together, as in a "
-                          "hop: the hip angle's frequency)", 0.4),
+                          "steps per second: twice the stride frequency, the dominant frequency "
+                          "(0.15-2 Hz) of the fore-aft distance between the ankles and of the "
+                          "left-right differences of hip and knee angles (feet moving together, "
+                          "as in a hop: the hip angle's frequency, one step per cycle)", 0.4),
     PoseFeatureDefinition("pose_duty_factor", "fraction of stride",
                           "stance fraction: share of time a foot moves backward relative to the "
                           "hip (walking ~0.6, running < 0.5), mean of both feet", 0.1),
@@ -214,25 +215,33 @@ def noise_level(x: np.ndarray) -> float:
 
 
 # -- gait timing ------------------------------------------------------------------------------------
-def stride_frequency(signal: np.ndarray, fps: float, min_hz: float = 0.15,
+def stride_frequency(signal: np.ndarray | list[np.ndarray], fps: float, min_hz: float = 0.15,
                      max_hz: float = 2.0) -> tuple[float | None, float]:
     """(dominant frequency in Hz or None, its share of the band's spectral power) of a series
-    with gaps (gaps are filled by interpolation; needs 70 % finite samples and 8 frames)."""
-    x = np.asarray(signal, dtype=np.float64)
-    ok = np.isfinite(x)
-    if x.size < 8 or ok.mean() < 0.7:
-        return None, 0.0
-    idx = np.arange(x.size)
-    x = np.interp(idx, idx[ok], x[ok])
-    x = x - np.polyval(np.polyfit(idx, x, 1), idx)
-    pad = max(256, 1 << int(math.ceil(math.log2(4 * x.size))))  # finer frequency grid
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size), n=pad)) ** 2
+    with gaps, or of several series sharing one period (their band-normalised power spectra
+    are summed, so one noisy signal cannot decide alone). Gaps are filled by interpolation; a
+    series needs 70 % finite samples and 8 frames to count."""
+    signals = signal if isinstance(signal, list) else [signal]
+    n = max((len(x) for x in signals), default=0)
+    pad = max(256, 1 << int(math.ceil(math.log2(4 * max(n, 1)))))  # a finer frequency grid
     freqs = np.fft.rfftfreq(pad, 1.0 / fps)
     band = (freqs >= min_hz) & (freqs <= max_hz)
-    if not band.any() or spectrum[band].sum() <= 1e-12:
+    total = np.zeros(freqs.size)
+    for raw in signals:
+        x = np.asarray(raw, dtype=np.float64)
+        ok = np.isfinite(x)
+        if x.size < 8 or ok.mean() < 0.7 or not band.any():
+            continue
+        idx = np.arange(x.size)
+        x = np.interp(idx, idx[ok], x[ok])
+        x = x - np.polyval(np.polyfit(idx, x, 1), idx)
+        spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size), n=pad)) ** 2
+        if spectrum[band].sum() > 1e-12:
+            total += spectrum / spectrum[band].sum()
+    if total[band].sum() <= 1e-12:
         return None, 0.0
-    peak = int(np.argmax(np.where(band, spectrum, 0.0)))
-    share = float(spectrum[max(0, peak - 2):peak + 3].sum() / spectrum[band].sum())
+    peak = int(np.argmax(np.where(band, total, 0.0)))
+    share = float(total[max(0, peak - 2):peak + 3].sum() / total[band].sum())
     return float(freqs[peak]), share
 
 
@@ -288,7 +297,10 @@ def gait_features(k: LegKeypoints, *, smooth_seconds: float = 0.04,
     lengths = lengths[np.isfinite(lengths)]
     leg_length = float(np.median(lengths)) if lengths.size else float("nan")
     steps_per_stride = 2.0
-    stride_hz, _ = stride_frequency(separation, k.fps)
+    # three views of one stride: ankles apart, thighs apart, knees apart (each one period per stride)
+    stride_hz, _ = stride_frequency(
+        [separation, angles["hip_left"] - angles["hip_right"],
+         angles["knee_left"] - angles["knee_right"]], k.fps)
     if not np.nanstd(separation) > 0.02 * leg_length:  # feet together (hop, bound): one per cycle
         stride_hz, _ = stride_frequency(angles["hip_left"], k.fps)
         steps_per_stride = 1.0

@@ -113,11 +113,12 @@ def test_real_footage_a_small_walker_in_a_crowd(tmp_path):
     from vid2reward.tools.pose_estimation import pose_features_from_video
 
     sheet = tmp_path / "sheet.png"
-    f, pt = pose_features_from_video(WALKERS, subject=WALKER_BOX, end=5.0, sheet=sheet)
+    f, pt = pose_features_from_video(WALKERS, subject=WALKER_BOX, end=6.0, sheet=sheet)
     assert "track" in pt.subject and max(map(len, pt.other_boxes)) >= 3  # others seen, not measured
-    assert f.detection_rate >= 0.9
-    assert 1.2 <= f.pose_cadence_hz <= 2.8  # a walking person's steps per second
-    assert f.angle_noise_deg < 25
+    assert f.detection_rate >= 0.85
+    assert 1.5 <= f.pose_cadence_hz <= 3.0  # a walking person's steps per second
+    assert 120 <= f.pose_lr_phase_deg <= 180  # legs alternate
+    assert f.angle_noise_deg < 15
     image = cv2.imread(str(sheet))
     assert image is not None and image.shape[0] > 500
     # the subject's box is drawn in green on the sheet
@@ -133,7 +134,7 @@ def test_real_footage_without_a_mover_falls_back_to_the_whole_frame():
 
 def test_cli_prints_pose_features_and_writes_the_sheet(tmp_path, capsys):
     sheet = tmp_path / "pose.png"
-    code = main(["features", "--pose", str(WALKERS), "--end", "4", "--subject", WALKER_BOX,
+    code = main(["features", "--pose", str(WALKERS), "--end", "6", "--subject", WALKER_BOX,
                  "--sheet", str(sheet)])
     out = capsys.readouterr().out
     assert code == 0 and "pose_cadence_hz" in out and "pose_knee_range_deg" in out
