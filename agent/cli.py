@@ -31,6 +31,9 @@ VERBS: dict[str, tuple[str, str]] = {
     "compare": ("fetch", "compare an expert clip with a learner clip"),
     "train": ("train", "train a PPO policy on a reward program"),
     "render": ("render", "render a trained policy to an mp4 with a contact sheet"),
+    "evaluate": ("evaluate", "mean ± std return, episode length, falls and behaviour of a policy"),
+    "export": ("export", "write a run's reward, policy, contract README and evaluation to a folder"),
+    "runs": ("runs", "list runs: env, engine, status, iterations, best similarity, evaluation"),
     "reward": ("reward", "test, check or diff reward programs"),
     "bench": ("bench", "run benchmarks and print their numbers"),
 }

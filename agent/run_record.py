@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vid2reward.agent.config import RunConfig
 from vid2reward.agent.engines.base import CandidateView, ExpertView
 from vid2reward.agent.messages import EditAudit, RewardFeedback, VisualFeedback
+from vid2reward.agent.run_scalars import write_run_curves
 from vid2reward.agent.state import selection_score
 from vid2reward.tools.calibration import length_to_size
 from vid2reward.tools.feature_definitions import SURVIVAL
@@ -103,6 +105,23 @@ class RunRecord:
         """Replace run.json."""
         write_json(self.run_json, info)
 
+    def is_run(self) -> bool:
+        """Whether the directory holds a run (its run.json)."""
+        return self.run_json.is_file()
+
+    def config(self) -> RunConfig:
+        """The run's configuration from run.json (older files migrate).
+
+        Raises:
+            OSError, ValueError, KeyError, TypeError: run.json is missing or not a run's.
+        """
+        return RunConfig.from_json(self.read_info()["config"])
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        """tb/: the run's own TensorBoard curves (each candidate's training has its own tb/)."""
+        return self.root / "tb"
+
     def has_work(self) -> bool:
         """Whether any iteration was started (a run that failed before it may be removed)."""
         return any(self.root.glob("iter-*"))
@@ -139,6 +158,21 @@ class RunRecord:
     def write_expert_description(self, text: str) -> None:
         """Store the critic's words on the expert."""
         (self.expert_dir / "description.txt").write_text(text, encoding="utf-8")
+
+    def expert_state_metrics(self) -> tuple[dict[str, float], Path] | None:
+        """The expert's simulator-state behaviour metrics, and the file they came from, when
+        they are known: the run's video is a clip made in simulation (the bundled experts, the
+        demo's) with its ``<clip>.json`` beside it, for the run's env. None for real footage."""
+        try:
+            config = self.config()
+            info_path = Path(config.video).with_suffix(".json")
+            info = read_json(info_path) if config.video and info_path.is_file() else None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if not isinstance(info, dict) or info.get("env_id") != config.env_id \
+                or not isinstance(info.get("state_metrics"), dict):
+            return None
+        return dict(info["state_metrics"]), info_path
 
     def expert_view(self) -> ExpertView | None:
         """The expert as agents see it (None before it is measured, or without a video)."""
@@ -463,6 +497,14 @@ class RunRecord:
         if self.best_dir.exists():
             shutil.rmtree(self.best_dir)
         tmp.rename(self.best_dir)
+        self.write_curves(summary.get("history", []),
+                          (summary.get("final_training") or {}).get("evaluation"))
+
+    def write_curves(self, history: Sequence[Mapping[str, Any]],
+                     final_evaluation: dict[str, Any] | None = None) -> None:
+        """Rewrite the run's TensorBoard curves in tb/ (similarity per iteration, best so far,
+        the final policy's evaluation) from its history."""
+        write_run_curves(self.tensorboard_dir, history, final_evaluation)
 
     def remove_best(self) -> None:
         """Remove best/ (a rollback to before any evaluated candidate)."""

@@ -181,6 +181,7 @@ def keep_best(state: RunState, ctx: RunContext) -> dict[str, Any]:
     ctx.emit(IterationFinished(iteration=iteration, best_candidate_id=best["id"] if best else None,
                                iteration_best_similarity=history[-1]["iteration_best_similarity"],
                                run_best_similarity=history[-1]["run_best_similarity"]))
+    ctx.record.write_curves(history)  # tensorboard --logdir runs/ shows them live
     update: dict[str, Any] = {"best": best, "history": history}
     reason = stop_reason(ctx.config, cast(RunState, {**state, **update}), ctx.usage)
     update["stop_reason"] = reason
