@@ -8,7 +8,12 @@ with the same training budget (iterations x candidates x steps env steps):
   similarity (isolates the chain-rule step; agent/engines/random_search.py);
 - ``eureka``: ``--critic none``, no video: programs explored around the best by their own
   training return;
-- ``default``: the env's own reward (examples/<env>_default.py), one PPO run of the whole budget.
+- ``default``: the env's own reward (examples/<env>_default.py), one PPO run of the whole budget;
+- ``reference``: the task's hidden reward itself, trained from scratch like a final training
+  (``final_steps``, else the whole budget): what the learned reward is measured against.
+
+With ``final_steps``, each search method's winning reward is also trained again from scratch
+for that many steps (the run's final training) and that policy is scored too (``final_nes``).
 
 Each method's best policy (and, per iteration, the best-so-far candidate by the method's own
 selection rule) is rolled out for several seeded episodes and scored with the Normalized Expert
@@ -28,13 +33,14 @@ from typing import Any
 from vid2reward.agent.config import RunConfig
 from vid2reward.agent.expert_bundle import bundled_expert
 from vid2reward.agent.run_record import RunRecord, iteration_of, read_json, write_json
+from vid2reward.agent.training_backend import open_training_backend
 from vid2reward.sim.envs import steps_for_seconds
 from vid2reward.sim.evaluation import evaluate_policy
 from vid2reward.sim.expert_score import behaviour_distance, normalized_expert_score
 from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.rollout import load_policy, run_episodes
 
-METHODS = ("full", "random", "eureka", "default")
+METHODS = ("full", "random", "eureka", "default", "reference")
 """The compared methods, in table order."""
 DEFAULT_REWARD = {"Hopper-v5": "hopper_default.py", "Walker2d-v5": "walker2d_default.py",
                   "HalfCheetah-v5": "halfcheetah_default.py", "Ant-v5": "ant_default.py",
@@ -64,9 +70,14 @@ class BenchConfig:
     """Seeded episodes (no rendering) measured per evaluated policy."""
     random_episodes: int = 10
     """Uniform-random-action episodes that give d(random, expert)."""
-    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    methods: list[str] = field(default_factory=lambda: [m for m in METHODS if m != "reference"])
     experts: Path | None = None
     """Folder of bundled experts (default examples/experts)."""
+    ray_address: str | None = None
+    """The searches' candidates train as Ray tasks there (``--ray``); None: this machine."""
+    final_steps: int = 0
+    """Train each search method's winning reward again from scratch for this many steps and
+    score that policy too (0: off); also the ``reference`` method's budget."""
 
     @property
     def budget_steps(self) -> int:
@@ -94,6 +105,9 @@ class MethodResult:
     best_candidate: str | None
     best_metrics: dict[str, float]
     run_dir: str
+    final_nes: float | None = None
+    """NES of the winning reward trained again from scratch (``final_steps``), if it was."""
+    final_metrics: dict[str, float] | None = None
 
 
 @dataclass
@@ -107,6 +121,8 @@ class TaskGround:
     random_metrics: dict[str, float]
     max_steps: int
     """Episode length of every measurement: the expert clip's duration in env steps."""
+    reference_reward: str = ""
+    """The task's hidden reward program (the ``reference`` method trains it; no agent sees it)."""
 
 
 def task_ground(task: str, cfg: BenchConfig, out: Path) -> TaskGround:
@@ -122,7 +138,8 @@ def task_ground(task: str, cfg: BenchConfig, out: Path) -> TaskGround:
                                 max_steps=max_steps)
         random_metrics = behaviour_metrics(episodes).to_dict()
         write_json(cache, random_metrics)
-    return TaskGround(task, env_id, clip, info["state_metrics"], random_metrics, max_steps)
+    return TaskGround(task, env_id, clip, info["state_metrics"], random_metrics, max_steps,
+                      reference_reward=info.get("reward_source", ""))
 
 
 def measure_policy(policy_dir: Path, ground: TaskGround, episodes: int) -> dict[str, float]:
@@ -174,15 +191,22 @@ def _run_search(method: str, ground: TaskGround, cfg: BenchConfig, seed: int, ru
                            patience=cfg.iterations, n_envs=cfg.n_envs,
                            clip_seconds=cfg.clip_seconds,
                            critic="none" if method == "eureka" else None,
-                           search="random" if method == "random" else "chain_rule")
+                           search="random" if method == "random" else "chain_rule",
+                           final_steps=cfg.final_steps)
         paths, run_id, resume = new_run_dir(config, run_dir), run_dir.name, False
-    # make_engines reads config.search: "random" swaps in the random-search engineer.
-    outcome = execute(paths, config, run_id, resume=resume)
+    config.ray_address = cfg.ray_address  # a runtime choice: a resumed method may move
+    training = open_training_backend(cfg.ray_address)
+    try:  # make_engines reads config.search: "random" swaps in the random-search engineer.
+        outcome = execute(paths, config, run_id, resume=resume, training=training)
+    finally:
+        training.close()
     log(f"  {method}: run {outcome.status} ({outcome.reason})")
 
 
-def _train_default(ground: TaskGround, cfg: BenchConfig, seed: int, run_dir: Path) -> Path:
-    """Train the env's own reward for the whole budget; returns the policy directory."""
+def _train_once(method: str, ground: TaskGround, cfg: BenchConfig, seed: int,
+                run_dir: Path) -> Path:
+    """``default``: the env's own reward for the whole budget; ``reference``: the task's hidden
+    reward for ``final_steps`` (else the budget). Returns the policy directory."""
     from vid2reward import examples
     from vid2reward.sim.reward import load_reward_program
     from vid2reward.sim.train import TrainConfig, train
@@ -190,10 +214,15 @@ def _train_default(ground: TaskGround, cfg: BenchConfig, seed: int, run_dir: Pat
     policy_dir = run_dir / "policy"
     if (policy_dir / "policy.zip").is_file():
         return policy_dir
-    name = DEFAULT_REWARD[ground.env_id]
-    source = (Path(examples.__file__).parent / name).read_text(encoding="utf-8")
+    if method == "default":
+        name = DEFAULT_REWARD[ground.env_id]
+        source = (Path(examples.__file__).parent / name).read_text(encoding="utf-8")
+        steps = cfg.budget_steps
+    else:
+        name, source = f"{ground.task}_reference.py", ground.reference_reward
+        steps = cfg.final_steps or cfg.budget_steps
     overrides = {} if cfg.n_envs is None else {"n_envs": cfg.n_envs}
-    train(TrainConfig.for_env(ground.env_id, total_steps=cfg.budget_steps, seed=seed, **overrides),
+    train(TrainConfig.for_env(ground.env_id, total_steps=steps, seed=seed, **overrides),
           load_reward_program(source, name=name), policy_dir)
     return policy_dir
 
@@ -206,14 +235,20 @@ def run_method(method: str, ground: TaskGround, cfg: BenchConfig, seed: int, out
     if done.is_file():
         return MethodResult(**read_json(done))
     t0 = time.monotonic()
-    if method == "default":
-        policy_dir = _train_default(ground, cfg, seed, run_dir)
+    final_nes, final_metrics = None, None
+    if method in ("default", "reference"):
+        policy_dir = _train_once(method, ground, cfg, seed, run_dir)
         steps = int(read_json(policy_dir / "metrics.json").get("steps", cfg.budget_steps))
         trail = [policy_dir]
     else:
         _run_search(method, ground, cfg, seed, run_dir, log)
         steps = _env_steps(run_dir)
         trail = best_so_far(run_dir)
+        final_dir = RunRecord(run_dir).final_dir
+        if cfg.final_steps > 0 and (final_dir / "policy.zip").is_file():
+            final_metrics = measure_policy(final_dir, ground, cfg.eval_episodes)
+            final_nes = normalized_expert_score(final_metrics, ground.expert_metrics,
+                                                ground.random_metrics)
     curve = [normalized_expert_score(measure_policy(p, ground, cfg.eval_episodes),
                                      ground.expert_metrics, ground.random_metrics) for p in trail]
     best_metrics = measure_policy(trail[-1], ground, cfg.eval_episodes) if trail else {}
@@ -223,7 +258,8 @@ def run_method(method: str, ground: TaskGround, cfg: BenchConfig, seed: int, out
         distance=behaviour_distance(best_metrics, ground.expert_metrics) if best_metrics else float("nan"),
         wall_seconds=round(time.monotonic() - t0, 1), env_steps=steps,
         best_candidate=str(trail[-1].relative_to(run_dir)) if trail else None,
-        best_metrics=best_metrics, run_dir=str(run_dir))
+        best_metrics=best_metrics, run_dir=str(run_dir), final_nes=final_nes,
+        final_metrics=final_metrics)
     write_json(done, asdict(result))
     return result
 

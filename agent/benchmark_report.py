@@ -17,7 +17,7 @@ from vid2reward.agent.benchmark import METHODS, MethodResult, TaskGround
 from vid2reward.sim.expert_score import NES_METRICS, behaviour_distance
 
 COLOURS = {"full": (200, 90, 30), "random": (40, 160, 40), "eureka": (30, 30, 210),
-           "default": (120, 120, 120)}
+           "default": (120, 120, 120), "reference": (20, 20, 20)}
 """BGR line colour per method."""
 
 
@@ -35,8 +35,11 @@ def summarise(results: list[MethodResult], grounds: dict[str, TaskGround]) -> li
                 continue
             nes = np.array([r.nes for r in group])
             ratio = float(np.mean([r.distance / d_random[task] for r in group]))
+            finals = np.array([r.final_nes for r in group if r.final_nes is not None])
             rows.append({"task": task, "method": method, "seeds": len(group),
                          "nes_mean": float(nes.mean()), "nes_std": float(nes.std()),
+                         "final_mean": float(finals.mean()) if finals.size else None,
+                         "final_std": float(finals.std()) if finals.size else None,
                          "distance_ratio": ratio,
                          "wall_seconds": float(np.mean([r.wall_seconds for r in group])),
                          "env_steps": int(np.mean([r.env_steps for r in group]))})
@@ -44,8 +47,11 @@ def summarise(results: list[MethodResult], grounds: dict[str, TaskGround]) -> li
         per_task = [r["nes_mean"] for r in rows if r["method"] == method and r["task"] != "mean"]
         if len(per_task) > 1:
             same = [r for r in rows if r["method"] == method]
+            finals = [r["final_mean"] for r in same if r["final_mean"] is not None]
             rows.append({"task": "mean", "method": method, "seeds": same[0]["seeds"],
                          "nes_mean": float(np.mean(per_task)), "nes_std": float(np.std(per_task)),
+                         "final_mean": float(np.mean(finals)) if len(finals) == len(same) else None,
+                         "final_std": float(np.std(finals)) if len(finals) == len(same) else None,
                          "distance_ratio": float(np.mean([r["distance_ratio"] for r in same])),
                          "wall_seconds": float(np.mean([r["wall_seconds"] for r in same])),
                          "env_steps": int(np.mean([r["env_steps"] for r in same]))})
@@ -55,26 +61,35 @@ def summarise(results: list[MethodResult], grounds: dict[str, TaskGround]) -> li
 def rich_table(rows: list[dict[str, Any]], title: str) -> Table:
     """The summary as a rich table."""
     table = Table(title=title)
-    for col in ("task", "method", "NES mean ± std", "d / d(random)", "seeds", "wall time",
-                "env steps"):
+    for col in ("task", "method", "NES mean ± std", "retrained NES", "d / d(random)", "seeds",
+                "wall time", "env steps"):
         table.add_column(col, justify="left" if col in ("task", "method") else "right",
                          no_wrap=col != "task")
     last = None
     for r in rows:
         table.add_row(r["task"] if r["task"] != last else "", r["method"],
-                      f"{r['nes_mean']:.3f} ± {r['nes_std']:.3f}", f"{r['distance_ratio']:.2f}",
+                      f"{r['nes_mean']:.3f} ± {r['nes_std']:.3f}", _final(r),
+                      f"{r['distance_ratio']:.2f}",
                       str(r["seeds"]),
                       f"{r['wall_seconds']:.0f} s", f"{r['env_steps']:,}")
         last = r["task"]
     return table
 
 
+def _final(row: dict[str, Any]) -> str:
+    """The retrained (final) NES cell: mean ± std, or a dash when not measured."""
+    if row.get("final_mean") is None:
+        return "-"
+    return f"{row['final_mean']:.3f} ± {row['final_std']:.3f}"
+
+
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """The summary as a GitHub markdown table (for docs/benchmark.md)."""
-    lines = ["| task | method | NES mean ± std | d / d(random) | seeds | wall time | env steps |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| task | method | NES mean ± std | retrained NES | d / d(random) | seeds | wall time | env steps |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['task']} | {r['method']} | {r['nes_mean']:.3f} ± {r['nes_std']:.3f} "
+                     f"| {_final(r)} "
                      f"| {r['distance_ratio']:.2f} | {r['seeds']} | {r['wall_seconds']:.0f} s | {r['env_steps']:,} |")
     return "\n".join(lines)
 
@@ -96,14 +111,16 @@ def write_outputs(results: list[MethodResult], grounds: dict[str, TaskGround], o
         writer = csv.writer(f)
         writer.writerow(["task", "method", "seed", "nes", "nes_per_iteration", "distance",
                          "wall_seconds", "env_steps", "forward_velocity", "torso_height_mean",
-                         "cadence_hz", "fall_rate"])
+                         "cadence_hz", "fall_rate", "final_nes", "final_fall_rate"])
         for r in results:
             m = r.best_metrics
             writer.writerow([r.task, r.method, r.seed, f"{r.nes:.4f}",
                              " ".join(f"{v:.4f}" for v in r.nes_per_iteration),
                              f"{r.distance:.4f}", r.wall_seconds, r.env_steps,
                              *(f"{m.get(k, float('nan')):.4f}" for k in
-                               ("forward_velocity", "torso_height_mean", "cadence_hz", "fall_rate"))])
+                               ("forward_velocity", "torso_height_mean", "cadence_hz", "fall_rate")),
+                             "" if r.final_nes is None else f"{r.final_nes:.4f}",
+                             "" if not r.final_metrics else f"{r.final_metrics.get('fall_rate', float('nan')):.4f}"])
     paths["markdown"].write_text(markdown_table(rows) + "\n", encoding="utf-8")
     plot_curves(results, paths["png"])
     return paths
@@ -111,12 +128,13 @@ def write_outputs(results: list[MethodResult], grounds: dict[str, TaskGround], o
 
 def plot_curves(results: list[MethodResult], path: Path, panel: tuple[int, int] = (360, 260)) -> None:
     """NES (mean over seeds) against iteration, one panel per task, one line per method;
-    ``default`` (one training, no iterations) is a dashed horizontal line."""
+    ``default`` and ``reference`` (one training each, no iterations) are dashed horizontal lines."""
     tasks = list(dict.fromkeys(r.task for r in results))
     w, h = panel
     legend = 30
     img = np.full((h + legend, max(w * max(1, len(tasks)), 440), 3), 255, np.uint8)
-    n_iter = max((len(r.nes_per_iteration) for r in results if r.method != "default"), default=1)
+    n_iter = max((len(r.nes_per_iteration) for r in results
+                  if r.method not in ("default", "reference")), default=1)
     font = cv2.FONT_HERSHEY_SIMPLEX
     for col, task in enumerate(tasks):
         x0, y0, x1, y1 = col * w + 40, 30, col * w + w - 15, h - 35  # plot area
@@ -142,7 +160,7 @@ def plot_curves(results: list[MethodResult], path: Path, panel: tuple[int, int] 
             if not group:
                 continue
             colour = COLOURS[method]
-            if method == "default":
+            if method in ("default", "reference"):
                 _, y = px(1, float(np.mean([g[-1] for g in group])))
                 for xs in range(x0, x1, 10):
                     cv2.line(img, (xs, y), (min(xs + 5, x1), y), colour, 2)

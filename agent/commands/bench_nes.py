@@ -42,11 +42,16 @@ def register_kinds(kinds: argparse._SubParsersAction) -> None:
     n.add_argument("--tasks", nargs="+", metavar="TASK",
                    help=f"expert tasks (default {' '.join(FULL_TASKS)}; --fast: {FAST_TASK}); "
                         f"known: {', '.join(EXPERT_TASKS)}")
-    n.add_argument("--methods", nargs="+", choices=METHODS, help="methods (default all four)")
+    n.add_argument("--methods", nargs="+", choices=METHODS,
+                   help="methods (default all but reference; reference trains the task's hidden "
+                        "reward from scratch for --final-steps)")
     n.add_argument("--seeds", type=int, default=None, help="seeds per method (default 1)")
     n.add_argument("--iterations", type=int, default=None, help="iterations (default 3)")
     n.add_argument("--candidates", type=int, default=None, help="candidates per iteration (default 4)")
     n.add_argument("--steps", type=int, default=None, help="PPO steps per candidate (default 60000)")
+    n.add_argument("--final-steps", type=int, default=0, metavar="N",
+                   help="also train each search method's winning reward again from scratch for N "
+                        "steps and score that policy ('retrained NES'; default 0: off)")
     n.add_argument("--eval-episodes", type=int, default=None,
                    help="seeded episodes measured per policy (default 5)")
     n.add_argument("--experts", type=Path, default=None,
@@ -84,8 +89,11 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
             if value < 1:
                 raise UserError(f"--{flag.replace('_', '-')} must be at least 1", where=str(value))
             base[key] = value
-    return BenchConfig(tasks=tasks, methods=list(args.methods or METHODS), experts=args.experts,
-                       **base)  # type: ignore[arg-type]
+    if args.final_steps < 0:
+        raise UserError("--final-steps must not be negative", where=str(args.final_steps))
+    methods = list(args.methods or [m for m in METHODS if m != "reference"])
+    return BenchConfig(tasks=tasks, methods=methods, experts=args.experts,
+                       final_steps=args.final_steps, **base)  # type: ignore[arg-type]
 
 
 def run_nes(args: argparse.Namespace) -> int:

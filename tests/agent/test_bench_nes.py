@@ -2,6 +2,7 @@
 whole pipeline in fast mode on the bundled expert clip (no expert is trained here)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +83,21 @@ def test_bench_nes_fast_pipeline(tmp_path, capsys):
     # Rerunning reads the finished methods back instead of training again.
     assert main(["bench", "nes", "--fast", "--candidates", "1", "--eval-episodes", "1",
                  "--out", str(out)]) == 0
+
+
+def test_bench_nes_retrains_the_winner_and_trains_the_reference(tmp_path):
+    """--final-steps: the full method's winning reward is trained again from scratch and scored
+    ('retrained NES'); the reference method trains the task's hidden reward for as long."""
+    out = tmp_path / "bench"
+    assert main(["bench", "nes", "--fast", "--candidates", "1", "--iterations", "1",
+                 "--eval-episodes", "1", "--methods", "full", "reference",
+                 "--final-steps", "2048", "--out", str(out)]) == 0
+    data = json.loads((out / "results.json").read_text())
+    by_method = {r["method"]: r for r in data["results"]}
+    full, reference = by_method["full"], by_method["reference"]
+    assert 0.0 <= full["final_nes"] <= 1.0 and full["final_metrics"]["episodes"] == 1
+    assert (Path(full["run_dir"]) / "final" / "policy.zip").is_file()
+    assert reference["final_nes"] is None and reference["env_steps"] >= 2048
+    policy_metrics = json.loads((Path(reference["run_dir"]) / "policy" / "metrics.json").read_text())
+    assert policy_metrics["reward_name"] == "hopper-steady_reference.py"
+    assert "retrained NES" in (out / "summary.md").read_text()
