@@ -21,6 +21,7 @@ from rich.table import Table
 from vid2reward.agent.run_record import RunRecord
 from vid2reward.sim.errors import UserError
 from vid2reward.sim.evaluation import PolicyEvaluation, evaluate_policy
+from vid2reward.sim.reward import RewardError, one_line
 from vid2reward.tools.reward_isolation import set_trust
 
 
@@ -113,6 +114,7 @@ def evaluate_directory(directory: Path, *, episodes: int, seed: int = 0, max_ste
     if video is not None and video.suffix.lower() != ".mp4":
         raise UserError("the video must be an .mp4 file", where=str(video))
     from vid2reward.sim.rollout import load_policy
+    from vid2reward.sim.vec_env import EnvWorkerError
     from vid2reward.tools.reward_env import LockstepReward
 
     policy_dir, found_reward, run = policy_of(directory)
@@ -125,6 +127,8 @@ def evaluate_directory(directory: Path, *, episodes: int, seed: int = 0, max_ste
                                      max_steps=max_steps, reward=lockstep)
         if lockstep is not None:
             lockstep.finish()
+    except EnvWorkerError as exc:  # the reward's worker overran its step time, or died
+        raise RewardError(one_line(str(exc)), where=str(reward)) from None
     finally:
         if lockstep is not None:
             lockstep.close()
