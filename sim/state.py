@@ -75,6 +75,10 @@ STATE_FIELDS: list[StateField] = [
                "within the joint's limits, about -1.5 to 1.5"),
     StateField("joint_velocities", "dict[str, float] (rad/s)", "angular speed of every actuated joint",
                "-10 to 10"),
+    StateField("leg_keypoints", "dict[str, array(2)] (m)",
+               "side-view x, z of shoulder (top of the trunk axis), hip_/knee_/ankle_/heel_/toe_ "
+               "left/right: the points a video pose is measured from; empty for bodies without "
+               "human legs, heel/toe absent without feet", "-"),
     StateField("gait_angles", "dict[str, float] (rad)",
                "sagittal leg angles in the clinical conventions a person's video pose is measured "
                "in (see 'Human joints' below): hip_left/right (+ = thigh ahead of the trunk), "
@@ -103,6 +107,21 @@ GAIT_JOINTS: dict[str, dict[str, tuple[str, float]]] = {
                  "hip_left": ("left_hip_y", -1.0), "knee_left": ("left_knee", -1.0)},
 }
 """Per env family (the env id before ``-v``): the mapping human joint -> simulator joint."""
+
+LEG_POINTS: dict[str, dict[str, tuple[str, str, str | None, str | None, str | None]]] = {
+    # leg -> (hip joint, knee joint, ankle joint, foot geom, foot body): the joints' anchors are
+    # the keypoints; a foot geom's ends are heel (the end at the ankle) and toe; a body without
+    # an ankle joint has its foot body's origin as the ankle
+    "Walker2d": {"right": ("thigh_joint", "leg_joint", "foot_joint", "foot_geom", None),
+                 "left": ("thigh_left_joint", "leg_left_joint", "foot_left_joint",
+                          "foot_left_geom", None)},
+    "Humanoid": {"right": ("right_hip_y", "right_knee", None, None, "right_foot"),
+                 "left": ("left_hip_y", "left_knee", None, None, "left_foot")},
+}
+"""Per env family: where the video pose's leg keypoints are on the simulated body."""
+TRUNK_LENGTH = 0.5
+"""Length (m) of the hip-mid -> shoulder segment drawn along the torso's up axis (only its
+direction matters: trunk lean)."""
 
 
 def gait_joints(env_id: str) -> dict[str, tuple[str, float]]:
@@ -145,6 +164,16 @@ class StateTracker:
         self.joint_names = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j) for j in joint_ids]
         self.joint_qpos = np.array([model.jnt_qposadr[j] for j in joint_ids])
         self.joint_qvel = np.array([model.jnt_dofadr[j] for j in joint_ids])
+        family = spec.env_id.split("-v")[0]
+
+        def _id(kind: mujoco.mjtObj, name: str | None) -> int | None:
+            return None if name is None else mujoco.mj_name2id(model, kind, name)
+
+        self.leg_points = {
+            leg: (_id(mujoco.mjtObj.mjOBJ_JOINT, hip), _id(mujoco.mjtObj.mjOBJ_JOINT, knee),
+                  _id(mujoco.mjtObj.mjOBJ_JOINT, ankle), _id(mujoco.mjtObj.mjOBJ_GEOM, geom),
+                  _id(mujoco.mjtObj.mjOBJ_BODY, foot))
+            for leg, (hip, knee, ankle, geom, foot) in LEG_POINTS.get(family, {}).items()}
         self.gait_qpos = {
             human: (int(model.jnt_qposadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, joint)]), sign)
             for human, (joint, sign) in gait_joints(spec.env_id).items()}
@@ -213,6 +242,27 @@ class StateTracker:
         roll = math.atan2(up_y, up_z)
         yaw = math.atan2(m[3], m[0])
         return pitch, roll, yaw
+
+
+    def leg_keypoints(self) -> dict[str, np.ndarray]:
+        """Side-view (x, z) keypoints of the legs and trunk (see ``LEG_POINTS``)."""
+        d = self.data
+        out: dict[str, np.ndarray] = {}
+        for leg, (hip, knee, ankle, geom, foot) in self.leg_points.items():
+            out[f"hip_{leg}"] = d.xanchor[hip][[0, 2]].copy()
+            out[f"knee_{leg}"] = d.xanchor[knee][[0, 2]].copy()
+            ankle_at = d.xanchor[ankle] if ankle is not None else d.xpos[foot]
+            out[f"ankle_{leg}"] = ankle_at[[0, 2]].copy()
+            if geom is not None:
+                axis = d.geom_xmat[geom].reshape(3, 3)[:, 2] * self.model.geom_size[geom, 1]
+                ends = sorted((d.geom_xpos[geom] - axis, d.geom_xpos[geom] + axis),
+                              key=lambda p: float(np.linalg.norm(p - ankle_at)))
+                out[f"heel_{leg}"], out[f"toe_{leg}"] = ends[0][[0, 2]], ends[1][[0, 2]]
+        if out:
+            mid = (out["hip_left"] + out["hip_right"]) / 2
+            up = d.xmat[self.torso_id].reshape(3, 3)[:, 2][[0, 2]]
+            out["shoulder"] = mid + TRUNK_LENGTH * up / max(1e-9, float(np.linalg.norm(up)))
+        return out
 
 
 class StateView:
@@ -354,6 +404,13 @@ class StateView:
     def joint_angles(self) -> dict[str, float]:
         t = self.__tracker
         return dict(zip(t.joint_names, t.data.qpos[t.joint_qpos].tolist(), strict=True))
+
+    @property
+    def leg_keypoints(self) -> dict[str, np.ndarray]:
+        cache = self.__tracker.cache
+        if "leg_keypoints" not in cache:
+            cache["leg_keypoints"] = self.__tracker.leg_keypoints()
+        return {k: _read_only(v) for k, v in cache["leg_keypoints"].items()}
 
     @property
     def gait_angles(self) -> dict[str, float]:

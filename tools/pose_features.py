@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -350,3 +351,50 @@ def _masked(k: LegKeypoints, keep: np.ndarray) -> LegKeypoints:
                         knee={g: m(k.knee[g]) for g in LEGS}, ankle={g: m(k.ankle[g]) for g in LEGS},
                         heel={g: m(k.heel[g]) for g in LEGS}, toe={g: m(k.toe[g]) for g in LEGS},
                         confidence=k.confidence)
+
+
+# -- the learner: the same features from simulator state -----------------------------------------
+class KeypointRecorder:
+    """Records ``s.leg_keypoints`` at every step; pass it as ``run_episodes(reward=...)``
+    (it returns a zero reward) and read :meth:`features` afterwards."""
+
+    def __init__(self) -> None:
+        self.steps: list[dict[str, np.ndarray]] = []
+
+    def __call__(self, s: Any, a: np.ndarray) -> tuple[float, dict[str, float]]:
+        """Record one step (the reward-program signature)."""
+        self.steps.append({k: np.array(v) for k, v in s.leg_keypoints.items()})
+        return 0.0, {}
+
+    def keypoints(self, fps: float) -> LegKeypoints | None:
+        """The recorded steps as a keypoint series (None for a body without human legs)."""
+        if not self.steps or "shoulder" not in self.steps[0]:
+            return None
+
+        def series(name: str) -> np.ndarray:
+            nan = np.full(2, np.nan)
+            return np.array([step.get(name, nan) for step in self.steps], dtype=np.float64)
+
+        return LegKeypoints(fps=fps, shoulder=series("shoulder"),
+                            hip={g: series(f"hip_{g}") for g in LEGS},
+                            knee={g: series(f"knee_{g}") for g in LEGS},
+                            ankle={g: series(f"ankle_{g}") for g in LEGS},
+                            heel={g: series(f"heel_{g}") for g in LEGS},
+                            toe={g: series(f"toe_{g}") for g in LEGS})
+
+
+def learner_pose_features(env_id: str, policy: Any, *, seed: int, max_steps: int
+                          ) -> dict[str, float]:
+    """The pose features of a policy, measured from simulator state over one episode (no
+    rendering): the learner's side of the comparison with a video's pose. Empty for a body
+    without human legs (only Walker2d and Humanoid have them)."""
+    from vid2reward.sim.rollout import run_episodes
+
+    recorder = KeypointRecorder()
+    episode = run_episodes(env_id, policy, episodes=1, seed=seed, max_steps=max_steps,
+                           reward=recorder)[0]
+    keypoints = recorder.keypoints(1.0 / episode.dt)
+    if keypoints is None:
+        return {}
+    measured = gait_features(keypoints, smooth_seconds=0.0)
+    return {k: float(v) for k, v in measured.vector().items() if v is not None}

@@ -72,3 +72,32 @@ def test_env_context_maps_human_joints_to_simulator_joints():
     assert "| knee_left | `leg_left_joint` | -s.joint_angles['leg_left_joint'] |" in text
     assert "no ankle joint" in env_context(get_spec("Humanoid-v5"))
     assert "## Human joints" not in env_context(get_spec("Hopper-v5"))
+
+
+def test_learner_pose_features_from_simulator_state_match_the_commanded_gait():
+    """Joints driven kinematically at a known stride: the video's feature code reads it back."""
+    from vid2reward.tools.pose_features import KeypointRecorder, gait_features
+
+    env = make_env("Walker2d-v5")
+    env.reset(seed=0)
+    m, d = env.unwrapped.model, env.unwrapped.data
+    tracker = StateTracker(env, get_spec("Walker2d-v5"))
+    recorder = KeypointRecorder()
+    adr = {name: m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, name)]
+           for name in ("thigh_joint", "leg_joint", "thigh_left_joint", "leg_left_joint")}
+    stride_hz, fps = 0.9, 50.0
+    for i in range(int(4 * fps)):
+        w = 2 * np.pi * stride_hz * i / fps
+        for leg, phase in (("", 0.0), ("_left", np.pi)):
+            d.qpos[adr[f"thigh{leg}_joint"]] = -0.4 + 0.35 * np.sin(w + phase)  # hip -0.75..-0.05
+            d.qpos[adr[f"leg{leg}_joint"]] = -0.5 + 0.4 * np.sin(w + phase + 1.0)  # knee 0.1..0.9
+        d.qpos[0] = 0.6 * i / fps  # walking forward at 0.6 m/s
+        mujoco.mj_forward(m, d)
+        recorder(tracker.view(np.zeros(m.nu)), np.zeros(m.nu))
+    f = gait_features(recorder.keypoints(fps), smooth_seconds=0.0)
+    assert f.pose_cadence_hz == pytest.approx(2 * stride_hz, rel=0.05)
+    assert f.pose_lr_phase_deg == pytest.approx(180, abs=5)
+    assert f.pose_knee_range_deg == pytest.approx(np.degrees(0.8) * 0.95, rel=0.05)
+    assert f.pose_knee_max_deg == pytest.approx(np.degrees(0.9), abs=3)
+    assert f.detection_rate == 1.0
+    env.close()
