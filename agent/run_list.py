@@ -35,7 +35,7 @@ class RunRow:
     """Engine (and models), then the expert video's source."""
     status: str = ""
     """finished, budget, failed, interrupted (from the log), unfinished (running, or killed:
-    resume continues it), or unreadable."""
+    resume continues it; with the time since its last event), or unreadable."""
     iterations: int | None = None
     best_similarity: float | None = None
     final_evaluation: str = ""
@@ -125,6 +125,8 @@ def _read_row(path: Path) -> RunRow:
             iterations, best = event.iteration, event.run_best_similarity
         elif isinstance(event, RolledBack):
             iterations = event.iteration
+    if status == "unfinished" and events:  # running, or killed: how long since it last spoke
+        status += f", last event {_age(time.time() - events[-1].ts)} ago"
     summary = record.best_summary() or {}
     if summary.get("best_similarity") is not None and status != "unfinished":
         best = summary["best_similarity"]
@@ -143,6 +145,17 @@ def _read_row(path: Path) -> RunRow:
                   status=status, iterations=iterations, best_similarity=best,
                   final_evaluation=final_text,
                   started=started if started is not None else record.run_json.stat().st_mtime)
+
+
+def _age(seconds: float) -> str:
+    """``42 s``, ``7 min``, ``3 h``, ``2 days``."""
+    if seconds < 90:
+        return f"{max(0, round(seconds))} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    if seconds < 36 * 3600:
+        return f"{round(seconds / 3600)} h"
+    return f"{round(seconds / 86400)} days"
 
 
 def _source(video: str) -> str:
