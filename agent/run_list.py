@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from vid2reward.agent.run_log import (
+    EVENTS_FILE,
     IterationFinished,
     RolledBack,
     RunFinished,
@@ -71,7 +72,7 @@ def is_run_dir(path: Path) -> bool:
     the checkpoints of one."""
     record = RunRecord(path)
     return path.is_dir() and (record.is_run() or record.checkpoints.is_file()
-                              or (path / "events.jsonl").is_file())
+                              or (path / EVENTS_FILE).is_file())
 
 
 def list_runs(folder: Path) -> list[RunRow]:
