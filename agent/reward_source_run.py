@@ -182,7 +182,8 @@ def run_with_source(config: RunConfig, opts: SourceOptions, out: Path | None = N
                                if source is None else source.cache_key(),
                                "status": result.status, "failure": result.metrics.get("failure"),
                                "steps": result.metrics["steps"],
-                               "wall_seconds": round(time.monotonic() - started, 1), **extra}
+                               "wall_seconds": round(time.monotonic() - started, 1),
+                               "run_dir": str(record.root), **extra}
     if result.status != "failed":
         from vid2reward.sim.envs import steps_for_seconds
         from vid2reward.sim.render import write_clip_and_sheet

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vid2reward.agent.commands.reward_sources import add_source_options, run_source
 from vid2reward.agent.config import RunConfig
 from vid2reward.agent.dashboard import Dashboard
 from vid2reward.agent.runner import execute, load_run, make_engines, new_run_dir
@@ -67,6 +68,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--replay", type=Path, default=None, metavar="RUN_DIR",
                    help="re-run a recorded --engine llm run with no key and no network: every "
                         "model call is answered from RUN_DIR/events.jsonl (its options are used)")
+    add_source_options(p)
     p.set_defaults(func=run)
     r = verbs.add_parser("resume", help="continue a run after a crash, kill or stop",
                          description="Continue a run from its last finished step (no finished "
@@ -137,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"run needs {missing}", where="vid2reward run",
                         fix="vid2reward run --env Hopper-v5 --video clip.mp4 (or --replay RUN_DIR)")
     config = config_from_args(args)
+    if args.reward_source != "bilevel":  # VLM-RM, VIPER or CaR: one reward, one training
+        return run_source(args, config)
     if args.feedback is not None:
         _say_feedback(args.feedback, config.engine)
     engines = make_engines(config)  # a missing model or key fails here, before any directory
@@ -167,6 +171,10 @@ def _say_feedback(text: str, engine: str) -> None:
 
 def resume(args: argparse.Namespace) -> int:
     paths, config, run_id = load_run(args.run_dir)
+    source = (paths.read_info().get("reward_source") or {}).get("kind", "bilevel")
+    if source != "bilevel":
+        raise UserError(f"a --reward-source {source} run cannot be resumed", where=str(args.run_dir),
+                        fix="start it again (its video model and checks are cached or quick)")
     set_trust(config.trust_reward_code)  # as the run was started
     require_isolation()
     if args.api_key:
