@@ -148,9 +148,10 @@ class PlainProgress:
         if isinstance(event, NodeFinished):
             self.say(f"[{event.iteration}] {event.node} ({event.seconds:.1f}s) {event.summary}")
         elif isinstance(event, TrainingSummary):
+            eta = self.state.eta()
             self.say(f"[{event.iteration}] trained {event.candidate_id}: {event.status}, "
                      f"{event.steps} steps" + (" (cached)" if event.cached else "")
-                     + f"; {self.state.line()}")
+                     + f"; run ETA {'-' if eta is None else _clock(eta)}")
         elif isinstance(event, IterationFinished):
             self.say(f"[{event.iteration}] iteration done: {self.state.line()}")
 
@@ -182,8 +183,9 @@ class Dashboard:
         self.live: Live | None = None
         self.plain: PlainProgress | None = None
         if not quiet and not self.console.is_terminal:
-            self.plain = PlainProgress(config, lambda text: self.console.print(text, highlight=False,
-                                                                               markup=False))
+            # soft_wrap: one event, one line in a log file, however long
+            self.plain = PlainProgress(config, lambda text: self.console.print(
+                text, highlight=False, markup=False, soft_wrap=True))
 
     def __enter__(self) -> Dashboard:
         if not self.quiet and self.plain is None:

@@ -100,16 +100,20 @@ class ParsedFeedback:
     requests: list[Request] = field(default_factory=list)
     not_understood: list[str] = field(default_factory=list)
 
-    def summary(self) -> str:
-        """One line: what was understood (feature and arrow) and what was not."""
+    def summary(self, hint: bool = True) -> str:
+        """One line: what was understood (feature and arrow) and what was not (with ``hint``,
+        followed by words the vocabulary knows)."""
         arrow = {"increase": "↑", "decrease": "↓", "change": "→0"}
         parts = []
         if self.requests:
-            parts.append("understood: " + ", ".join(
-                f"'{r.words}' = {r.feature} {arrow[r.direction]}" for r in self.requests))
+            by_words: dict[str, list[str]] = {}
+            for r in self.requests:
+                by_words.setdefault(r.words, []).append(f"{r.feature} {arrow[r.direction]}")
+            parts.append("understood: " + ", ".join(f"'{w}' = {' and '.join(f)}"
+                                                    for w, f in by_words.items()))
         if self.not_understood:
             parts.append("not understood: " + ", ".join(f"'{c}'" for c in self.not_understood)
-                         + " (words I know: " + known_words() + ")")
+                         + (" (words I know: " + known_words() + ")" if hint else ""))
         return "; ".join(parts) or "nothing to read"
 
 

@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
 def _progress(config: RunConfig, console: Console) -> PlainProgress:
     """Plain progress lines between the prompts: nodes finished, candidates trained (k of N)
     and the run's ETA, a training line every 10 s."""
-    return PlainProgress(config, lambda text: console.print(text, style="dim", markup=False), every=10.0)
+    return PlainProgress(config, lambda text: console.print(text, style="dim", markup=False, soft_wrap=True),
+                         every=10.0)
 
 
 def _llm_answer(session: RunSession) -> Callable[[str, str], str] | None:

@@ -184,7 +184,7 @@ def engineer(state: RunState, ctx: RunContext) -> dict[str, Any]:
             learner=(evaluation or {}).get("features", {}))
         ctx.emit(MessageEvent(sender="human", message=human))
         ctx.record.write_human_feedback(iteration, words)
-        ctx.note(f"person: {parsed.summary()}")
+        ctx.note(f"person: {parsed.summary(hint=False)}")
     answer = ctx.engineer.propose(brief(state, ctx, iteration), feedback, ctx.record.audits(iteration))
     records = write_candidates(ctx, iteration + 1, answer, feedback.id if feedback else None, best)
     ctx.note(f"{len(answer.edits)} edits: " + ", ".join(f"{e.op} {e.component}" for e in answer.edits))

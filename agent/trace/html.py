@@ -23,6 +23,7 @@ from vid2reward.agent.trace.view import (
     audit_counts,
     edit_label,
     expert_label,
+    feature_label,
     final_lines,
     iteration_title,
     moved_label,
@@ -191,7 +192,8 @@ def _chain(trace: RunTrace, it: IterationTrace) -> str:
     rows, classes = [], []
     for row in chain_rows(feedback, rf, it.audits):
         d = row.delta
-        delta = [row.feature, num(d.learner), num(d.expert), ARROW[d.direction], f"{d.importance:.2f}"] if d else [
+        delta = [feature_label(row.feature, d), num(d.learner), num(d.expert), ARROW[d.direction],
+                 f"{d.importance:.2f}"] if d else [
             row.feature, "", "", "", ""]
         closer, closer_colour = "", ""
         if row.audit is not None:

@@ -99,12 +99,20 @@ class IterationTrace(BaseModel):
     run_best_similarity: float | None = None
 
     def answered_feedback(self) -> VisualFeedback | None:
-        """The VisualFeedback the engineer answered (else the iteration's best-scored one)."""
+        """The VisualFeedback the engineer answered (else the iteration's best-scored one),
+        with a person's feedback of the iteration (``hf-NNN``) merged in as the engineer got
+        it: their deltas first, replacing the critic's for the same features."""
+        human = next((fb for fb in self.feedback if fb.id.startswith("hf-")), None)
+        critic = [fb for fb in self.feedback if fb is not human]
         wanted = self.reward_feedback.feedback_id if self.reward_feedback else None
-        for fb in self.feedback:
-            if fb.id == wanted:
-                return fb
-        return max(self.feedback, key=lambda fb: fb.similarity, default=None)
+        answered = next((fb for fb in critic if fb.id == wanted), None) or max(
+            critic, key=lambda fb: fb.similarity, default=None)
+        if human is None or answered is None:
+            return answered or human
+        named = {d.feature for d in human.deltas}
+        return answered.model_copy(update={
+            "problems": [*human.problems, *answered.problems],
+            "deltas": [*human.deltas, *(d for d in answered.deltas if d.feature not in named)]})
 
 
 class SimilarityPoint(BaseModel):

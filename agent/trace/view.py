@@ -238,6 +238,12 @@ def _node_label(node: NodeRun, start: float, run_is_live: bool) -> Text:
     return label
 
 
+def feature_label(feature: str, delta: Any) -> str:
+    """The feature of a chain row; '(person)' marks a person's delta, whose 'expert' value is
+    the target they asked for."""
+    return f"{feature} (person)" if delta is not None and delta.evidence.startswith("the person said") else feature
+
+
 def iteration_title(it: IterationTrace) -> str:
     """'iteration 3: its best iter-003/cand-01 0.412; run best iter-002/cand-00 0.440' — the
     iteration's own best and the run's best so far, each with its own candidate."""
@@ -343,7 +349,8 @@ def chain_table(trace: RunTrace, it: IterationTrace) -> Table:
         answer = "(no edits yet)" if trace.status == "running" else "(no edits: the run ended here)"
     title = f"chain rule: {feedback.id if feedback else '(no critique)'} → {answer}"
     caption = ("↑ increase  ↓ decrease  ↕ change   predicted? = did the feature move the way the "
-               "edit predicted; closer? = did it end nearer the expert's value")
+               "edit predicted; closer? = did it end nearer the expert's value; (person): a "
+               "person's delta, its 'expert' is the target they asked for")
     # Feature names never wrap (they are what the eye scans for); directions are arrows, so the
     # table keeps one line per row down to ~110 columns.
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
@@ -363,7 +370,7 @@ def chain_table(trace: RunTrace, it: IterationTrace) -> Table:
         first = delta is not None and row.feature not in shown
         if delta is not None:
             shown.add(row.feature)
-        cells = ([row.feature, num(delta.learner), num(delta.expert), ARROW[delta.direction],
+        cells = ([feature_label(row.feature, delta), num(delta.learner), num(delta.expert), ARROW[delta.direction],
                   f"{delta.importance:.2f}"] if first and delta is not None
                  else [Text(row.feature, style="dim") if delta is None else "", "", "", "", ""])
         closer = Text("")

@@ -387,3 +387,22 @@ def test_a_node_cut_off_by_a_kill_is_not_running_after_resume(tmp_path):
     text = rendered_text(trace)
     assert re.search(r"keep_best +did not finish", text) and re.search(r"engineer +running", text)
     assert trace.sessions == 2 and "sessions 2" in text
+
+
+def test_a_persons_feedback_is_shown_as_the_engineer_got_it():
+    from vid2reward.agent.human_feedback import human_critique
+
+    critic = VisualFeedback(id="fb-001-00", iteration=1, candidate_id="iter-001/cand-00", similarity=0.4,
+                            deltas=[BehaviorDelta(feature="forward_speed", learner=0.2, expert=0.5, scale=0.5,
+                                                  direction="increase", importance=0.6),
+                                    BehaviorDelta(feature="tilt_deg", learner=1.0, expert=6.0, scale=5.0,
+                                                  direction="increase", importance=0.5)])
+    human, merged, _ = human_critique("slower", iteration=1, candidate_id="iter-001/cand-00",
+                                      feedback=critic, learner={"forward_speed": 0.2})
+    rf = RewardFeedback(id="rf-002", iteration=1, feedback_id="fb-001-00", source=SRC1, sha256=sha(SRC1))
+    it = IterationTrace(number=1, feedback=[critic, human], reward_feedback=rf)
+    assert it.answered_feedback() == merged
+    trace = RunTrace(run_dir="/x", run_id="x", status="finished", iterations=[it])
+    text = rendered_text(trace, 1)
+    assert re.search(r"forward_speed \(person\) +│ +0\.2 │ +-0\.3 │ +↓", text)
+    assert re.search(r"tilt_deg +│ +1 │ +6 │ +↑", text)
