@@ -28,7 +28,7 @@ from vid2reward.agent.run_log import (
 )
 from vid2reward.agent.run_record import RunRecord
 from vid2reward.agent.runner import RunOutcome
-from vid2reward.agent.trace.view import SIMILARITY_SCALE
+from vid2reward.agent.trace.view import SIMILARITY_SCALE, shorten
 
 
 class RunProgress:
@@ -204,7 +204,7 @@ class Dashboard:
         if self.plain is not None:
             self.plain.on_event(event)
         if isinstance(event, NodeFinished):
-            self.lines.append(_cut(f"[{event.iteration}] {event.node} ({event.seconds:.1f}s) "
+            self.lines.append(shorten(f"[{event.iteration}] {event.node} ({event.seconds:.1f}s) "
                                    f"{event.summary}", 160))
             self.lines = self.lines[-8:]
         elif isinstance(event, TrainingSummary):
@@ -261,11 +261,3 @@ class Dashboard:
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
-
-
-def _cut(text: str, width: int) -> str:
-    """``text`` in at most ``width`` characters, cut at a word with an ellipsis."""
-    if len(text) <= width:
-        return text
-    head = text[:width - 1]
-    return (head.rsplit(" ", 1)[0] if " " in head[width // 2:] else head) + "…"
