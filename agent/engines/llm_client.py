@@ -329,7 +329,8 @@ class RoleClient:
         event = LLMUsage(role=self.role, model=self.model, input_tokens=tokens_in,
                          output_tokens=tokens_out, cost_usd=round(cost, 6),
                          request=[logged_message(m) for m in convert_to_messages(list(messages))],
-                         response=logged_message(reply) if refused is None else {
+                         # the reply whole: a replay answers with it, a cut program would differ
+                         response=logged_message(reply, limit=None) if refused is None else {
                              "role": "ai", "text": "", "refused": refused.what, "fix": refused.fix or "",
                              "images_not_supported": isinstance(refused, ImagesNotSupported)})
         self.calls.append(event)
@@ -342,10 +343,10 @@ MAX_LOGGED_TEXT = 20_000
 """Longest text of one message kept in the run log (a request holds a page or two)."""
 
 
-def logged_message(message: BaseMessage) -> dict[str, Any]:
-    """A chat message as the run log keeps it: its role, its text parts, each image as a size
-    (a contact sheet's base64 would swamp the log; the sheet itself is in the run record),
-    and its tool calls or the call it answers."""
+def logged_message(message: BaseMessage, limit: int | None = MAX_LOGGED_TEXT) -> dict[str, Any]:
+    """A chat message as the run log keeps it: its role, its text parts (at most ``limit``
+    characters; None: whole), each image as a size (a contact sheet's base64 would swamp the
+    log; the sheet itself is in the run record), and its tool calls or the call it answers."""
     parts: list[str] = []
     content = message.content if isinstance(message.content, list) else [message.content]
     for part in content:
@@ -357,7 +358,7 @@ def logged_message(message: BaseMessage) -> dict[str, Any]:
             data = part.get("base64") or part.get("image_url") or ""
             parts.append(f"[{part.get('type', 'part')}: {len(str(data))} characters]")
     text = "\n".join(parts)
-    logged: dict[str, Any] = {"role": message.type, "text": text[:MAX_LOGGED_TEXT]}
+    logged: dict[str, Any] = {"role": message.type, "text": text[:limit]}
     if isinstance(message, AIMessage) and message.tool_calls:
         logged["tool_calls"] = [{"name": c["name"], "args": json.loads(json.dumps(c["args"], default=str))}
                                 for c in message.tool_calls]

@@ -182,3 +182,11 @@ def test_replay_user_errors_are_one_line(tmp_path, capsys):
     assert "--env cannot change them" in capsys.readouterr().err
     assert main(["run", "--env", "Hopper-v5"]) == 2
     assert "run needs --video" in capsys.readouterr().err
+
+
+def test_a_long_reply_is_logged_whole_for_the_replay(server):
+    _, engineer, _ = engines(server)
+    long_program = PROGRAM + "# " + "x" * 25_000 + "\n"
+    server.script(ENGINEER, Reply.text(long_program))
+    engineer.client.invoke([("user", "write it")])
+    assert engineer.client.calls[0].response["text"] == long_program
