@@ -239,7 +239,7 @@ class Dashboard:
         summary = record.best_summary() or {}
         table = Table(title=f"vid2reward run: {outcome.status} ({outcome.reason})",
                       caption=SIMILARITY_SCALE, caption_justify="left")
-        for col in ("iteration", "best candidate", "iteration best", "run best"):
+        for col in ("iteration", "its best candidate", "its similarity", "run best so far"):
             table.add_column(col, justify="right")
         for h in summary.get("history", []):
             table.add_row(str(h["iteration"]), str(h["best_candidate_id"]),
