@@ -252,7 +252,8 @@ def _final(trace: RunTrace, root: Path) -> str:
     final = trace.final
     clips = [_video(root, trace.expert.clip if trace.expert else None, "expert"),
              _video(root, final.clip if final else None,
-                    f"learner: best candidate {final.best_candidate_id if final else '-'}")]
+                    "learner: the final policy (best/)" if final and final.final_training
+                    else f"learner: best candidate {final.best_candidate_id if final else '-'}")]
     if any(clips):
         parts.append("<div class='clips'>" + "".join(clips) + "</div>")
     parts.append(_similarity_curve(trace))
@@ -261,7 +262,8 @@ def _final(trace: RunTrace, root: Path) -> str:
         keys = ("episodes", "env_return_mean", "env_return_std", "program_return_mean",
                 "length_mean", "length_std", "max_steps", "fall_rate")
         parts.append(_table(["final policy", "value"], [[k, num(ev[k], ".4g") if isinstance(ev.get(k), float)
-                                                         else str(ev.get(k, "-"))] for k in keys if k in ev],
+                                                         else str(ev[k]) if ev[k] is not None else "-"]
+                                                        for k in keys if k in ev],
                             caption="the final policy's evaluation (seeded full-length episodes)",
                             numeric={1}))
     return "\n".join(parts)
@@ -308,7 +310,7 @@ def _similarity_curve(trace: RunTrace, width: int = 560, height: int = 200) -> s
                          f"font-size='11'>{_e(label)}</text>")
     grid = "".join(f"<line x1='{pad}' x2='{width - pad}' y1='{height - pad - (height - 2 * pad) * g}' "
                    f"y2='{height - pad - (height - 2 * pad) * g}' stroke='#ddd'/>"
-                   f"<text x='2' y='{height - pad - (height - 2 * pad) * g + 4}' font-size='10'>{g:.1f}</text>"
+                   f"<text x='2' y='{height - pad - (height - 2 * pad) * g + 4}' font-size='10'>{g:.2g}</text>"
                    for g in (0.0, 0.25, 0.5, 0.75, 1.0))
     ticks = "".join(f"<text x='{xy(p.iteration, 0).split(',')[0]}' y='{height - 8}' font-size='10' "
                     f"text-anchor='middle'>{p.iteration}</text>" for p in points)

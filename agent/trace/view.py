@@ -147,7 +147,7 @@ def final_lines(trace: RunTrace) -> list[str]:
     ev = (ft or {}).get("evaluation")
     if isinstance(ev, dict):
         lines.append(
-            f"final policy ({ft.get('steps', 0):,} steps on the best reward): env return "  # type: ignore[union-attr]
+            f"final policy (the best reward, trained {ft.get('steps', 0):,} steps): env return "  # type: ignore[union-attr]
             f"{num(ev.get('env_return_mean'), '.1f')} ± {num(ev.get('env_return_std'), '.1f')}, "
             f"episode length {num(ev.get('length_mean'), '.0f')} of {ev.get('max_steps', '-')}, "
             f"fell in {ev.get('fall_rate', 0.0):.0%} of {ev.get('episodes', '-')} episodes")
