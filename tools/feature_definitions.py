@@ -108,6 +108,10 @@ def feature_scale(name: str, expert_value: float | None = None,
         return FEATURE_DEFINITIONS[name].scale
     if name in EPISODE_FEATURES:
         return EPISODE_FEATURES[name].scale
+    from vid2reward.tools.pose_features import POSE_FEATURE_DEFINITIONS  # numpy only, no cycle
+
+    if name in POSE_FEATURE_DEFINITIONS:
+        return POSE_FEATURE_DEFINITIONS[name].scale
     if expert_value is None or not math.isfinite(expert_value):
         return SCALE_FLOOR
     return max(abs(expert_value), SCALE_FLOOR)

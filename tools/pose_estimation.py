@@ -307,3 +307,28 @@ def pose_features_from_video(path: str | Path, *, start: float = 0.0, end: float
     if sheet is not None:
         pose_contact_sheet(clip.frames, pt, sheet)
     return features, pt
+
+
+MIN_DETECTION_RATE = 0.5
+"""Below this share of frames with a confident pose, a clip's pose features are not used."""
+
+
+def expert_pose_measurement(clip: str | Path, sheet: str | Path | None = None,
+                            subject: str = "auto") -> tuple[dict[str, Any] | None, str]:
+    """Pose features of an expert clip in the shape ``measure_video`` returns
+    (``{"features", "units", "details"}``), or None with the reason: mediapipe is missing, or
+    no person was found in at least half of the frames (a rendered robot, an animal)."""
+    from vid2reward.tools.pose_features import POSE_FEATURE_DEFINITIONS
+
+    try:
+        feats, pt = pose_features_from_video(clip, subject=subject, sheet=sheet)
+    except UserError as exc:
+        return None, exc.args[0] if exc.args else str(exc)
+    if feats.detection_rate < MIN_DETECTION_RATE:
+        return None, (f"a person's pose was found in {feats.detection_rate:.0%} of frames "
+                      f"(under {MIN_DETECTION_RATE:.0%}): pose features not used")
+    values = {k: float(v) for k, v in feats.vector().items() if v is not None}
+    return ({"features": values,
+             "units": {k: POSE_FEATURE_DEFINITIONS[k].unit for k in values},
+             "details": {**feats.to_dict(series=False), "subject": pt.subject}},
+            f"pose found in {feats.detection_rate:.0%} of frames ({pt.subject})")

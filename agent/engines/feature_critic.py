@@ -26,6 +26,22 @@ PHRASES: dict[str, tuple[str, str]] = {
     "flight_fraction": ("spends too little time in the air", "spends too much time in the air"),
     "motion_energy": ("moves too little", "moves too much"),
     "survival": ("stops before the clip ends (falls)", "keeps going longer than the expert"),
+    # pose features: a person's joints in the expert video vs the body's joints (sim state)
+    "pose_cadence_hz": ("takes too few steps per second", "takes too many steps per second"),
+    "pose_duty_factor": ("keeps each foot on the ground too briefly",
+                         "keeps each foot on the ground too long"),
+    "pose_step_length": ("takes too short steps", "takes too long steps"),
+    "pose_lr_phase_deg": ("moves its legs too much together (not alternating)",
+                          "alternates its legs more than the expert"),
+    "pose_trunk_lean_deg": ("leans its trunk too far back", "leans its trunk too far forward"),
+    "pose_hip_range_deg": ("swings its hips through too small a range",
+                           "swings its hips through too large a range"),
+    "pose_hip_max_deg": ("does not bring its thighs far enough forward",
+                         "brings its thighs too far forward"),
+    "pose_knee_range_deg": ("moves its knees through too small a range",
+                            "moves its knees through too large a range"),
+    "pose_knee_max_deg": ("bends its knees too little", "bends its knees too much"),
+    "pose_ankle_range_deg": ("moves its ankles too little", "moves its ankles too much"),
 }
 """feature -> (what it means when the learner is below the expert, ... above)."""
 

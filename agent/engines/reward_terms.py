@@ -69,7 +69,7 @@ TERMS: dict[str, RewardTerm] = {t.name: t for t in [
     RewardTerm("lean", 'W["lean"] * float(np.exp(-abs(s.torso_pitch - W["lean_target"]) / 0.2))',
                {"lean": Param(0.5, "weight", 0.5, 0.01, 20.0),
                 "lean_target": Param(0.0, "target", 0.1, -1.0, 1.0)},
-               moves={"lean_target": {"tilt_deg": +1}},
+               moves={"lean_target": {"tilt_deg": +1, "pose_trunk_lean_deg": +1}},
                description="hold the torso at a target forward lean (rad)"),
     RewardTerm("bounce", 'W["bounce"] * abs(s.vertical_velocity)',
                {"bounce": Param(0.2, "weight", 0.7, 0.001, 20.0)},
@@ -88,6 +88,22 @@ TERMS: dict[str, RewardTerm] = {t.name: t for t in [
                {"ctrl": Param(1e-3, "weight", 0.7, 1e-5, 5.0)},
                moves={"ctrl": {"motion_energy": -1}},
                description="penalise effort"),
+    # Pose terms: they move the pose_* features (a person's joints in the expert video) through
+    # s.gait_angles, in the same clinical conventions (rad); 0 on bodies without human legs.
+    RewardTerm("knee_bend", 'W["knee_bend"] * float(np.exp(-abs(max(s.gait_angles.get("knee_left", 0.0), '
+                            's.gait_angles.get("knee_right", 0.0)) - W["knee_target"]) / 0.3))',
+               {"knee_bend": Param(0.3, "weight", 0.5, 0.01, 20.0),
+                "knee_target": Param(0.6, "target", 0.15, 0.0, 2.0)},
+               moves={"knee_target": {"pose_knee_max_deg": +1, "pose_knee_range_deg": +1}},
+               description="the more bent knee near a target flexion (rad; a walking person's "
+                           "swing knee reaches ~1.1)"),
+    RewardTerm("stride", 'W["stride"] * float(np.exp(-abs(abs(s.gait_angles.get("hip_left", 0.0) - '
+                         's.gait_angles.get("hip_right", 0.0)) - W["stride_target"]) / 0.2))',
+               {"stride": Param(0.3, "weight", 0.5, 0.01, 20.0),
+                "stride_target": Param(0.5, "target", 0.1, 0.0, 2.0)},
+               moves={"stride": {"pose_lr_phase_deg": +1},
+                      "stride_target": {"pose_step_length": +1, "pose_hip_range_deg": +1}},
+               description="thighs apart by a target angle (rad): alternating legs, longer steps"),
 ]}
 """Every term the offline engineer may use, by name."""
 

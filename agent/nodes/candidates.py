@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from vid2reward.agent.context import RunContext
+from vid2reward.agent.nodes.expert import learner_pose
 from vid2reward.agent.run_log import TrainingSummary
 from vid2reward.agent.state import CandidateRecord, RunState
 from vid2reward.agent.training_backend import TrainingJob
@@ -150,9 +151,11 @@ def evaluate_candidate(ctx: RunContext, cid: str) -> tuple[float, float]:
                                 dominant_frequency(ep.samples["torso_height"], ep.dt),
                                 length_to_size(details["body_length_px"], details["body_size_px"])))
     fell = [ep.length * ep.dt for ep in episodes if ep.terminated]
+    # a person's pose in the expert clip is compared with the body's own joints (sim state)
+    pose, pose_units = learner_pose(ctx, policy, cfg.seed + EVAL_SEED_OFFSET, clip_steps)
     ctx.record.write_evaluation(cid, {
-        "features": median_features(per_episode),
-        "units": {**measured["units"], SURVIVAL.name: SURVIVAL.unit},
+        "features": {**median_features(per_episode), **pose},
+        "units": {**measured["units"], SURVIVAL.name: SURVIVAL.unit, **pose_units},
         "episode_features": per_episode,
         "falls": {"episodes": len(episodes), "fell": len(fell),
                   "fall_seconds": [round(t, 2) for t in fell], "clip_seconds": cfg.clip_seconds},

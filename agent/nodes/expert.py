@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from vid2reward.agent.clip_checks import check_clip_length
 from vid2reward.agent.context import RunContext
 from vid2reward.agent.engines.base import ExpertView
 from vid2reward.agent.state import RunState
+from vid2reward.sim.state import gait_joints
 from vid2reward.tools.expert_video import measure_video, prepare_expert
 
 
@@ -23,10 +25,39 @@ def ingest_expert(state: RunState, ctx: RunContext) -> dict[str, Any]:
         clip = prepare_expert(cfg.video, record.expert_dir, start=cfg.video_start, end=cfg.video_end)
         check_clip_length(clip, "the expert clip")
         measured = measure_video(clip, sheet=record.expert_sheet, forward=cfg.expert_forward)
+        measured = _with_pose(ctx, clip, measured)
         record.write_expert_measured(measured)
     features = measured["features"]
     ctx.note("expert features: " + ", ".join(f"{k}={v:.3g}" for k, v in features.items()))
     return {}
+
+
+def _with_pose(ctx: RunContext, clip: Path, measured: dict[str, Any]) -> dict[str, Any]:
+    """Add the pose features of the person in the expert clip when the learner's body has
+    human legs (Walker2d, Humanoid) and a person is found; otherwise say why not."""
+    if not gait_joints(ctx.config.env_id):
+        return measured
+    from vid2reward.tools.pose_estimation import expert_pose_measurement
+
+    pose, why = expert_pose_measurement(clip, sheet=ctx.record.expert_dir / "pose_sheet.png")
+    ctx.note(f"expert pose: {why}")
+    if pose is None:
+        return measured
+    return {**measured, "features": {**measured["features"], **pose["features"]},
+            "units": {**measured.get("units", {}), **pose["units"]}, "pose": pose["details"]}
+
+
+def learner_pose(ctx: RunContext, policy: Any, seed: int, max_steps: int
+                 ) -> tuple[dict[str, float], dict[str, str]]:
+    """The learner's pose features and units, measured from simulator state, when the expert's
+    pose was measured (empty dicts otherwise: nothing to compare them with)."""
+    expert = ctx.record.expert_measured() or {}
+    if not any(k.startswith("pose_") for k in expert.get("features", {})):
+        return {}, {}
+    from vid2reward.tools.pose_features import POSE_FEATURE_DEFINITIONS, learner_pose_features
+
+    values = learner_pose_features(ctx.config.env_id, policy, seed=seed, max_steps=max_steps)
+    return values, {k: POSE_FEATURE_DEFINITIONS[k].unit for k in values}
 
 
 def load_expert(ctx: RunContext) -> ExpertView | None:

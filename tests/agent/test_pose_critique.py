@@ -1,0 +1,67 @@
+"""A person's pose in the expert video reaches the critic and the offline engineer: expert pose
+features from real footage, learner pose features from simulator state, deltas with the pose
+vocabulary's scales, and library terms that move them."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from vid2reward.agent.engines.feature_critic import FeatureCritic
+from vid2reward.agent.engines.numeric_engineer import NumericEngineer
+from vid2reward.agent.engines.reward_terms import default_params, write_program
+from vid2reward.agent.nodes.expert import _with_pose
+from vid2reward.sim.envs import get_spec
+from vid2reward.sim.reward import load_reward_program
+from vid2reward.sim.rollout import run_episodes
+from vid2reward.tools.pose_features import POSE_FEATURE_DEFINITIONS, learner_pose_features
+
+PERSON = Path(__file__).resolve().parents[1] / "data" / "people" / "cyclist_g1.avi"
+"""Real footage; auto finds no moving person and measures the most prominent one (88 %)."""
+
+
+def _ctx(env_id, tmp_path):
+    notes = []
+    record = SimpleNamespace(expert_dir=tmp_path)
+    return SimpleNamespace(config=SimpleNamespace(env_id=env_id), record=record,
+                           note=notes.append), notes
+
+
+def test_expert_pose_joins_the_pixel_features_only_for_bodies_with_human_legs(tmp_path):
+    pixels = {"features": {"forward_speed": 1.0}, "units": {"forward_speed": "body lengths/s"}}
+    ctx, notes = _ctx("Walker2d-v5", tmp_path)
+    measured = _with_pose(ctx, PERSON, pixels)
+    assert measured["features"]["forward_speed"] == 1.0
+    assert {"pose_cadence_hz", "pose_knee_max_deg"} <= set(measured["features"])
+    assert measured["units"]["pose_cadence_hz"] == "steps/s"
+    assert "pose found" in notes[0] and (tmp_path / "pose_sheet.png").is_file()
+    hopper, notes = _ctx("Hopper-v5", tmp_path)
+    assert _with_pose(hopper, PERSON, pixels) == pixels and not notes  # one leg: no pose
+
+
+def test_pose_deltas_reach_the_feedback_and_the_engineer_adds_terms_that_move_them():
+    rng = np.random.default_rng(0)
+    learner = learner_pose_features("Walker2d-v5", lambda obs: rng.uniform(-1, 1, 6), seed=0,
+                                    max_steps=300)
+    assert "pose_knee_max_deg" in learner
+    expert = {**learner, "pose_knee_max_deg": learner["pose_knee_max_deg"] + 40.0,
+              "pose_lr_phase_deg": 175.0}
+    learner["pose_lr_phase_deg"] = 20.0
+    fb = FeatureCritic().critique(expert, learner, feedback_id="fb", iteration=1, candidate_id="c")
+    knee = next(d for d in fb.deltas if d.feature == "pose_knee_max_deg")
+    assert knee.direction == "increase" and knee.scale == POSE_FEATURE_DEFINITIONS[knee.feature].scale
+    assert any("bends its knees too little" in p for p in fb.problems)
+    added = NumericEngineer(get_spec("Walker2d-v5"), seed=0)._missing_terms(fb, ["speed", "alive"])
+    assert {"knee_bend", "stride"} <= set(added)
+
+
+def test_pose_terms_are_valid_reward_code_that_reads_the_joints():
+    source = write_program(["alive", "knee_bend", "stride"],
+                           default_params(["alive", "knee_bend", "stride"]), "pose terms")
+    program = load_reward_program(source, name="pose")
+    ep = run_episodes("Walker2d-v5", lambda obs: np.zeros(6), episodes=1, seed=0, max_steps=20,
+                      reward=program.compute)[0]
+    assert ep.program_return is not None and ep.program_return > 20 * 1.0  # alive + pose terms
+    hopper = run_episodes("Hopper-v5", lambda obs: np.zeros(3), episodes=1, seed=0, max_steps=5,
+                          reward=program.compute)[0]
+    assert hopper.length == 5  # no gait joints: the pose terms read 0, nothing breaks
