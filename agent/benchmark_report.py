@@ -19,6 +19,7 @@ from vid2reward.sim.expert_score import NES_METRICS, behaviour_distance
 COLOURS = {"full": (200, 90, 30), "random": (40, 160, 40), "eureka": (30, 30, 210),
            "default": (120, 120, 120), "reference": (20, 20, 20)}
 """BGR line colour per method."""
+COLOURS.update({"viper": (160, 40, 160), "vlm-rm": (0, 160, 220), "car": (140, 110, 0)})
 
 
 def summarise(results: list[MethodResult], grounds: dict[str, TaskGround]) -> list[dict[str, Any]]:
@@ -47,11 +48,13 @@ def summarise(results: list[MethodResult], grounds: dict[str, TaskGround]) -> li
         per_task = [r["nes_mean"] for r in rows if r["method"] == method and r["task"] != "mean"]
         if len(per_task) > 1:
             same = [r for r in rows if r["method"] == method]
-            finals = [r["final_mean"] for r in same if r["final_mean"] is not None]
+            same_finals = [r["final_mean"] for r in same if r["final_mean"] is not None]
             rows.append({"task": "mean", "method": method, "seeds": same[0]["seeds"],
                          "nes_mean": float(np.mean(per_task)), "nes_std": float(np.std(per_task)),
-                         "final_mean": float(np.mean(finals)) if len(finals) == len(same) else None,
-                         "final_std": float(np.std(finals)) if len(finals) == len(same) else None,
+                         "final_mean": (float(np.mean(same_finals))
+                                        if len(same_finals) == len(same) else None),
+                         "final_std": (float(np.std(same_finals))
+                                       if len(same_finals) == len(same) else None),
                          "distance_ratio": float(np.mean([r["distance_ratio"] for r in same])),
                          "wall_seconds": float(np.mean([r["wall_seconds"] for r in same])),
                          "env_steps": int(np.mean([r["env_steps"] for r in same]))})
@@ -126,15 +129,19 @@ def write_outputs(results: list[MethodResult], grounds: dict[str, TaskGround], o
     return paths
 
 
+ONE_TRAINING = ("default", "reference", "viper", "vlm-rm", "car")
+"""Methods that train once (no iterations): drawn as dashed horizontal lines."""
+
+
 def plot_curves(results: list[MethodResult], path: Path, panel: tuple[int, int] = (360, 260)) -> None:
     """NES (mean over seeds) against iteration, one panel per task, one line per method;
-    ``default`` and ``reference`` (one training each, no iterations) are dashed horizontal lines."""
+    the methods of :data:`ONE_TRAINING` (no iterations) are dashed horizontal lines."""
     tasks = list(dict.fromkeys(r.task for r in results))
     w, h = panel
     legend = 30
     img = np.full((h + legend, max(w * max(1, len(tasks)), 440), 3), 255, np.uint8)
     n_iter = max((len(r.nes_per_iteration) for r in results
-                  if r.method not in ("default", "reference")), default=1)
+                  if r.method not in ONE_TRAINING), default=1)
     font = cv2.FONT_HERSHEY_SIMPLEX
     for col, task in enumerate(tasks):
         x0, y0, x1, y1 = col * w + 40, 30, col * w + w - 15, h - 35  # plot area
@@ -160,7 +167,7 @@ def plot_curves(results: list[MethodResult], path: Path, panel: tuple[int, int] 
             if not group:
                 continue
             colour = COLOURS[method]
-            if method in ("default", "reference"):
+            if method in ONE_TRAINING:
                 _, y = px(1, float(np.mean([g[-1] for g in group])))
                 for xs in range(x0, x1, 10):
                     cv2.line(img, (xs, y), (min(xs + 5, x1), y), colour, 2)

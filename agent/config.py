@@ -86,6 +86,9 @@ class RunConfig:
     """Rounds the engineer may repair a reward program that fails its test."""
     clip_seconds: float = 8.0
     """Length of each rendered learner clip."""
+    warm_start: bool = True
+    """Candidates of iteration 2 on start from the run's best policy so far (more learning per
+    second for the rewards being compared); the final training is from scratch regardless."""
     eval_episodes: int = 3
     """Seeded episodes rendered and measured per candidate: the critic judges their median
     features, and their spread is the critic's own noise."""
@@ -139,4 +142,8 @@ class RunConfig:
         for name in ("search", "trust_reward_code"):
             if name in legacy and name not in known:
                 known[name] = legacy[name]
+        # Runs made before these settings existed resume as they were made (one clip per
+        # candidate, every candidate from scratch): their finished work stays valid.
+        known.setdefault("warm_start", False)
+        known.setdefault("eval_episodes", 1)
         return cls(**known)

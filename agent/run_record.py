@@ -308,8 +308,9 @@ class RunRecord:
 
         path = self.candidate_dir(cid) / "rollouts.npz"
         tmp = path.with_name(".rollouts.partial.npz")
-        np.savez_compressed(tmp, seeds=np.asarray(seeds, dtype=np.int64),
-                            **{f"actions_{i}": np.asarray(a) for i, a in enumerate(actions)})
+        arrays: dict[str, Any] = {f"actions_{i}": np.asarray(a) for i, a in enumerate(actions)}
+        arrays["seeds"] = np.asarray(seeds, dtype=np.int64)
+        np.savez_compressed(tmp, **arrays)
         os.replace(tmp, path)
 
     def rollouts(self, cid: str) -> list[tuple[int, Any]]:

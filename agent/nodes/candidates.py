@@ -32,17 +32,21 @@ EVAL_SEED_OFFSET = 1000
 """Evaluation episode k of a candidate is seeded ``run seed + EVAL_SEED_OFFSET + k``."""
 
 
-def train_config(ctx: RunContext) -> TrainConfig:
-    """The PPO settings every candidate of the run is trained with."""
+def train_config(ctx: RunContext, parent: str | None = None) -> TrainConfig:
+    """The PPO settings every candidate of the run is trained with; with ``warm_start`` and a
+    ``parent`` candidate (the run's best so far), its policy is the starting point."""
     cfg = ctx.config
-    overrides = {} if cfg.n_envs is None else {"n_envs": cfg.n_envs}
+    overrides: dict[str, Any] = {} if cfg.n_envs is None else {"n_envs": cfg.n_envs}
+    if cfg.warm_start and parent is not None and ctx.record.has_policy(parent):
+        overrides["init_from"] = str(ctx.record.candidate_dir(parent))
     return TrainConfig.for_env(cfg.env_id, total_steps=cfg.steps, seed=cfg.seed,
                                n_workers=cfg.n_workers, **overrides)
 
 
-def train_key(ctx: RunContext, reward_sha: str) -> dict[str, Any]:
+def train_key(ctx: RunContext, reward_sha: str, parent: str | None = None) -> dict[str, Any]:
     """What a finished training result depends on (in its JSON form, as stored)."""
-    return json.loads(json.dumps({"reward_sha256": reward_sha, **train_config(ctx).cache_key()}))
+    config = train_config(ctx, parent)
+    return json.loads(json.dumps({"reward_sha256": reward_sha, **config.cache_key()}))
 
 
 def train_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
@@ -51,6 +55,9 @@ def train_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
     iteration = state["iteration"]
     records = [CandidateRecord(**rec) for rec in state["candidates"]]
     counts = {"trained": 0, "cached": 0, "failed": 0}
+    # Budget where it pays: every candidate continues the run's best policy so far (its
+    # reward's final training, from scratch, verifies that the reward alone teaches it).
+    parent = (state.get("best") or {}).get("id")
 
     def summarise(rec: CandidateRecord, metrics: dict[str, Any], was_cached: bool) -> None:
         ok = metrics["status"] != "failed"
@@ -72,7 +79,7 @@ def train_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
     for rec in records:
         if rec["status"] != "tested":
             continue
-        key = train_key(ctx, rec["reward_sha256"])
+        key = train_key(ctx, rec["reward_sha256"], parent)
         if not ctx.record.is_trained(rec["id"], key):
             ctx.record.reuse_training(rec["id"], key)
         if ctx.record.is_trained(rec["id"], key):
@@ -80,7 +87,7 @@ def train_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
             continue
         job = next((j for j in jobs if j.key == key), None)
         if job is None:
-            jobs.append(TrainingJob(rec["id"], train_config(ctx), key))
+            jobs.append(TrainingJob(rec["id"], train_config(ctx, parent), key))
         else:
             twins[rec["id"]] = job
     by_id = {rec["id"]: rec for rec in records}
