@@ -226,7 +226,8 @@ def stride_frequency(signal: np.ndarray | list[np.ndarray], fps: float, min_hz: 
     n = max((len(x) for x in signals), default=0)
     pad = max(256, 1 << int(math.ceil(math.log2(4 * max(n, 1)))))  # a finer frequency grid
     freqs = np.fft.rfftfreq(pad, 1.0 / fps)
-    band = (freqs >= min_hz) & (freqs <= max_hz)
+    # a period is only believed when the series holds one and a half of it
+    band = (freqs >= max(min_hz, 1.5 * fps / max(n, 1))) & (freqs <= max_hz)
     total = np.zeros(freqs.size)
     for raw in signals:
         x = np.asarray(raw, dtype=np.float64)

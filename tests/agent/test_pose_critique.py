@@ -32,8 +32,9 @@ def test_expert_pose_joins_the_pixel_features_only_for_bodies_with_human_legs(tm
     ctx, notes = _ctx("Walker2d-v5", tmp_path)
     measured = _with_pose(ctx, PERSON, pixels)
     assert measured["features"]["forward_speed"] == 1.0
-    assert {"pose_cadence_hz", "pose_knee_max_deg"} <= set(measured["features"])
-    assert measured["units"]["pose_cadence_hz"] == "steps/s"
+    assert {"pose_knee_max_deg", "pose_trunk_lean_deg"} <= set(measured["features"])
+    assert measured["units"]["pose_knee_max_deg"] == "degrees"
+    assert "pose_cadence_hz" not in measured["features"]  # 0.64 s holds no stride: left out
     assert "pose found" in notes[0] and (tmp_path / "pose_sheet.png").is_file()
     hopper, notes = _ctx("Hopper-v5", tmp_path)
     assert _with_pose(hopper, PERSON, pixels) == pixels and not notes  # one leg: no pose
