@@ -9,11 +9,16 @@ with the same training budget (iterations x candidates x steps env steps):
 - ``eureka``: ``--critic none``, no video: programs explored around the best by their own
   training return;
 - ``default``: the env's own reward (examples/<env>_default.py), one PPO run of the whole budget;
+- ``viper``, ``vlm-rm``, ``car`` (on request): the papers' other reward sources, one training
+  of the whole budget each (agent/source_bench.py);
 - ``reference``: the task's hidden reward itself, trained from scratch like a final training
   (``final_steps``, else the whole budget): what the learned reward is measured against.
 
-With ``final_steps``, each search method's winning reward is also trained again from scratch
-for that many steps (the run's final training) and that policy is scored too (``final_nes``).
+With ``final_steps``, the full method's winning reward is also trained again from scratch for
+that many steps (the run's final training) and that policy is scored too (``final_nes``). For
+search runs with a video critic, ``calibration`` holds how far the expert's speed, torso height
+and cadence read from its pixels (through the calibration fitted on iteration 1's learner clips)
+are from the truth.
 
 Each method's best policy (and, per iteration, the best-so-far candidate by the method's own
 selection rule) is rolled out for several seeded episodes and scored with the Normalized Expert
@@ -33,6 +38,7 @@ from typing import Any
 from vid2reward.agent.config import RunConfig
 from vid2reward.agent.expert_bundle import bundled_expert
 from vid2reward.agent.run_record import RunRecord, iteration_of, read_json, write_json
+from vid2reward.agent.source_bench import SOURCE_METHODS, train_bench_source
 from vid2reward.agent.training_backend import open_training_backend
 from vid2reward.sim.envs import steps_for_seconds
 from vid2reward.sim.evaluation import evaluate_policy
@@ -40,7 +46,7 @@ from vid2reward.sim.expert_score import behaviour_distance, normalized_expert_sc
 from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.rollout import load_policy, run_episodes
 
-METHODS = ("full", "random", "eureka", "default", "reference")
+METHODS = ("full", "random", "eureka", "default", "reference", *SOURCE_METHODS)
 """The compared methods, in table order."""
 DEFAULT_REWARD = {"Hopper-v5": "hopper_default.py", "Walker2d-v5": "walker2d_default.py",
                   "HalfCheetah-v5": "halfcheetah_default.py", "Ant-v5": "ant_default.py",
@@ -70,14 +76,18 @@ class BenchConfig:
     """Seeded episodes (no rendering) measured per evaluated policy."""
     random_episodes: int = 10
     """Uniform-random-action episodes that give d(random, expert)."""
-    methods: list[str] = field(default_factory=lambda: [m for m in METHODS if m != "reference"])
+    methods: list[str] = field(default_factory=lambda: [m for m in METHODS if m != "reference"
+                                                        and m not in SOURCE_METHODS])
     experts: Path | None = None
     """Folder of bundled experts (default examples/experts)."""
+    sources: dict[str, Any] = field(default_factory=dict)
+    """Options of the reward-source methods (agent/source_bench.py): CLIP checkpoint, CaR
+    model and endpoint, weights."""
     ray_address: str | None = None
     """The searches' candidates train as Ray tasks there (``--ray``); None: this machine."""
     final_steps: int = 0
-    """Train each search method's winning reward again from scratch for this many steps and
-    score that policy too (0: off); also the ``reference`` method's budget."""
+    """Train the full method's winning reward again from scratch for this many steps and score
+    that policy too (0: off); also the ``reference`` method's budget."""
 
     @property
     def budget_steps(self) -> int:
@@ -108,6 +118,9 @@ class MethodResult:
     final_nes: float | None = None
     """NES of the winning reward trained again from scratch (``final_steps``), if it was."""
     final_metrics: dict[str, float] | None = None
+    calibration: dict[str, float] | None = None
+    """Relative error of the expert's values read through iteration 1's calibration, by
+    quantity (forward_velocity, torso_height_mean, cadence_hz)."""
 
 
 @dataclass
@@ -172,6 +185,28 @@ def best_so_far(run_dir: Path) -> list[Path]:
     return out
 
 
+CALIBRATED_METRICS = {"forward_velocity": "forward_velocity", "torso_height": "torso_height_mean",
+                      "cadence_hz": "cadence_hz"}
+"""Calibrated quantity -> the expert's state metric it estimates (the issue's targets)."""
+
+
+def calibration_errors(run_dir: Path, ground: TaskGround, iteration: int = 1) -> dict[str, float] | None:
+    """|read - true| / |true| of the expert's speed, torso height and cadence, read through the
+    calibration made after ``iteration`` (None without one); a quantity the fit could not use
+    yet is left out."""
+    data = RunRecord(run_dir).calibration(iteration)
+    if data is None:
+        return None
+    out = {}
+    for quantity, fit in data.get("fits", {}).items():
+        metric = CALIBRATED_METRICS.get(quantity)
+        if metric is None or not fit.get("usable") or fit.get("expert_value") is None:
+            continue
+        truth = float(ground.expert_metrics[metric])
+        out[metric] = round(abs(float(fit["expert_value"]) - truth) / max(abs(truth), 1e-6), 4)
+    return out
+
+
 def _env_steps(run_dir: Path) -> int:
     """Env steps actually trained: one count per distinct training (cached copies excluded)."""
     return sum(int(m.get("steps", 0)) for m in RunRecord(run_dir).distinct_trainings())
@@ -192,7 +227,7 @@ def _run_search(method: str, ground: TaskGround, cfg: BenchConfig, seed: int, ru
                            clip_seconds=cfg.clip_seconds,
                            critic="none" if method == "eureka" else None,
                            search="random" if method == "random" else "chain_rule",
-                           final_steps=cfg.final_steps)
+                           final_steps=cfg.final_steps if method == "full" else 0)
         paths, run_id, resume = new_run_dir(config, run_dir), run_dir.name, False
     config.ray_address = cfg.ray_address  # a runtime choice: a resumed method may move
     training = open_training_backend(cfg.ray_address)
@@ -235,8 +270,12 @@ def run_method(method: str, ground: TaskGround, cfg: BenchConfig, seed: int, out
     if done.is_file():
         return MethodResult(**read_json(done))
     t0 = time.monotonic()
-    final_nes, final_metrics = None, None
-    if method in ("default", "reference"):
+    final_nes, final_metrics, calibration = None, None, None
+    if method in SOURCE_METHODS:  # VIPER, VLM-RM, VLM-CaR: one reward, one training
+        policy_dir = train_bench_source(method, ground, cfg, seed, out, log)
+        steps = int(read_json(policy_dir / "metrics.json").get("steps", cfg.budget_steps))
+        trail = [policy_dir]
+    elif method in ("default", "reference"):
         policy_dir = _train_once(method, ground, cfg, seed, run_dir)
         steps = int(read_json(policy_dir / "metrics.json").get("steps", cfg.budget_steps))
         trail = [policy_dir]
@@ -244,6 +283,7 @@ def run_method(method: str, ground: TaskGround, cfg: BenchConfig, seed: int, out
         _run_search(method, ground, cfg, seed, run_dir, log)
         steps = _env_steps(run_dir)
         trail = best_so_far(run_dir)
+        calibration = calibration_errors(run_dir, ground)
         final_dir = RunRecord(run_dir).final_dir
         if cfg.final_steps > 0 and (final_dir / "policy.zip").is_file():
             final_metrics = measure_policy(final_dir, ground, cfg.eval_episodes)
@@ -259,7 +299,7 @@ def run_method(method: str, ground: TaskGround, cfg: BenchConfig, seed: int, out
         wall_seconds=round(time.monotonic() - t0, 1), env_steps=steps,
         best_candidate=str(trail[-1].relative_to(run_dir)) if trail else None,
         best_metrics=best_metrics, run_dir=str(run_dir), final_nes=final_nes,
-        final_metrics=final_metrics)
+        final_metrics=final_metrics, calibration=calibration)
     write_json(done, asdict(result))
     return result
 

@@ -79,6 +79,27 @@ def rich_table(rows: list[dict[str, Any]], title: str) -> Table:
     return table
 
 
+def calibration_table(results: list[MethodResult]) -> str:
+    """The full method's calibration after iteration 1: per task, the mean (and worst) relative
+    error of the expert's speed, torso height and cadence read from its pixels; "" if none."""
+    lines = []
+    for task in dict.fromkeys(r.task for r in results):
+        runs = [r.calibration for r in results if r.task == task and r.method == "full"
+                and r.calibration is not None]
+        if not runs:
+            continue
+        cells = []
+        for metric in ("forward_velocity", "torso_height_mean", "cadence_hz"):
+            errors = [c[metric] for c in runs if metric in c]
+            cells.append(f"{np.mean(errors):.0%} (worst {max(errors):.0%}, {len(errors)}/{len(runs)})"
+                         if errors else f"not fitted (0/{len(runs)})")
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    if not lines:
+        return ""
+    return "\n".join(["| task | speed error | torso height error | cadence error |",
+                      "|---|---:|---:|---:|", *lines])
+
+
 def _final(row: dict[str, Any]) -> str:
     """The retrained (final) NES cell: mean ± std, or a dash when not measured."""
     if row.get("final_mean") is None:
@@ -124,7 +145,9 @@ def write_outputs(results: list[MethodResult], grounds: dict[str, TaskGround], o
                                ("forward_velocity", "torso_height_mean", "cadence_hz", "fall_rate")),
                              "" if r.final_nes is None else f"{r.final_nes:.4f}",
                              "" if not r.final_metrics else f"{r.final_metrics.get('fall_rate', float('nan')):.4f}"])
-    paths["markdown"].write_text(markdown_table(rows) + "\n", encoding="utf-8")
+    calibration = calibration_table(results)
+    paths["markdown"].write_text(markdown_table(rows) + "\n" + (f"\n{calibration}\n" if calibration else ""),
+                                 encoding="utf-8")
     plot_curves(results, paths["png"])
     return paths
 

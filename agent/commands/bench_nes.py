@@ -14,8 +14,10 @@ from rich.console import Console
 
 from vid2reward.agent.benchmark import FAST, METHODS, BenchConfig, config_json, run_benchmark
 from vid2reward.agent.benchmark_report import rich_table, summarise, write_outputs
+from vid2reward.agent.commands.reward_sources import add_source_options, bench_source_settings
 from vid2reward.agent.expert_bundle import build_experts
 from vid2reward.agent.expert_tasks import EXPERT_TASKS, check_task_names
+from vid2reward.agent.source_bench import SOURCE_METHODS, check_source_methods
 from vid2reward.sim.errors import UserError
 
 FAST_TASK = "hopper-steady"
@@ -43,8 +45,9 @@ def register_kinds(kinds: argparse._SubParsersAction) -> None:
                    help=f"expert tasks (default {' '.join(FULL_TASKS)}; --fast: {FAST_TASK}); "
                         f"known: {', '.join(EXPERT_TASKS)}")
     n.add_argument("--methods", nargs="+", choices=METHODS,
-                   help="methods (default all but reference; reference trains the task's hidden "
-                        "reward from scratch for --final-steps)")
+                   help="methods (default all but reference, viper, vlm-rm and car; reference "
+                        "trains the task's hidden reward from scratch for --final-steps; viper, "
+                        "vlm-rm and car are the reward sources of run --reward-source)")
     n.add_argument("--seeds", type=int, default=None, help="seeds per method (default 1)")
     n.add_argument("--iterations", type=int, default=None, help="iterations (default 3)")
     n.add_argument("--candidates", type=int, default=None, help="candidates per iteration (default 4)")
@@ -57,6 +60,7 @@ def register_kinds(kinds: argparse._SubParsersAction) -> None:
     n.add_argument("--experts", type=Path, default=None,
                    help="folder of expert clips and JSONs (default: the bundled examples/experts)")
     n.add_argument("--out", type=Path, default=None, help="output folder (default runs/bench-<time>)")
+    add_source_options(n, bench=True)
     n.set_defaults(func=run_nes)
 
     e = kinds.add_parser(
@@ -91,8 +95,11 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
             base[key] = value
     if args.final_steps < 0:
         raise UserError("--final-steps must not be negative", where=str(args.final_steps))
-    methods = list(args.methods or [m for m in METHODS if m != "reference"])
-    return BenchConfig(tasks=tasks, methods=methods, experts=args.experts,
+    methods = list(args.methods or [m for m in METHODS if m != "reference"
+                                    and m not in SOURCE_METHODS])
+    sources = bench_source_settings(args)
+    check_source_methods(methods, sources)  # a missing checkpoint or model: one line, now
+    return BenchConfig(tasks=tasks, methods=methods, experts=args.experts, sources=sources,
                        final_steps=args.final_steps, **base)  # type: ignore[arg-type]
 
 

@@ -42,3 +42,13 @@ def test_vlm_rm_without_checkpoint_is_one_line(tmp_path, examples_dir, capsys):
     assert code == 2 and "error: VLM-RM needs a CLIP checkpoint" in err
     assert "huggingface-cli download" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_bench_refuses_a_source_method_without_its_model(tmp_path, capsys):
+    code = main(["bench", "nes", "--fast", "--methods", "full", "vlm-rm", "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert code == 2 and "vlm-rm method needs a CLIP checkpoint" in err and "Traceback" not in err
+    code = main(["bench", "nes", "--fast", "--methods", "car", "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert code == 2 and "car method needs a VLM" in err
+    assert not (tmp_path / "b").exists()
