@@ -108,6 +108,10 @@ class RunConfig:
     "random" (the benchmark's ablation: random programs from the same term library)."""
     trust_reward_code: bool = False
     """Run reward programs even where the OS cannot isolate them (``--trust-reward-code``)."""
+    ray_address: str | None = None
+    """The Ray cluster candidates train on (``--ray ADDRESS`` or RAY_ADDRESS; "local": a private
+    head on this machine); None: this machine, one candidate after another. ``resume`` uses it
+    again unless its own ``--ray`` or RAY_ADDRESS says otherwise. Not part of any result."""
     llm: LLMSettings = field(default_factory=LLMSettings)
     """How the LLM engine talks to its endpoint (timeouts, retries, rounds, prices)."""
 

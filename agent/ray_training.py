@@ -64,25 +64,22 @@ LOOPBACK_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 class RayTraining:
     """Trains candidates as Ray tasks on the cluster at ``address`` (see the module docstring).
 
+    Args:
+        address: see the module docstring.
+        num_cpus: CPUs a private head (``local``) offers (default: all of this machine's).
+
     Raises:
         UserError: Ray is not installed, or the cluster cannot be reached.
     """
 
-    def __init__(self, address: str) -> None:
-        self.address = address
+    def __init__(self, address: str, num_cpus: int | None = None) -> None:
+        self.address, self.num_cpus = address, num_cpus
         self.description = "a private Ray head on this machine" if address == LOCAL_HEAD \
             else f"the Ray cluster at {address}"
-        host = _head_host(address)
-        if address == LOCAL_HEAD or (host is not None and _is_loopback(host)):
-            os.environ[LOOPBACK_ONLY_ENV] = "0"  # before ray is imported (and for its children)
-        try:
-            import ray
-        except ImportError:
-            raise UserError("--ray needs Ray, which is not installed", where=f"--ray {address}",
-                            fix='pip install "vid2reward[ray]"') from None
+        check_ray_address(address)
+        import ray
+
         self._ray = ray
-        if host is not None:
-            _check_reachable(address)
         self._start_or_connect()
         self._task = ray.remote(train_on_worker)
 
@@ -92,7 +89,7 @@ class RayTraining:
                                  "namespace": "vid2reward"}
         try:
             if address == LOCAL_HEAD:
-                ray.init(address="local", include_dashboard=False,
+                ray.init(address="local", num_cpus=self.num_cpus, include_dashboard=False,
                          object_store_memory=LOCAL_HEAD_OBJECT_STORE, **quiet)
             else:
                 ray.init(address=address, **quiet)
@@ -188,6 +185,25 @@ def train_on_worker(config: TrainConfig, source: str, name: str, trust: bool) ->
         files = {p.name: p.read_bytes() for p in sorted(out.iterdir())
                  if p.is_file() and p.name != "reward.py"}
     return TrainedFiles(metrics, files)
+
+
+def check_ray_address(address: str) -> None:
+    """Check, without connecting, that Ray is installed and something answers at the head's
+    port; a head on this machine is then kept on 127.0.0.1 (see :data:`LOOPBACK_ONLY_ENV`).
+
+    Raises:
+        UserError: Ray is missing, the address is malformed or nothing answers there.
+    """
+    host = _head_host(address)
+    if address == LOCAL_HEAD or (host is not None and _is_loopback(host)):
+        os.environ[LOOPBACK_ONLY_ENV] = "0"  # before ray is imported (and for its children)
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise UserError("--ray needs Ray, which is not installed", where=f"--ray {address}",
+                        fix='pip install "vid2reward[ray]"') from None
+    if host is not None:
+        _check_reachable(address)
 
 
 def _head_host(address: str) -> str | None:

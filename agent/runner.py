@@ -28,6 +28,7 @@ from vid2reward.agent.interrupts import StepClock, stop_on_signals
 from vid2reward.agent.output_dir import make_dirs, remove_created
 from vid2reward.agent.run_log import LogEvent, RunFinished, RunLog, RunStarted
 from vid2reward.agent.run_record import RunRecord
+from vid2reward.agent.training_backend import TrainingBackend
 from vid2reward.sim.envs import get_spec
 from vid2reward.sim.errors import UserError
 
@@ -114,13 +115,15 @@ class RunSession:
 
     Args:
         approve: override ``config.approve_rewards`` (pause before each training) for this session.
+        training: where candidates train (default this machine); the caller closes it.
     """
 
     def __init__(self, paths: RunRecord, config: RunConfig, run_id: str, *, resume: bool = False,
                  listeners: list[Callable[[LogEvent], None]] | None = None,
                  progress: Callable[[str, int, int], None] | None = None,
                  stop: StopFlag | None = None, engines: tuple[Critic, Engineer] | None = None,
-                 approve: bool | None = None, human_feedback: str | None = None) -> None:
+                 approve: bool | None = None, human_feedback: str | None = None,
+                 training: TrainingBackend | None = None) -> None:
         critic, engineer = engines or make_engines(config)
         self.human_feedback = human_feedback
         """A person's words (``run --feedback``) for the first edit step of a fresh run."""
@@ -132,6 +135,8 @@ class RunSession:
                               critic=critic, engineer=engineer, stop=stop or StopFlag(),
                               listeners=[self.clock.on_event, *(listeners or [])],
                               progress=_both(self.clock.on_progress, progress))
+        if training is not None:
+            self.ctx.training = training
         critic.bind_context(self.ctx)  # LLM engines report model calls, tool calls, fallbacks
         engineer.bind_context(self.ctx)
         self.ctx.emit(RunStarted(run_id=run_id, env_id=config.env_id, engine=config.engine,
@@ -219,11 +224,13 @@ def execute(paths: RunRecord, config: RunConfig, run_id: str, *, resume: bool = 
             listeners: list[Callable[[LogEvent], None]] | None = None,
             progress: Callable[[str, int, int], None] | None = None,
             stop: StopFlag | None = None, engines: tuple[Critic, Engineer] | None = None,
-            human_feedback: str | None = None) -> RunOutcome:
+            human_feedback: str | None = None, training: TrainingBackend | None = None,
+            ) -> RunOutcome:
     """Run (or resume) the graph until it ends, pauses for approval, or is stopped
     (``human_feedback``: a person's words for the first edit step of a fresh run)."""
     session = RunSession(paths, config, run_id, resume=resume, listeners=listeners,
-                         progress=progress, stop=stop, engines=engines, human_feedback=human_feedback)
+                         progress=progress, stop=stop, engines=engines, human_feedback=human_feedback,
+                         training=training)
     try:
         return session.advance()
     finally:

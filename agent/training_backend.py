@@ -32,6 +32,10 @@ RAY_ADDRESS_ENV = "RAY_ADDRESS"
 """Ray's own variable (``ray job submit`` sets it for the job's driver)."""
 LOCAL_POOL = "off"
 """``--ray off``: this machine's process pool, even when RAY_ADDRESS is set."""
+RAY_HELP = ("train candidates as Ray tasks on this cluster: host:port of its head, ray://host:port, "
+            "auto, or local (a private head on this machine, 127.0.0.1 only); off: this machine "
+            "(default; RAY_ADDRESS is used when set; pip install \"vid2reward[ray]\"; docs/scale.md)")
+"""Help of ``--ray`` (run, resume, bench nes)."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from vid2reward.agent.commands.reward_sources import add_source_options, bench_s
 from vid2reward.agent.expert_bundle import build_experts
 from vid2reward.agent.expert_tasks import EXPERT_TASKS, check_task_names
 from vid2reward.agent.source_bench import SOURCE_METHODS, check_source_methods
+from vid2reward.agent.training_backend import RAY_HELP, chosen_ray_address
 from vid2reward.sim.errors import UserError
 
 FAST_TASK = "hopper-steady"
@@ -61,6 +62,7 @@ def register_kinds(kinds: argparse._SubParsersAction) -> None:
                    help="folder of expert clips and JSONs (default: the bundled examples/experts)")
     n.add_argument("--out", type=Path, default=None, help="output folder (default runs/bench-<time>)")
     add_source_options(n, bench=True)
+    n.add_argument("--ray", default=None, metavar="ADDRESS", help=RAY_HELP)
     n.set_defaults(func=run_nes)
 
     e = kinds.add_parser(
@@ -99,8 +101,14 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
                                     and m not in SOURCE_METHODS])
     sources = bench_source_settings(args)
     check_source_methods(methods, sources)  # a missing checkpoint or model: one line, now
+    ray_address = chosen_ray_address(args.ray)
+    if ray_address is not None:
+        from vid2reward.agent.ray_training import check_ray_address
+
+        check_ray_address(ray_address)  # one line now, not after the first task's set-up
     return BenchConfig(tasks=tasks, methods=methods, experts=args.experts, sources=sources,
-                       final_steps=args.final_steps, **base)  # type: ignore[arg-type]
+                       final_steps=args.final_steps, ray_address=ray_address,
+                       **base)  # type: ignore[arg-type]
 
 
 def run_nes(args: argparse.Namespace) -> int:

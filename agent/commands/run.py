@@ -9,6 +9,7 @@ from vid2reward.agent.commands.reward_sources import add_source_options, run_sou
 from vid2reward.agent.config import RunConfig
 from vid2reward.agent.dashboard import Dashboard
 from vid2reward.agent.runner import execute, load_run, make_engines, new_run_dir
+from vid2reward.agent.training_backend import RAY_HELP, chosen_ray_address, open_training_backend
 from vid2reward.sim.envs import get_spec
 from vid2reward.sim.errors import UserError
 from vid2reward.tools.reward_isolation import require_isolation, set_trust
@@ -65,6 +66,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--feedback", default=None, metavar="TEXT",
                    help="your words on the behaviour for the first edit step, e.g. 'hop higher, "
                         "a bit slower' (read as behaviour deltas; README 'Chat' lists the words)")
+    p.add_argument("--ray", default=None, metavar="ADDRESS", help=RAY_HELP)
     p.add_argument("--replay", type=Path, default=None, metavar="RUN_DIR",
                    help="re-run a recorded --engine llm run with no key and no network: every "
                         "model call is answered from RUN_DIR/events.jsonl (its options are used)")
@@ -76,6 +78,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     r.add_argument("run_dir", type=Path, help="the run directory")
     r.add_argument("--api-key", default=None, help="API key for an llm run (never stored)")
     r.add_argument("--quiet", action="store_true", help="no live dashboard, only the summary")
+    r.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help=RAY_HELP.replace("(default;", "(default: where the run was started;"))
     r.set_defaults(func=resume)
 
 
@@ -144,13 +148,18 @@ def run(args: argparse.Namespace) -> int:
     if args.feedback is not None:
         _say_feedback(args.feedback, config.engine)
     engines = make_engines(config)  # a missing model or key fails here, before any directory
-    paths = new_run_dir(config, args.out)
-    if args.feedback is not None:  # kept with the run, so --replay gives the same words
-        paths.write_info({**paths.read_info(), "feedback": args.feedback})
-    with Dashboard(config, paths.root, quiet=args.quiet) as board:
-        outcome = execute(paths, config, paths.root.name, listeners=[board.on_event],
-                          progress=board.on_progress, engines=engines,
-                          human_feedback=args.feedback)
+    config.ray_address = chosen_ray_address(args.ray)
+    training = open_training_backend(config.ray_address)  # so does an unreachable cluster
+    try:
+        paths = new_run_dir(config, args.out)
+        if args.feedback is not None:  # kept with the run, so --replay gives the same words
+            paths.write_info({**paths.read_info(), "feedback": args.feedback})
+        with Dashboard(config, paths.root, quiet=args.quiet) as board:
+            outcome = execute(paths, config, paths.root.name, listeners=[board.on_event],
+                              progress=board.on_progress, engines=engines,
+                              human_feedback=args.feedback, training=training)
+    finally:
+        training.close()
     board.print_summary(outcome)
     return outcome.exit_code
 
@@ -181,8 +190,13 @@ def resume(args: argparse.Namespace) -> int:
         import os
 
         os.environ["OPENAI_API_KEY"] = args.api_key
-    with Dashboard(config, paths.root, quiet=args.quiet) as board:
-        outcome = execute(paths, config, run_id, resume=True, listeners=[board.on_event],
-                          progress=board.on_progress)
+    config.ray_address = chosen_ray_address(args.ray, config.ray_address)
+    training = open_training_backend(config.ray_address)
+    try:
+        with Dashboard(config, paths.root, quiet=args.quiet) as board:
+            outcome = execute(paths, config, run_id, resume=True, listeners=[board.on_event],
+                              progress=board.on_progress, training=training)
+    finally:
+        training.close()
     board.print_summary(outcome)
     return outcome.exit_code
