@@ -136,6 +136,42 @@ def bench_reward_overhead(steps: int = 60_000, env_id: str = "Hopper-v5",
     }
 
 
+def bench_source_overhead(steps: int = 60_000, env_id: str = "Hopper-v5", repeats: int = 1,
+                          clip: Path | None = None) -> dict[str, Any]:
+    """Training steps/s of the sandboxed example program alone and with the VIPER source added
+    (its video model trained on ``clip``, default the bundled hopper-steady expert; frames every
+    the clip's frame interval), best of ``repeats``, runs interleaved. Target: with VIPER at
+    least 25 % of the program-only rate."""
+    from vid2reward.sim.throughput import example_reward_path
+    from vid2reward.tools.video_frames import probe_video
+    from vid2reward.tools.viper_model import frame_stride, video_model_for_clip
+    from vid2reward.tools.viper_reward import ViperSource
+
+    if clip is None:
+        from vid2reward import examples
+
+        clip = Path(examples.__file__).parent / "experts" / "hopper-steady.mp4"
+    config = dataclasses.replace(TrainConfig.for_env(env_id), total_steps=steps)
+    every = frame_stride(env_id, probe_video(clip).fps)
+    model = video_model_for_clip(clip, env_id, every)
+    reward = example_reward_path(env_id)
+    clocks: dict[str, list[_RolloutClock]] = {"program": [], "viper": []}
+    for _ in range(repeats):
+        clocks["program"].append(_program_run(config, reward, sandboxed=True))
+        clock = _RolloutClock()
+        with tempfile.TemporaryDirectory() as tmp:
+            train_sandboxed(config, sandboxed_program(reward), Path(tmp) / "out", callbacks=[clock],
+                            reward_source=ViperSource(model, every))
+        clocks["viper"].append(clock)
+    best = {k: max(c.rate() for c in v) for k, v in clocks.items()}
+    cpu = {k: min(c.cpu_us_per_step() for c in v) for k, v in clocks.items()}
+    return {"env_id": env_id, "steps": steps, "repeats": repeats, "every": every,
+            "n_envs": config.n_envs, **{k: round(v, 1) for k, v in best.items()},
+            "viper_share_percent": round(100 * best["viper"] / best["program"], 1),
+            "cpu_us_per_step": {k: round(v, 1) for k, v in cpu.items()},
+            "runs": {k: [round(c.rate(), 1) for c in v] for k, v in clocks.items()}}
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m vid2reward.tools.reward_bench [STEPS [REPEATS]]``: print the numbers."""
     args = sys.argv[1:] if argv is None else argv

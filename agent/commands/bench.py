@@ -41,6 +41,16 @@ def register(verbs: argparse._SubParsersAction) -> None:
     o.add_argument("--steps", type=int, default=60_000, help="training steps per run (default 60000)")
     o.add_argument("--repeats", type=int, default=3, help="runs per way, best kept (default 3)")
     o.set_defaults(func=run_reward_overhead)
+    so = kinds.add_parser("source-overhead", help="cost of the VIPER reward source in training",
+                          description="Hopper-v5 training steps/s with the sandboxed example "
+                                      "program alone and with the VIPER source added (frames "
+                                      "rendered in the workers, scored here; target: at least "
+                                      "25 % of the program-only rate). Trains (and caches) the "
+                                      "video model of the bundled hopper-steady clip first.")
+    so.add_argument("--steps", type=int, default=60_000, help="training steps per run (default 60000)")
+    so.add_argument("--repeats", type=int, default=1, help="runs per way, best kept (default 1)")
+    so.add_argument("--json", action="store_true", help="print JSON instead of lines")
+    so.set_defaults(func=run_source_overhead)
     register_learning(kinds)
     register_nes_kinds(kinds)
 
@@ -49,6 +59,24 @@ def run_reward_overhead(args: argparse.Namespace) -> int:
     from vid2reward.tools.reward_bench import main as reward_bench_main
 
     return reward_bench_main([str(args.steps), str(args.repeats)])
+
+
+def run_source_overhead(args: argparse.Namespace) -> int:
+    """Print program-only vs program + VIPER training steps/s on Hopper."""
+    from vid2reward.tools.reward_bench import bench_source_overhead
+
+    with Console(stderr=True).status("measuring Hopper-v5 training with and without VIPER"):
+        result = bench_source_overhead(args.steps, repeats=args.repeats)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    cpu = result["cpu_us_per_step"]
+    print(f"{result['env_id']}, {result['steps']:,} training steps, {result['n_envs']} envs, best "
+          f"of {result['repeats']}; VIPER frames every {result['every']} steps")
+    print(f"  program only      {result['program']:>9,.0f} steps/s  ({cpu['program']:.0f} CPU us/step)")
+    print(f"  program + VIPER   {result['viper']:>9,.0f} steps/s  ({cpu['viper']:.0f} CPU us/step)")
+    print(f"  VIPER share       {result['viper_share_percent']:>8.1f} %  (target >= 25 %)")
+    return 0
 
 
 def run_throughput(args: argparse.Namespace) -> int:
