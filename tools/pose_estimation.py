@@ -137,8 +137,7 @@ def estimate_pose(frames: list[np.ndarray], fps: float, times: np.ndarray | None
         if _found(whole) > _found(marks):
             marks, boxes = whole, [None] * n
             how = f"whole frame (the auto track, {how}, held a pose in under 30 % of frames)"
-    others = [[d for d in detections[i] if boxes[i] is None or _iou_small(d, boxes[i])]
-              for i in range(n)]
+    others = [[d for d in detections[i] if _not_subject(d, boxes[i])] for i in range(n)]
     return PoseTrack(landmarks=marks, boxes=boxes, other_boxes=others, fps=fps, times=times,
                      subject=how)
 
@@ -222,8 +221,10 @@ def _landmark_box(m: np.ndarray) -> Box | None:
     return (float(x0), float(y0), float(max(x1 - x0, 4.0)), float(max(y1 - y0, 4.0)))
 
 
-def _iou_small(a: Box, b: Box) -> bool:
+def _not_subject(a: Box, b: Box | None) -> bool:
     """True when box ``a`` is not the subject's box ``b`` (their centres are apart)."""
+    if b is None:
+        return True
     return abs((a[0] + a[2] / 2) - (b[0] + b[2] / 2)) > b[2] / 2 or \
         abs((a[1] + a[3] / 2) - (b[1] + b[3] / 2)) > b[3] / 2
 
@@ -268,10 +269,10 @@ def draw(frame: np.ndarray, pt: PoseTrack, i: int) -> np.ndarray:
     for b in pt.other_boxes[i]:
         cv2.rectangle(out, (int(b[0]), int(b[1])), (int(b[0] + b[2]), int(b[1] + b[3])),
                       (160, 160, 160), scale)
-    b = pt.boxes[i]
-    if b is not None:
-        cv2.rectangle(out, (int(b[0]), int(b[1])), (int(b[0] + b[2]), int(b[1] + b[3])),
-                      (0, 255, 0), 2 * scale)
+    subject = pt.boxes[i]
+    if subject is not None:
+        x, y, w, h = subject
+        cv2.rectangle(out, (int(x), int(y)), (int(x + w), int(y + h)), (0, 255, 0), 2 * scale)
     m = pt.landmarks[i]
     for a, c in SKELETON:
         if not (np.isfinite(m[a, :2]).all() and np.isfinite(m[c, :2]).all()):

@@ -54,7 +54,7 @@ def test_gait_angles_match_the_geometry_a_video_would_see(env_id, ankle_of):
     family = env_id.split("-v")[0]
     rng = np.random.default_rng(1)
     for _ in range(5):
-        for human, (joint, _sign) in gait_joints(env_id).items():
+        for joint, _sign in gait_joints(env_id).values():
             j = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, joint)
             lo, hi = m.jnt_range[j]
             d.qpos[m.jnt_qposadr[j]] = rng.uniform(lo + 0.1 * (hi - lo), hi - 0.1 * (hi - lo))

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from vid2reward.agent.cli import main
+from vid2reward.sim.errors import UserError
 from vid2reward.tools.person_tracking import choose_subject, detect_movers, parse_subject, track
 from vid2reward.tools.pose_features import LEGS, LegKeypoints, gait_features, joint_angles
-from vid2reward.sim.errors import UserError
 
 PEOPLE = Path(__file__).resolve().parents[1] / "data" / "people"
 WALKERS = PEOPLE / "vtest_walkers.mp4"
