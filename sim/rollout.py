@@ -25,7 +25,8 @@ from vid2reward.sim.state import StateTracker, StateView
 
 SAMPLED_FIELDS = ("forward_velocity", "lateral_velocity", "vertical_velocity", "torso_height",
                   "uprightness", "torso_pitch", "feet_in_contact", "airborne", "x_position")
-"""State-view names recorded at every step of a rollout (the inputs of behaviour metrics)."""
+"""State-view names recorded at every step of a rollout (the inputs of behaviour metrics);
+``mass_center_x`` (the whole body's centre of mass along x) is recorded beside them."""
 
 
 @dataclass
@@ -99,7 +100,7 @@ class Episode:
     """True when the env ended the episode early (a fall), False at the time limit."""
     env_return: float
     samples: dict[str, np.ndarray]
-    """Per-step values of :data:`SAMPLED_FIELDS`."""
+    """Per-step values of :data:`SAMPLED_FIELDS` and ``mass_center_x``."""
     frames: list[np.ndarray] = field(default_factory=list)
     fps: float = 0.0
     """Frames per second of ``frames`` when played in real time."""
@@ -166,7 +167,7 @@ def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, epi
             tracker.reset()
             if isinstance(reward, EpisodicReward):
                 reward.reset(seed + ep)
-            samples: dict[str, list[float]] = {name: [] for name in SAMPLED_FIELDS}
+            samples: dict[str, list[float]] = {name: [] for name in (*SAMPLED_FIELDS, "mass_center_x")}
             actions: list[np.ndarray] = []
             frames = [renderer.frame()] if renderer else []
             env_return, program_return, terminated, steps = 0.0, 0.0, False, 0
@@ -177,6 +178,7 @@ def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, epi
                 view = tracker.view(action, terminated)
                 for name in SAMPLED_FIELDS:
                     samples[name].append(float(getattr(view, name)))
+                samples["mass_center_x"].append(float(view.mass_center[0]))
                 actions.append(np.array(action, copy=True))  # its own dtype: replays exactly
                 env_return += float(env_reward)
                 if reward is not None:

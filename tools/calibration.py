@@ -22,7 +22,7 @@ The fitted quantities (each with its form, its residual and the points it rests 
 ========================  ======================  ==========================  =================
 quantity                  pixel feature            simulator value            form
 ========================  ======================  ==========================  =================
-forward_velocity (m/s)    forward_speed (L/s)      forward_velocity           y = a x
+forward_velocity (m/s)    forward_speed (L/s)      centre-of-mass velocity    y = a x
 torso_height (m)          height_ratio             torso_height               y = a x + b
 torso_pitch (rad)         tilt_deg                 torso_pitch                y = a x + b
 torso_height_std (m)      vertical_oscillation     std of torso_height        y = a x (per clip)
@@ -42,7 +42,12 @@ WINDOW_SECONDS = 0.5
 """Length of the time windows whose means are paired, for poses (height, lean)."""
 SPEED_WINDOW_SECONDS = 2.0
 """Windows for speed are longer: within a hop or a stride the silhouette's centroid and the
-torso move out of phase, so half-second means of the two disagree while 2 s means agree."""
+body move out of phase, so half-second means of the two disagree while 2 s means agree.
+
+Speed is paired with the whole body's centre of mass, which the silhouette's centroid follows,
+not with the point the env calls forward (the Hopper's hip): over a steady gait both travel
+equally far, but in a fall the hip swings ahead of the body, and a calibration fitted on falling
+learners would read the expert too fast."""
 PER_CLIP_MIN_SECONDS = 4.0
 """A clip shorter than this (a fall) gives no cadence or bob point: a rhythm needs cycles."""
 MIN_POINTS = 6
@@ -136,6 +141,8 @@ def clip_pairs(series: Mapping[str, Sequence[float | None]], pixel_clip: Mapping
         pixel = np.array([np.nan if v is None else v for v in series.get(_SERIES[spec.feature], [])],
                          dtype=float) * (to_size if spec.length else 1.0)
         sim = np.asarray(state.get(spec.quantity, []), dtype=float)
+        if spec.quantity == "forward_velocity" and "mass_center_x" in state:
+            sim = np.gradient(np.asarray(state["mass_center_x"], dtype=float), dt)
         if pixel.size != t.size or sim.size != steps:
             continue
         pts = []

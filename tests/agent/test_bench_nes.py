@@ -97,6 +97,8 @@ def test_bench_nes_retrains_the_winner_and_trains_the_reference(tmp_path):
     full, reference = by_method["full"], by_method["reference"]
     assert 0.0 <= full["final_nes"] <= 1.0 and full["final_metrics"]["episodes"] == 1
     assert (Path(full["run_dir"]) / "final" / "policy.zip").is_file()
+    assert isinstance(full["calibration"], dict)  # iteration 1's reading of the expert, vs truth
+    assert all(0.0 <= e for e in full["calibration"].values())
     assert reference["final_nes"] is None and reference["env_steps"] >= 2048
     policy_metrics = json.loads((Path(reference["run_dir"]) / "policy" / "metrics.json").read_text())
     assert policy_metrics["reward_name"] == "hopper-steady_reference.py"

@@ -62,6 +62,11 @@ def test_offline_run_end_to_end(tmp_path, expert_clip):
     checked = [e for e in events if e.kind == "reward_checked"]
     assert {e.iteration for e in checked} == {2} and len(checked) == 2
     assert all(e.rollouts == 2 * 3 + 4 for e in checked)
+    # iteration 2 continues the run's best policy of iteration 1 (warm start)
+    trained = json.loads((out / "iter-002" / "cand-00" / "metrics.json").read_text())
+    assert "iter-001" in trained["config"]["init_from"]
+    first = json.loads((out / "iter-001" / "cand-00" / "metrics.json").read_text())
+    assert first["config"]["init_from"] is None
     tests = json.loads((out / "iter-002" / "cand-00" / "test.json").read_text())
     assert tests["agreement"]["verdict"] in ("agrees", "disagrees", "unknown")
 
