@@ -186,8 +186,8 @@ class VlmRmSource(RewardSource):
         """Goal from the expert video's frames, baseline from random-action frames (uint8
         arrays (n, H, W, 3) at the source's frame size)."""
         label = {"mode": "image",
-                 "expert_frames": hashlib.sha256(np.ascontiguousarray(expert_frames)).hexdigest(),
-                 "baseline_frames": hashlib.sha256(np.ascontiguousarray(baseline_frames)).hexdigest()}
+                 "expert_frames": hashlib.sha256(np.ascontiguousarray(expert_frames).tobytes()).hexdigest(),
+                 "baseline_frames": hashlib.sha256(np.ascontiguousarray(baseline_frames).tobytes()).hexdigest()}
         return cls(embedder, embedder.embed_images(expert_frames),
                    embedder.embed_images(baseline_frames), alpha=alpha, frames=frames,
                    weight=weight, goal_label=label)
