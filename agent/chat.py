@@ -274,10 +274,12 @@ class ChatSession:
         with self.console.capture() as cap:
             self.console.print(table)
         waiting = f"waiting before {snap.next[0]}" if snap.next else "finished"
+        meaning = similarity_meaning(best.get("similarity"))
         return (f"{config.env_id}: iteration {values.get('iteration', 0)}/{config.iterations}, "
-                f"{waiting}; best {best.get('id')} ({_fmt(best.get('similarity'))}"
-                + (f": {meaning}" if (meaning := similarity_meaning(best.get('similarity'))) else "") + "); "
-                f"feedback for the engineer: {values.get('human_feedback') or '-'}\n{cap.get()}")
+                f"{waiting}; best {best.get('id')} ({_fmt(best.get('similarity'))}); "
+                f"feedback for the engineer: {values.get('human_feedback') or '-'}\n"
+                + (f"  (similarity {_fmt(best.get('similarity'))}: {meaning})\n" if meaning else "")
+                + cap.get())
 
 
 def _fmt(value: float | None) -> str:
