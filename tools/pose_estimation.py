@@ -11,8 +11,12 @@ the model sees it, so a 60-pixel person is measured like a close one.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import sys
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,21 +74,43 @@ class PoseTrack:
         return np.nan_to_num(np.mean(vis, axis=1), nan=0.0)
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 while mediapipe starts: its C++ side prints TensorFlow Lite and
+    absl start-up lines (and protobuf a harmless AttributeError) that no flag turns off. Python
+    exceptions still propagate and become our one-line errors."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def load_pose_model() -> Any:
     """mediapipe's Pose solution (video mode, bundled full model), or a one-line user error."""
-    os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's C++ start-up chatter
-    try:
-        import mediapipe as mp  # type: ignore[import-not-found,import-untyped,unused-ignore]
-    except ImportError:
-        raise UserError("pose features need mediapipe, which is not installed",
-                        where="--pose", fix=INSTALL_FIX) from None
-    try:
-        return mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1,
-                                      smooth_landmarks=True, min_detection_confidence=0.5,
-                                      min_tracking_confidence=0.5)
-    except Exception as exc:  # an incompatible protobuf shows up here, not at import
-        raise UserError(f"mediapipe could not start its pose model ({exc})", where="--pose",
-                        fix=INSTALL_FIX) from None
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    with _quiet_native_stderr():
+        try:
+            import mediapipe as mp  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        except ImportError:
+            raise UserError("pose features need mediapipe, which is not installed",
+                            where="--pose", fix=INSTALL_FIX) from None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # its protobuf calls
+                model = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1,
+                                               smooth_landmarks=True,
+                                               min_detection_confidence=0.5,
+                                               min_tracking_confidence=0.5)
+            return model
+        except Exception as exc:  # an incompatible protobuf shows up here, not at import
+            raise UserError(f"mediapipe could not start its pose model ({exc})", where="--pose",
+                            fix=INSTALL_FIX) from None
 
 
 def _crop_window(box: Box, frame_shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -158,30 +184,32 @@ def _landmarks(frames: list[np.ndarray], boxes: list[Box | None], whole_frame: b
     marks = np.full((len(frames), 33, 3), np.nan)
     good: list[tuple[int, Box]] = []  # (frame, box) of the confident poses so far
     try:
-        for i, frame in enumerate(frames):
-            if follow and i > 0:
-                pose_box = _landmark_box(marks[i - 1])
-                if pose_box is not None and good and not _same_body(good[-1], (i - 1, pose_box)):
-                    marks[i - 1] = np.nan  # the model jumped to a passer-by: not our subject
-                    pose_box = None
-                if pose_box is not None:
-                    good.append((i - 1, pose_box))
-                    boxes[i] = _steady(good, i)
-                elif boxes[i] is None and good and i - good[-1][0] <= REACQUIRE_FRAMES:
-                    boxes[i] = _steady(good, i)  # lost behind a post: where it was heading
-            b = boxes[i]
-            if b is None and not whole_frame:
-                continue  # outside the subject's track
-            if b is None:
-                h, w = frame.shape[:2]
-                x0, y0, side = (w - max(h, w)) // 2, (h - max(h, w)) // 2, max(h, w)
-            else:
-                x0, y0, side = _crop_window(b, frame.shape)
-            result = model.process(_square_crop(frame, x0, y0, side))
-            if result.pose_landmarks is None:
-                continue
-            for j, lm in enumerate(result.pose_landmarks.landmark):
-                marks[i, j] = (x0 + lm.x * side, y0 + lm.y * side, lm.visibility)
+        # the graph's own threads print start-up lines at the first detections
+        with _quiet_native_stderr():
+            for i, frame in enumerate(frames):
+                if follow and i > 0:
+                    pose_box = _landmark_box(marks[i - 1])
+                    if pose_box is not None and good and not _same_body(good[-1], (i - 1, pose_box)):
+                        marks[i - 1] = np.nan  # the model jumped to a passer-by: not our subject
+                        pose_box = None
+                    if pose_box is not None:
+                        good.append((i - 1, pose_box))
+                        boxes[i] = _steady(good, i)
+                    elif boxes[i] is None and good and i - good[-1][0] <= REACQUIRE_FRAMES:
+                        boxes[i] = _steady(good, i)  # lost behind a post: where it was heading
+                b = boxes[i]
+                if b is None and not whole_frame:
+                    continue  # outside the subject's track
+                if b is None:
+                    h, w = frame.shape[:2]
+                    x0, y0, side = (w - max(h, w)) // 2, (h - max(h, w)) // 2, max(h, w)
+                else:
+                    x0, y0, side = _crop_window(b, frame.shape)
+                result = model.process(_square_crop(frame, x0, y0, side))
+                if result.pose_landmarks is None:
+                    continue
+                for j, lm in enumerate(result.pose_landmarks.landmark):
+                    marks[i, j] = (x0 + lm.x * side, y0 + lm.y * side, lm.visibility)
     finally:
         model.close()
     return marks
