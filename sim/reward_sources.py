@@ -6,7 +6,8 @@ a video-prediction likelihood) that scores what the body *looks like*. It is spl
 two processes a training uses:
 
 - in each env worker, :class:`FrameTap` renders the env at low resolution every ``every``
-  steps (an off-screen renderer built before the worker is isolated, so rendering needs no
+  steps of the vectorised env's clock (all envs on the same steps, so the training process
+  scores one batch every ``every`` steps, not a few frames on every step) (an off-screen renderer built before the worker is isolated, so rendering needs no
   file or device access afterwards) and ships the frame in ``info["source_frame"]``;
 - in the training process, :class:`SourceRewardVecEnv` collects the frames of a step from all
   workers, scores them in one batched call to :meth:`RewardSource.components`, holds each
@@ -47,8 +48,9 @@ class FrameSpec:
     height: int = 64
     """Frame height in pixels."""
     every: int = 1
-    """Render every k-th env step (steps 1, 1+k, 1+2k, ... of an episode); the source's value
-    is held for the k-1 steps in between."""
+    """Render every k-th env step (of the training's clock, the same step in every env); the
+    source's value is held for the k-1 steps in between (zero in a new episode until its first
+    frame, at most k-1 steps)."""
 
     def __post_init__(self) -> None:
         if self.every < 1 or self.width < 8 or self.height < 8:
@@ -114,7 +116,8 @@ def source_renderer(model: mujoco.MjModel, data: mujoco.MjData, spec: EnvSpec, w
 
 
 class FrameTap(gym.Wrapper):
-    """Adds ``info["source_frame"]`` (uint8 H x W x 3) every ``frames.every`` steps of an episode.
+    """Adds ``info["source_frame"]`` (uint8 H x W x 3) every ``frames.every`` steps of this
+    env's life (the vectorised envs step together, so all render on the same steps).
 
     Wraps the reward-wrapped env inside a worker. The renderer is built here, in the worker's
     trusted setup, before reward code isolates the process.
@@ -126,17 +129,13 @@ class FrameTap(gym.Wrapper):
         base: Any = env.unwrapped
         self._renderer = source_renderer(base.model, base.data, get_spec(env_id), frames.width,
                                          frames.height)
-        self._step = 0
-
-    def reset(self, **kwargs: Any):  # type: ignore[override]
-        self._step = 0
-        return self.env.reset(**kwargs)
+        self._clock = 0  # steps since construction, not since reset: see the class docstring
 
     def step(self, action: np.ndarray):  # type: ignore[override]
         obs, reward, terminated, truncated, info = self.env.step(action)
-        if self._step % self.frames.every == 0:
+        if self._clock % self.frames.every == 0:
             info["source_frame"] = self._renderer.frame()
-        self._step += 1
+        self._clock += 1
         return obs, reward, terminated, truncated, info
 
 
