@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from vid2reward.sim.errors import UserError
+from vid2reward.tools.video_frames import CropBox
 
 Box = tuple[float, float, float, float]
 """x, y, width, height in pixels of the frame."""
@@ -205,3 +206,25 @@ def box_per_frame(t: Track, n: int, hold: int = 3) -> list[Box | None]:
         b = [float(np.interp(j, frames, smoothed[:, c])) for c in range(4)]
         out[i] = (b[0], b[1], b[2], b[3])
     return out
+
+
+def subject_region(frames: Sequence[np.ndarray], subject: str = "auto", at_frame: int = 0,
+                   margin: float = 0.25) -> tuple[CropBox | None, str]:
+    """The part of the frame the subject moves through (union of its track's boxes, widened by
+    ``margin`` of its height each way) as a crop for the pixel features, and how it was chosen;
+    None when no moving subject is found (measure the whole frame). This is how an animal or
+    any non-person subject in a busy frame is measured: pixels of its crop only."""
+    box = parse_subject(subject)
+    chosen = choose_subject(track(detect_movers(frames), frames=frames), box, at_frame)
+    if chosen is None:
+        return None, "no moving subject found: the whole frame"
+    h, w = frames[0].shape[:2]
+    arr = np.array(list(chosen.boxes.values()))
+    pad = margin * chosen.median_height()
+    x0, y0 = max(0.0, arr[:, 0].min() - pad), max(0.0, arr[:, 1].min() - pad)
+    x1 = min(float(w), (arr[:, 0] + arr[:, 2]).max() + pad)
+    y1 = min(float(h), (arr[:, 1] + arr[:, 3]).max() + pad)
+    crop = CropBox(x0 / w, y0 / h, max(x1 / w, x0 / w + 1e-3), max(y1 / h, y0 / h + 1e-3))
+    return crop, (f"track {chosen.id} ({chosen.length} of {len(frames)} frames, median height "
+                  f"{chosen.median_height():.0f} px): crop {crop.x0:.2f},{crop.y0:.2f},"
+                  f"{crop.x1:.2f},{crop.y1:.2f}")

@@ -63,11 +63,13 @@ def register(verbs: argparse._SubParsersAction) -> None:
                         "and a contact sheet with the subject's box and skeleton")
     f.add_argument("--start", type=float, default=0.0, help="with --pose: start, seconds")
     f.add_argument("--end", type=float, default=None, help="with --pose: end, seconds")
-    f.add_argument("--subject", default="auto", metavar="auto|X,Y,W,H",
-                   help="with --pose: who to measure; auto = the most persistent, largest "
-                        "moving person, or a box in pixels at --subject-time (default auto)")
+    f.add_argument("--subject", default=None, metavar="auto|X,Y,W,H",
+                   help="who to measure in a busy frame: auto = the most persistent, largest "
+                        "mover, or a box in pixels at --subject-time. With --pose the default is "
+                        "auto; without, the pixel features of the subject's crop (an animal, a "
+                        "robot) instead of the whole frame")
     f.add_argument("--subject-time", type=float, default=0.0,
-                   help="with --pose: time of the --subject box, seconds after --start")
+                   help="time of the --subject box, seconds after --start (default 0)")
     f.add_argument("--sheet", type=Path, default=None,
                    help="with --pose: contact sheet PNG (default <clip>.pose.png beside the clip)")
     f.set_defaults(func=run_features)
@@ -160,7 +162,19 @@ def run_features(args: argparse.Namespace) -> int:
     if args.pose:
         return _run_pose_features(args)
     check_clip_length(args.clip, "the clip")
-    feats = features_from_video(args.clip, _settings(args))
+    settings, chosen = _settings(args), None
+    if args.subject is not None:
+        if args.crop:
+            raise UserError("--subject and --crop both choose the region", where="--subject",
+                            fix="pass one of them")
+        from vid2reward.tools.person_tracking import subject_region
+
+        clip = read_frames(args.clip)
+        crop, chosen = subject_region(clip.frames, args.subject,
+                                      int(round(args.subject_time * clip.fps)))
+        settings = FeatureSettings(segmentation=settings.segmentation, forward=settings.forward,
+                                   crop=crop)
+    feats = features_from_video(args.clip, settings)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(feats.to_json(), encoding="utf-8")
@@ -173,6 +187,8 @@ def run_features(args: argparse.Namespace) -> int:
                   f"of frames; ground measured in {feats.ground_coverage:.0%}; cadence strength "
                   f"{feats.cadence_strength:.2f}; body length {feats.body_length_fraction:.0%} "
                   f"of frame height", highlight=False)
+    if chosen is not None:
+        console.print(f"subject: {chosen}", highlight=False)
     return 0
 
 
@@ -185,7 +201,7 @@ def _run_pose_features(args: argparse.Namespace) -> int:
     sheet = args.sheet or args.clip.with_name(args.clip.stem + ".pose.png")
     with Console(stderr=True).status("tracking people and measuring pose"):
         feats, track = pose_features_from_video(args.clip, start=args.start, end=args.end,
-                                                subject=args.subject,
+                                                subject=args.subject or "auto",
                                                 subject_time=args.subject_time, sheet=sheet)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -109,6 +109,19 @@ def test_auto_subject_is_the_persistent_large_mover_and_a_box_picks_another():
         parse_subject("1,2,3")
 
 
+def test_subject_region_crops_the_pixel_features_to_the_chosen_mover():
+    from vid2reward.tools.person_tracking import subject_region
+
+    frames = _movers()
+    crop, how = subject_region(frames)
+    h, w = frames[0].shape[:2]
+    # the big mover walks from x=20 to x=284, rows 60-180; the small one (rows 100-130) is
+    # inside that band, so the crop is checked on the big one's extent
+    assert crop is not None and "track" in how
+    assert crop.x0 * w <= 20 and crop.x1 * w >= 280 and crop.y0 * h <= 60 and crop.y1 * h >= 180
+    assert subject_region([np.full((120, 160, 3), 90, np.uint8)] * 10)[0] is None
+
+
 def test_real_footage_a_small_walker_in_a_crowd(tmp_path):
     from vid2reward.tools.pose_estimation import pose_features_from_video
 
@@ -139,6 +152,12 @@ def test_cli_prints_pose_features_and_writes_the_sheet(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0 and "pose_cadence_hz" in out and "pose_knee_range_deg" in out
     assert sheet.is_file()
+
+
+def test_cli_pixel_features_of_a_subject_in_a_crowd(capsys):
+    code = main(["features", str(WALKERS), "--subject", WALKER_BOX, "--forward", "auto"])
+    out = capsys.readouterr().out
+    assert code == 0 and "subject: track" in out and "crop" in out
 
 
 def test_cli_without_mediapipe_says_how_to_install(tmp_path, capsys, monkeypatch):
