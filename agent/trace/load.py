@@ -152,6 +152,13 @@ def build_trace(root: Path, events: list[Any]) -> RunTrace:
         elif kind == "candidate_evaluated":
             c = cand(e.candidate_id, e.iteration)
             c.similarity, c.features = e.similarity, dict(e.features)
+            c.episodes, c.fell, c.fall_seconds = e.episodes, e.fell, list(e.fall_seconds)
+            c.similarity_spread = e.similarity_spread
+        elif kind == "calibrated":
+            it(e.iteration).calibration = [dict(f) for f in e.fits]
+        elif kind == "reward_checked":
+            c = cand(e.candidate_id, e.iteration)
+            c.agreement, c.agreement_verdict = e.agreement, e.verdict
         elif kind == "iteration_finished":
             i = it(e.iteration)
             i.finished, i.best_candidate_id = True, e.best_candidate_id

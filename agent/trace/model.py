@@ -60,6 +60,13 @@ class CandidateTrace(BaseModel):
     cached: bool = False
     failure: str | None = None
     similarity: float | None = None
+    similarity_spread: float | None = Field(default=None, description="its std over the episodes")
+    episodes: int | None = Field(default=None, description="evaluation episodes rendered")
+    fell: int | None = None
+    fall_seconds: list[float] = Field(default_factory=list)
+    agreement: float | None = Field(default=None, description="rank correlation of the program's "
+                                    "return with the critic on known rollouts, before training")
+    agreement_verdict: str | None = None
     features: dict[str, float] = Field(default_factory=dict)
     feedback_id: str | None = None
     reward: str | None = None
@@ -97,6 +104,8 @@ class IterationTrace(BaseModel):
                                                     description="this iteration's own best candidate")
     iteration_best_similarity: float | None = None
     run_best_similarity: float | None = None
+    calibration: list[dict[str, Any]] = Field(
+        default_factory=list, description="the pixel -> physical fits made after this iteration")
 
     def answered_feedback(self) -> VisualFeedback | None:
         """The VisualFeedback the engineer answered (else the iteration's best-scored one),

@@ -303,6 +303,8 @@ def iteration_section(trace: RunTrace, it: IterationTrace) -> list[RenderableTyp
         return [*parts, Text("nothing recorded yet", style="dim")]
     if it.candidates:
         parts.append(candidate_table(it))
+    if it.calibration:
+        parts.append(calibration_table(it))
     feedback = it.answered_feedback()
     if feedback is not None:
         verdict = Text(f"critic on {feedback.candidate_id} ({feedback.id}): similarity "
@@ -319,12 +321,46 @@ def iteration_section(trace: RunTrace, it: IterationTrace) -> list[RenderableTyp
     return parts
 
 
+def falls_label(c: Any) -> str:
+    """'2/3 at 1.3, 1.6 s', 'none of 3', or '-' before evaluation."""
+    if c.episodes is None:
+        return "-"
+    if not c.fell:
+        return f"none of {c.episodes}"
+    return f"{c.fell}/{c.episodes} at {', '.join(f'{t:.1f}' for t in sorted(c.fall_seconds))} s"
+
+
+def agreement_label(c: Any) -> Text:
+    """The pre-training check: the rank correlation, red when it disagrees with the critic."""
+    if c.agreement_verdict is None:
+        return Text("-")
+    value = "?" if c.agreement is None else f"{c.agreement:+.2f}"
+    return Text(value, style="red" if c.agreement_verdict == "disagrees" else "")
+
+
+def calibration_table(it: IterationTrace) -> Table:
+    """The pixel -> physical fits made after the iteration, and the expert read through them."""
+    table = Table(title=f"calibration after iteration {it.number} (fitted on the learner clips "
+                        "so far; the expert read through it)", title_justify="left")
+    for col in ("quantity", "from pixel feature", "fit", "points", "R²", "residual", "expert", "used"):
+        table.add_column(col, justify="left" if col in ("quantity", "from pixel feature") else "right")
+    for f in it.calibration:
+        fit = f"{f.get('slope', 0):+.3g} x" + (f" {f['intercept']:+.3g}" if f.get("intercept") else "")
+        expert = "-" if f.get("expert_value") is None else f"{f['expert_value']:.3g} {f.get('unit', '')}"
+        table.add_row(str(f.get("quantity")), str(f.get("feature")), fit, str(f.get("points")),
+                      num(f.get("r2"), ".2f"), f"{num(f.get('residual'))} {f.get('unit', '')}",
+                      expert, "yes" if f.get("usable") else Text("no", style="dim"))
+    return table
+
+
 def candidate_table(it: IterationTrace) -> Table:
-    """One row per candidate: sha, training status and speed, env return, similarity."""
+    """One row per candidate: sha, training status and speed, env return, similarity (± its
+    spread over the evaluation episodes), falls, and the pre-training agreement check."""
     table = Table(title=f"candidates of iteration {it.number}", title_justify="left")
     for col, justify in (("candidate", "left"), ("reward sha", "left"), ("status", "left"),
                          ("steps", "right"), ("steps/s", "right"), ("train s", "right"),
-                         ("env return", "right"), ("similarity", "right"), ("files", "left")):
+                         ("env return", "right"), ("similarity", "right"), ("falls", "left"),
+                         ("agrees", "right"), ("files", "left")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for c in it.candidates:
         status = c.status + (" (cached)" if c.cached else "") + (f": {c.failure}" if c.failure else "")
@@ -333,7 +369,10 @@ def candidate_table(it: IterationTrace) -> Table:
         table.add_row(c.id + (" ★" if best else ""), (c.reward_sha256 or "-")[:12],
                       Text(shorten(status, 60), style="red" if c.status in ("failed", "rejected") else ""),
                       num(c.steps, "d"), num(c.steps_per_second, ".0f"), num(c.wall_seconds, ".1f"),
-                      num(c.env_return_mean, ".1f"), num(c.similarity, ".3f"), files,
+                      num(c.env_return_mean, ".1f"),
+                      num(c.similarity, ".3f") + (f" ± {c.similarity_spread:.3f}"
+                                                  if c.similarity_spread is not None else ""),
+                      Text(falls_label(c), style="red" if c.fell else ""), agreement_label(c), files,
                       style="bold" if best else None)
     return table
 

@@ -7,14 +7,18 @@ import signal
 import subprocess
 import sys
 import time
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from stable_baselines3 import PPO
 
 import vid2reward.examples as examples
 from vid2reward.agent.cli import main
 from vid2reward.agent.run_log import read_events
+from vid2reward.agent.trace.load import load_trace
+from vid2reward.agent.trace.view import render_trace
 
 TINY = ["--env", "Hopper-v5", "--candidates", "2", "--steps", "2048", "--envs", "4", "--quiet"]
 
@@ -69,6 +73,15 @@ def test_offline_run_end_to_end(tmp_path, expert_clip):
     assert first["config"]["init_from"] is None
     tests = json.loads((out / "iter-002" / "cand-00" / "test.json").read_text())
     assert tests["agreement"]["verdict"] in ("agrees", "disagrees", "unknown")
+    # the trace shows falls, the critic's noise, the calibration and the agreement check
+    trace = load_trace(out)
+    first, second = trace.iteration(1), trace.iteration(2)
+    assert first is not None and second is not None and first.calibration
+    assert first.candidates[0].episodes == 3 and second.candidates[0].agreement_verdict
+    console = Console(record=True, width=200, file=StringIO())
+    console.print(render_trace(trace))
+    shown = console.export_text()
+    assert "calibration after iteration 1" in shown and "falls" in shown and "agrees" in shown
 
 
 def test_kill_during_training_then_resume(tmp_path, expert_clip):
