@@ -17,8 +17,8 @@ with the same training budget (iterations x candidates x steps env steps):
 With ``final_steps``, the full method's winning reward is also trained again from scratch for
 that many steps (the run's final training) and that policy is scored too (``final_nes``). For
 search runs with a video critic, ``calibration`` holds how far the expert's speed, torso height
-and cadence read from its pixels (through the calibration fitted on iteration 1's learner clips)
-are from the truth.
+and cadence read from its pixels (through the calibration fitted on the learner clips of
+iterations 1 and 2) are from the truth.
 
 Each method's best policy (and, per iteration, the best-so-far candidate by the method's own
 selection rule) is rolled out for several seeded episodes and scored with the Normalized Expert
@@ -119,7 +119,7 @@ class MethodResult:
     """NES of the winning reward trained again from scratch (``final_steps``), if it was."""
     final_metrics: dict[str, float] | None = None
     calibration: dict[str, float] | None = None
-    """Relative error of the expert's values read through iteration 1's calibration, by
+    """Relative error of the expert's values read through the calibration after iteration 2, by
     quantity (forward_velocity, torso_height_mean, cadence_hz)."""
 
 
@@ -190,11 +190,12 @@ CALIBRATED_METRICS = {"forward_velocity": "forward_velocity", "torso_height": "t
 """Calibrated quantity -> the expert's state metric it estimates (the issue's targets)."""
 
 
-def calibration_errors(run_dir: Path, ground: TaskGround, iteration: int = 1) -> dict[str, float] | None:
+def calibration_errors(run_dir: Path, ground: TaskGround, iteration: int = 2) -> dict[str, float] | None:
     """|read - true| / |true| of the expert's speed, torso height and cadence, read through the
-    calibration made after ``iteration`` (None without one); a quantity the fit could not use
-    yet is left out."""
-    data = RunRecord(run_dir).calibration(iteration)
+    calibration made after ``iteration`` (or the latest before it; None without one); a
+    quantity the fit could not use yet is left out."""
+    record = RunRecord(run_dir)
+    data = next((d for n in range(iteration, 0, -1) if (d := record.calibration(n)) is not None), None)
     if data is None:
         return None
     out = {}

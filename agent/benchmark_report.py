@@ -80,7 +80,7 @@ def rich_table(rows: list[dict[str, Any]], title: str) -> Table:
 
 
 def calibration_table(results: list[MethodResult]) -> str:
-    """The full method's calibration after iteration 1: per task, the mean (and worst) relative
+    """The full method's calibration after iteration 2: per task, the mean (and worst) relative
     error of the expert's speed, torso height and cadence read from its pixels; "" if none."""
     lines = []
     for task in dict.fromkeys(r.task for r in results):
