@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vid2reward.tools.video_frames import CropBox
 
 
 def prepare_expert(source: str, expert_dir: Path, *, start: float | None = None,
@@ -24,7 +27,7 @@ def prepare_expert(source: str, expert_dir: Path, *, start: float | None = None,
 
 
 def measure_video(clip: Path, sheet: Path | None = None, forward: str = "right", *,
-                  series: bool = False) -> dict[str, Any]:
+                  series: bool = False, crop: CropBox | None = None) -> dict[str, Any]:
     """``{"features": {name: value}, "units": {name: unit}}`` of a clip, measured from pixels;
     with ``sheet``, also save a contact sheet of the clip there.
 
@@ -32,6 +35,7 @@ def measure_video(clip: Path, sheet: Path | None = None, forward: str = "right",
     (learner clips, and experts rendered by the project), "left" to mirror, "auto" for the
     direction the subject moves (real footage, where the camera side is arbitrary).
     ``series=True`` adds the per-frame series (``PixelFeatures.series``) under "series".
+    ``crop`` measures only that part of the frame (the tracked subject of a busy clip).
     """
     from vid2reward.tools.pixel_features import (
         FEATURE_DEFINITIONS,
@@ -40,7 +44,7 @@ def measure_video(clip: Path, sheet: Path | None = None, forward: str = "right",
     )
     from vid2reward.tools.video_frames import read_frames, save_contact_sheet
 
-    measured = features_from_video(clip, FeatureSettings(forward=forward))  # type: ignore[arg-type]
+    measured = features_from_video(clip, FeatureSettings(forward=forward, crop=crop))  # type: ignore[arg-type]
     if sheet is not None:
         save_contact_sheet(read_frames(clip, count=12), sheet)
     # Features that could not be measured (None: e.g. flight with no ground in view) are left

@@ -35,7 +35,7 @@ from vid2reward.tools.person_tracking import (
     track,
 )
 from vid2reward.tools.pose_features import LEGS, LegKeypoints, PoseFeatures, gait_features
-from vid2reward.tools.video_frames import probe_video, read_frames
+from vid2reward.tools.video_frames import CropBox, VideoInfo, probe_video, read_frames
 
 CROP_SIZE = 256
 """Side of the square crop (pixels) the pose model sees."""
@@ -183,20 +183,29 @@ def _landmarks(frames: list[np.ndarray], boxes: list[Box | None], whole_frame: b
     model = load_pose_model()
     marks = np.full((len(frames), 33, 3), np.nan)
     good: list[tuple[int, Box]] = []  # (frame, box) of the confident poses so far
+    tracked = list(boxes)  # the motion track's boxes (``boxes`` becomes the crops used)
     try:
         # the graph's own threads print start-up lines at the first detections
         with _quiet_native_stderr():
             for i, frame in enumerate(frames):
                 if follow and i > 0:
                     pose_box = _landmark_box(marks[i - 1])
-                    if pose_box is not None and good and not _same_body(good[-1], (i - 1, pose_box)):
+                    # the same body as the motion track or as the last accepted pose (either:
+                    # a first wrong pose must not become the only reference, and a track box
+                    # that merges two people must not veto a good pose)
+                    refs = ([(i - 1, tracked[i - 1])] if tracked[i - 1] is not None else []) + \
+                        good[-1:]
+                    if pose_box is not None and refs and \
+                            not any(_same_body(r, (i - 1, pose_box)) for r in refs):
                         marks[i - 1] = np.nan  # the model jumped to a passer-by: not our subject
                         pose_box = None
                     if pose_box is not None:
                         good.append((i - 1, pose_box))
                         boxes[i] = _steady(good, i)
-                    elif boxes[i] is None and good and i - good[-1][0] <= REACQUIRE_FRAMES:
+                    elif tracked[i] is None and good and i - good[-1][0] <= REACQUIRE_FRAMES:
                         boxes[i] = _steady(good, i)  # lost behind a post: where it was heading
+                    else:
+                        boxes[i] = tracked[i]
                 b = boxes[i]
                 if b is None and not whole_frame:
                     continue  # outside the subject's track
@@ -338,6 +347,21 @@ def pose_features_from_video(path: str | Path, *, start: float = 0.0, end: float
     return features, pt
 
 
+def subject_crop(pt: PoseTrack, info: VideoInfo, margin: float = 0.25) -> CropBox | None:
+    """The part of the frame the subject's crops covered (widened by ``margin`` of its median
+    height), as a crop for the pixel features; None when the whole frame was measured."""
+    boxes = np.array([b for b in pt.boxes if b is not None])
+    if boxes.size == 0:
+        return None
+    pad = margin * float(np.median(boxes[:, 3]))
+    x0, y0 = max(0.0, boxes[:, 0].min() - pad), max(0.0, boxes[:, 1].min() - pad)
+    x1 = min(float(info.width), (boxes[:, 0] + boxes[:, 2]).max() + pad)
+    y1 = min(float(info.height), (boxes[:, 1] + boxes[:, 3]).max() + pad)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    return CropBox(x0 / info.width, y0 / info.height, x1 / info.width, y1 / info.height)
+
+
 MIN_DETECTION_RATE = 0.5
 """Below this share of frames with a confident pose, a clip's pose features are not used."""
 
@@ -357,7 +381,10 @@ def expert_pose_measurement(clip: str | Path, sheet: str | Path | None = None,
         return None, (f"a person's pose was found in {feats.detection_rate:.0%} of frames "
                       f"(under {MIN_DETECTION_RATE:.0%}): pose features not used")
     values = {k: float(v) for k, v in feats.vector().items() if v is not None}
+    crop = subject_crop(pt, probe_video(clip))
     return ({"features": values,
              "units": {k: POSE_FEATURE_DEFINITIONS[k].unit for k in values},
-             "details": {**feats.to_dict(series=False), "subject": pt.subject}},
+             "details": {**feats.to_dict(series=False), "subject": pt.subject,
+                         "subject_crop": None if crop is None else
+                         [crop.x0, crop.y0, crop.x1, crop.y1]}},
             f"pose found in {feats.detection_rate:.0%} of frames ({pt.subject})")

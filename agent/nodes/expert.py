@@ -11,6 +11,7 @@ from vid2reward.agent.engines.base import ExpertView
 from vid2reward.agent.state import RunState
 from vid2reward.sim.state import gait_joints
 from vid2reward.tools.expert_video import measure_video, prepare_expert
+from vid2reward.tools.video_frames import CropBox
 
 
 def ingest_expert(state: RunState, ctx: RunContext) -> dict[str, Any]:
@@ -43,6 +44,11 @@ def _with_pose(ctx: RunContext, clip: Path, measured: dict[str, Any]) -> dict[st
     ctx.note(f"expert pose: {why}")
     if pose is None:
         return measured
+    crop = pose["details"]["subject_crop"]
+    if crop is not None:  # a busy frame: the pixel features of the person's region, not the crowd's
+        measured = measure_video(clip, forward=ctx.config.expert_forward, crop=CropBox(*crop))
+        ctx.note("expert pixel features re-measured on the person's region "
+                 + ",".join(f"{v:.2f}" for v in crop))
     return {**measured, "features": {**measured["features"], **pose["features"]},
             "units": {**measured.get("units", {}), **pose["units"]}, "pose": pose["details"]}
 
