@@ -193,8 +193,8 @@ def _landmarks(frames: list[np.ndarray], boxes: list[Box | None], whole_frame: b
                     # the same body as the motion track or as the last accepted pose (either:
                     # a first wrong pose must not become the only reference, and a track box
                     # that merges two people must not veto a good pose)
-                    refs = ([(i - 1, tracked[i - 1])] if tracked[i - 1] is not None else []) + \
-                        good[-1:]
+                    before = tracked[i - 1]
+                    refs = ([(i - 1, before)] if before is not None else []) + good[-1:]
                     if pose_box is not None and refs and \
                             not any(_same_body(r, (i - 1, pose_box)) for r in refs):
                         marks[i - 1] = np.nan  # the model jumped to a passer-by: not our subject
