@@ -221,7 +221,7 @@ def stride_frequency(signal: np.ndarray | list[np.ndarray], fps: float, min_hz: 
     """(dominant frequency in Hz or None, its share of the band's spectral power) of a series
     with gaps, or of several series sharing one period (their band-normalised power spectra
     are summed, so one noisy signal cannot decide alone). Gaps are filled by interpolation; a
-    series needs 70 % finite samples and 8 frames to count."""
+    series needs 60 % finite samples and 8 frames to count."""
     signals = signal if isinstance(signal, list) else [signal]
     n = max((len(x) for x in signals), default=0)
     pad = max(256, 1 << int(math.ceil(math.log2(4 * max(n, 1)))))  # a finer frequency grid
@@ -232,7 +232,7 @@ def stride_frequency(signal: np.ndarray | list[np.ndarray], fps: float, min_hz: 
     for raw in signals:
         x = np.asarray(raw, dtype=np.float64)
         ok = np.isfinite(x)
-        if x.size < 8 or ok.mean() < 0.7 or not band.any():
+        if x.size < 8 or ok.mean() < 0.6 or not band.any():
             continue
         idx = np.arange(x.size)
         x = np.interp(idx, idx[ok], x[ok])

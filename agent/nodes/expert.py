@@ -33,6 +33,10 @@ def ingest_expert(state: RunState, ctx: RunContext) -> dict[str, Any]:
     return {}
 
 
+SUPERSEDED_BY_POSE = {"cadence_hz": "pose_cadence_hz", "tilt_deg": "pose_trunk_lean_deg"}
+"""Pixel feature -> the pose feature that measures the same thing on a person, better."""
+
+
 def _with_pose(ctx: RunContext, clip: Path, measured: dict[str, Any]) -> dict[str, Any]:
     """Add the pose features of the person in the expert clip when the learner's body has
     human legs (Walker2d, Humanoid) and a person is found; otherwise say why not."""
@@ -49,8 +53,15 @@ def _with_pose(ctx: RunContext, clip: Path, measured: dict[str, Any]) -> dict[st
         measured = measure_video(clip, forward=ctx.config.expert_forward, crop=CropBox(*crop))
         ctx.note("expert pixel features re-measured on the person's region "
                  + ",".join(f"{v:.2f}" for v in crop))
-    return {**measured, "features": {**measured["features"], **pose["features"]},
-            "units": {**measured.get("units", {}), **pose["units"]}, "pose": pose["details"]}
+    # where the pose measures a quantity directly, the silhouette's estimate of it is dropped
+    # (a walker's bobbing is a few pixels at this size; its steps are not)
+    superseded = [pixel for pixel, posed in SUPERSEDED_BY_POSE.items() if posed in pose["features"]]
+    if superseded:
+        ctx.note(f"expert pixel {', '.join(superseded)} left out: the pose measures them")
+    features = {k: v for k, v in measured["features"].items() if k not in superseded}
+    units = {k: v for k, v in measured.get("units", {}).items() if k not in superseded}
+    return {**measured, "features": {**features, **pose["features"]},
+            "units": {**units, **pose["units"]}, "pose": pose["details"]}
 
 
 def learner_pose(ctx: RunContext, policy: Any, seed: int, max_steps: int

@@ -28,13 +28,16 @@ def _ctx(env_id, tmp_path):
 
 
 def test_expert_pose_joins_the_pixel_features_only_for_bodies_with_human_legs(tmp_path):
-    pixels = {"features": {"forward_speed": 1.0}, "units": {"forward_speed": "body lengths/s"}}
+    pixels = {"features": {"forward_speed": 1.0, "tilt_deg": 30.0},
+              "units": {"forward_speed": "body lengths/s", "tilt_deg": "degrees"}}
     ctx, notes = _ctx("Walker2d-v5", tmp_path)
+    ctx.config.expert_forward = "auto"
     measured = _with_pose(ctx, PERSON, pixels)
     assert measured["features"]["forward_speed"] == 1.0
     assert {"pose_knee_max_deg", "pose_trunk_lean_deg"} <= set(measured["features"])
     assert measured["units"]["pose_knee_max_deg"] == "degrees"
     assert "pose_cadence_hz" not in measured["features"]  # 0.64 s holds no stride: left out
+    assert "tilt_deg" not in measured["features"]  # the trunk lean of the pose replaces it
     assert "pose found" in notes[0] and (tmp_path / "pose_sheet.png").is_file()
     hopper, notes = _ctx("Hopper-v5", tmp_path)
     assert _with_pose(hopper, PERSON, pixels) == pixels and not notes  # one leg: no pose
