@@ -181,8 +181,8 @@ def train_on_worker(config: TrainConfig, source: str, name: str, trust: bool) ->
         metrics = dict(result.metrics)
         metrics["trained_on"] = {"host": socket.gethostname(), "pid": os.getpid()}
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-        # reward.py stays the driver's own copy; tb/ is removed by a finished training
-        files = {p.name: p.read_bytes() for p in sorted(out.iterdir())
+        # reward.py stays the driver's own copy; tb/ (PPO's curves) comes along
+        files = {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
                  if p.is_file() and p.name != "reward.py"}
     return TrainedFiles(metrics, files)
 

@@ -270,15 +270,18 @@ class RunRecord:
         shutil.rmtree(out, ignore_errors=True)
 
     def land_training(self, cid: str, files: dict[str, bytes]) -> None:
-        """Write a training that ran elsewhere (a Ray worker; file name -> content) into the
-        candidate: into :meth:`training_scratch` first, then moved in as :meth:`adopt_training`
-        moves a local one (each file renamed into place, never half-written)."""
+        """Write a training that ran elsewhere (a Ray worker; relative path -> content, tb/
+        included) into the candidate: into :meth:`training_scratch` first, then moved in as
+        :meth:`adopt_training` moves a local one (renamed into place, never half-written)."""
         out = self.training_scratch(cid)
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
         for name, content in files.items():
-            if Path(name).name != name or name.startswith("."):
-                raise ValueError(f"a training result named {name!r} is not a plain file name")
+            parts = Path(name).parts
+            if not parts or Path(name).is_absolute() or any(p in ("..", ".") for p in parts) \
+                    or parts[0].startswith("."):
+                raise ValueError(f"a training result named {name!r} is not a path inside it")
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
             (out / name).write_bytes(content)
         self.adopt_training(cid)
 

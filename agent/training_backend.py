@@ -56,8 +56,8 @@ class TrainedFiles:
     metrics: dict[str, Any]
     """metrics.json's content (status "failed" with a ``failure`` line when it failed)."""
     files: dict[str, bytes]
-    """File name -> content (policy.zip, vecnormalize.pkl, metrics.json); empty when the
-    program was broken from its first steps and nothing trained."""
+    """Relative path -> content (policy.zip, vecnormalize.pkl, metrics.json, tb/...); empty
+    when the program was broken from its first steps and nothing trained."""
 
 
 class TrainingBackend(Protocol):

@@ -19,6 +19,7 @@ import vid2reward.examples as examples
 from vid2reward.agent.cli import main
 from vid2reward.agent.ray_training import LOOPBACK_ONLY_ENV, _split_address
 from vid2reward.agent.run_log import read_events
+from vid2reward.agent.run_record import RunRecord
 from vid2reward.agent.training_backend import RAY_ADDRESS_ENV, chosen_ray_address
 from vid2reward.sim.errors import UserError
 
@@ -157,6 +158,7 @@ def test_a_run_on_ray_survives_a_killed_worker_then_a_killed_driver(tmp_path, ra
     assert resumed.returncode == 0, err
     assert (first / "policy.zip").stat().st_mtime == landed_at  # never trained again
     assert (second / "train_key.json").is_file() and (second / "policy.zip").is_file()
+    assert list((second / "tb").rglob("events.out.tfevents*"))  # PPO's curves came along
     trained_by = json.loads((second / "metrics.json").read_text())["trained_on"]["pid"]
     assert trained_by not in (worker.pid, retry.pid)  # neither killed worker finished it
     assert _fresh_trainings(out) == ["iter-001/cand-00", "iter-001/cand-01"]  # each once
@@ -217,3 +219,17 @@ def test_the_address_comes_from_the_flag_then_ray_address_then_the_run(monkeypat
     assert _split_address("[::1]:7000") == ("::1", 7000)
     with pytest.raises(UserError):
         _split_address("head:port")
+
+
+def test_landing_writes_a_result_inside_the_candidate_only(tmp_path):
+    record = RunRecord(tmp_path)
+    cid = "iter-001/cand-00"
+    record.write_program(cid, "def compute_reward(s):\n    return 0.0, {}\n", None)
+    record.land_training(cid, {"policy.zip": b"p", "tb/PPO_1/events": b"e"})
+    assert (tmp_path / cid / "policy.zip").read_bytes() == b"p"
+    assert (tmp_path / cid / "tb" / "PPO_1" / "events").read_bytes() == b"e"
+    assert (tmp_path / cid / "reward.py").is_file() and not record.training_scratch(cid).exists()
+    for bad in ("../escape", "/abs/path", ".hidden", "tb/../../x"):
+        with pytest.raises(ValueError):
+            record.land_training(cid, {bad: b"x"})
+    assert not (tmp_path / "iter-001" / "escape").exists()
