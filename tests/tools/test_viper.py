@@ -2,6 +2,7 @@
 held-out report, and the reward source's density and exploration bonus."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,8 +33,7 @@ def hopper_model(tmp_path_factory, examples_dir_module):
 
 @pytest.fixture(scope="module")
 def examples_dir_module():
-    from conftest import EXAMPLES
-    return EXAMPLES
+    return Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.fixture
