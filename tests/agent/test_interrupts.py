@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import vid2reward.examples as examples
+from vid2reward.agent import training_backend
 from vid2reward.agent.cli import main
 from vid2reward.agent.interrupts import StepClock, stop_message
 from vid2reward.agent.nodes import candidates
@@ -85,8 +86,10 @@ def test_second_ctrl_c_aborts_at_once_and_resume_loses_nothing(tmp_path, expert_
     assert not list(out.glob("iter-001/.*partial*")) and not list(out.glob("iter-001/*.train"))
 
 
-@pytest.mark.parametrize("step", ["_train_one", "load_policy"])
-def test_an_error_that_follows_a_ctrl_c_is_an_interrupt(tmp_path, expert_clip, monkeypatch, capsys, step):
+@pytest.mark.parametrize("module, step", [(training_backend, "_train_here"),
+                                          (candidates, "load_policy")])
+def test_an_error_that_follows_a_ctrl_c_is_an_interrupt(tmp_path, expert_clip, monkeypatch, capsys,
+                                                        module, step):
     """Ctrl-C during env start-up: the workers die first and the trainer sees a broken pipe
     (in a training, guarded by its node; or in any other step, guarded by the runner)."""
 
@@ -94,7 +97,7 @@ def test_an_error_that_follows_a_ctrl_c_is_an_interrupt(tmp_path, expert_clip, m
         signal.raise_signal(signal.SIGINT)
         raise BrokenPipeError(32, "Broken pipe")
 
-    monkeypatch.setattr(candidates, step, interrupted_start)
+    monkeypatch.setattr(module, step, interrupted_start)
     out = tmp_path / "run"
     code = main(["run", "--video", str(expert_clip), "--out", str(out), "--steps", "2048", *TINY])
     err = capsys.readouterr().err
