@@ -52,6 +52,9 @@ PER_CLIP_MIN_SECONDS = 4.0
 """A clip shorter than this (a fall) gives no cadence or bob point: a rhythm needs cycles."""
 MIN_POINTS = 6
 """A fit on fewer points is not used."""
+MIN_CLIP_POINTS = 4
+"""A per-clip fit (cadence, bob) on fewer clips is not used: two clips' cadences, each off by a
+frequency bin, can tilt the slope by 20 %."""
 MIN_R2 = 0.5
 """A fit explaining less of the simulator value's variance than this is not used."""
 
@@ -69,6 +72,8 @@ class QuantitySpec:
     """Fit y = a x + b (True) or y = a x (False: zero pixels means zero of the quantity)."""
     per_clip: bool = False
     """Paired once per clip (a clip-level summary like cadence), not per window."""
+    same_unit: bool = False
+    """Pixels measure it in its own unit (Hz): without a usable fit, it is read as it is."""
     window: float = WINDOW_SECONDS
     """Seconds per paired window (per-window quantities)."""
     length: bool = False
@@ -82,7 +87,7 @@ QUANTITIES: tuple[QuantitySpec, ...] = (
     QuantitySpec("torso_pitch", "tilt_deg", "rad", intercept=True),
     QuantitySpec("torso_height_std", "vertical_oscillation", "m", intercept=False, per_clip=True,
                  length=True),
-    QuantitySpec("cadence_hz", "cadence_hz", "Hz", intercept=False, per_clip=True),
+    QuantitySpec("cadence_hz", "cadence_hz", "Hz", intercept=False, per_clip=True, same_unit=True),
 )
 """Every quantity the calibration fits (see the module docstring's table)."""
 
@@ -187,6 +192,8 @@ class QuantityFit:
     expert_pixel: float | None = None
     expert_value: float | None = None
     """The expert's value of the quantity: ``slope * expert_pixel + intercept``."""
+    note: str = ""
+    """"identity": too few points to fit a same-unit quantity, read as the pixels give it."""
 
     def apply(self, pixel: float) -> float:
         """The quantity a pixel value stands for."""
@@ -223,7 +230,8 @@ class Calibration:
             r2 = "-" if f.r2 is None else f"{f.r2:.2f}"
             expert = ("" if f.expert_value is None else
                       f"; expert {f.expert_pixel:.3g} -> {f.expert_value:.3g} {f.unit}")
-            lines.append(f"{f.quantity} = {fit} ({f.feature}; {f.points} points, R² {r2}, "
+            how = " identity: too few clips to fit" if f.note == "identity" else ""
+            lines.append(f"{f.quantity} = {fit}{how} ({f.feature}; {f.points} points, R² {r2}, "
                          f"residual {f.residual:.3g} {f.unit}){'' if f.usable else ' [not used]'}"
                          f"{expert}")
         return lines
@@ -243,6 +251,12 @@ def fit_calibration(pairs: CalibrationPairs, expert: Mapping[str, float], expert
         pts = np.asarray(pairs.points.get(spec.quantity, []), dtype=float).reshape(-1, 2)
         pts = pts[np.all(np.isfinite(pts), axis=1)]
         if pts.shape[0] == 0:
+            if spec.same_unit and expert.get(spec.feature) is not None:
+                value = float(expert[spec.feature])
+                fits[spec.quantity] = QuantityFit(
+                    quantity=spec.quantity, feature=spec.feature, unit=spec.unit, slope=1.0,
+                    intercept=0.0, points=0, r2=None, residual=0.0, usable=True,
+                    expert_pixel=value, expert_value=round(value, 5), note="identity")
             continue
         x, y = pts[:, 0], pts[:, 1]
         slope, intercept = _least_squares(x, y, spec.intercept)
@@ -251,7 +265,7 @@ def fit_calibration(pairs: CalibrationPairs, expert: Mapping[str, float], expert
         # R² of a fit through the origin is taken about zero (the model has no mean to beat)
         spread = float(np.sum((y - y.mean()) ** 2)) if spec.intercept else float(np.sum(y * y))
         r2 = None if pts.shape[0] < 2 or spread < 1e-12 else 1.0 - float(np.sum((y - fitted) ** 2)) / spread
-        needed = 2 if spec.per_clip else min_points
+        needed = MIN_CLIP_POINTS if spec.per_clip else min_points
         usable = (pts.shape[0] >= needed and math.isfinite(slope)
                   and (spec.per_clip or (r2 is not None and r2 >= min_r2)))
         fit = QuantityFit(quantity=spec.quantity, feature=spec.feature, unit=spec.unit,
@@ -261,6 +275,11 @@ def fit_calibration(pairs: CalibrationPairs, expert: Mapping[str, float], expert
         if spec.feature in expert and expert[spec.feature] is not None:
             fit.expert_pixel = float(expert[spec.feature]) * (expert_to_size if spec.length else 1.0)
             fit.expert_value = round(fit.apply(fit.expert_pixel), 5)
+        if not usable and spec.same_unit:
+            # Hz are Hz: the pixels' own reading, until enough clips say how it is off
+            fit.slope, fit.intercept, fit.usable, fit.note = 1.0, 0.0, True, "identity"
+            if fit.expert_pixel is not None:
+                fit.expert_value = round(fit.expert_pixel, 5)
         fits[spec.quantity] = fit
     return Calibration(fits=fits, clips=clips)
 
