@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from vid2reward.agent.run_log import TrainingSummary
 from vid2reward.agent.state import CandidateRecord, RunState
 from vid2reward.agent.training_backend import TrainingJob
 from vid2reward.sim.envs import steps_for_seconds
+from vid2reward.sim.errors import UserError
 from vid2reward.sim.metrics import behaviour_metrics, dominant_frequency
 from vid2reward.sim.render import write_clip_and_sheet, write_mp4
 from vid2reward.sim.rollout import load_policy, run_episodes
@@ -149,10 +151,13 @@ def evaluate_candidate(ctx: RunContext, cid: str) -> tuple[float, float]:
                               [ep.actions for ep in episodes])
     rendered = time.monotonic()
     per_episode, pairs = [], CalibrationPairs()
+    units: dict[str, str] = {}
     for ep, clip in zip(episodes, clips, strict=True):
-        measured = measure_video(clip, series=True)
-        features = {**measured["features"], SURVIVAL.name: min(1.0, ep.length / clip_steps)}
+        features, measured = measure_episode(clip, ep.length, clip_steps)
         per_episode.append(features)
+        if measured is None:
+            continue
+        units.update(measured["units"])
         details = measured["details"]
         pairs.extend(clip_pairs(measured["series"], measured["features"], ep.samples, ep.dt,
                                 dominant_frequency(ep.samples["torso_height"], ep.dt),
@@ -162,13 +167,24 @@ def evaluate_candidate(ctx: RunContext, cid: str) -> tuple[float, float]:
     pose, pose_units = learner_pose(ctx, policy, cfg.seed + EVAL_SEED_OFFSET, clip_steps)
     ctx.record.write_evaluation(cid, {
         "features": {**median_features(per_episode), **pose},
-        "units": {**measured["units"], SURVIVAL.name: SURVIVAL.unit, **pose_units},
+        "units": {**units, SURVIVAL.name: SURVIVAL.unit, **pose_units},
         "episode_features": per_episode,
         "falls": {"episodes": len(episodes), "fell": len(fell),
                   "fall_seconds": [round(t, 2) for t in fell], "clip_seconds": cfg.clip_seconds},
         "calibration_pairs": pairs.to_dict(),
     })
     return rendered - started, time.monotonic() - rendered
+
+
+def measure_episode(clip: Path, length: int, clip_steps: int) -> tuple[dict[str, float], dict[str, Any] | None]:
+    """An evaluation episode's features (its pixel features and survival) and the measurement
+    (None when the clip is too short to measure: a body that fell at once shows only that)."""
+    survival = {SURVIVAL.name: min(1.0, length / clip_steps)}
+    try:
+        measured = measure_video(clip, series=True)
+    except (UserError, ValueError):
+        return survival, None
+    return {**measured["features"], **survival}, measured
 
 
 def median_features(per_episode: list[dict[str, float]]) -> dict[str, float]:

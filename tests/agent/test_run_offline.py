@@ -114,3 +114,17 @@ def test_bad_video_is_one_line_and_leaves_no_run(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "expert video not found" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_an_episode_too_short_to_measure_still_counts_its_fall(tmp_path):
+    """A body that falls at once leaves a one-frame clip: it is judged by its survival alone."""
+    import numpy as np
+
+    from vid2reward.agent.nodes.candidates import measure_episode, median_features
+    from vid2reward.sim.render import write_mp4
+
+    clip = write_mp4([np.zeros((240, 320, 3), np.uint8)], tmp_path / "clip.mp4", 30.0)
+    features, measured = measure_episode(clip, length=4, clip_steps=1000)
+    assert measured is None and features == {"survival": 0.004}
+    assert median_features([features, {"survival": 1.0, "forward_speed": 0.5}]) == {
+        "survival": 0.502, "forward_speed": 0.5}
