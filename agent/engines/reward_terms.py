@@ -48,15 +48,20 @@ TERMS: dict[str, RewardTerm] = {t.name: t for t in [
                {"alive": Param(1.0, "weight", 0.5, 0.01, 20.0)},
                moves={"alive": {"survival": +1}},
                description="a bonus for every step the body has not fallen"),
-    # The bell's width grows with the target, so a body at rest is paid e^-2 of the weight and
-    # feels a slope towards the target however far it is (a fixed 0.5 m/s width paid e^-9 at
-    # rest for a 4.5 m/s target: no gradient, and every candidate stood still).
-    RewardTerm("speed", 'W["speed"] * float(np.exp(-abs(s.forward_velocity - W["speed_target"])'
-                        ' / max(0.3, 0.5 * abs(W["speed_target"]))))',
+    # A bell around the target plus linear progress towards it (capped at the target). The bell
+    # alone, even one widening with the target, paid a body at rest e^-2 of its weight: beside
+    # the alive and height terms, standing still was the better bargain, and the full method's
+    # winner stood still (hopper-steady, NES 0.30); with the progress part the same program
+    # hopped forward at 0.47 m/s (NES 0.58, one seed, 150k steps from scratch).
+    RewardTerm("speed", 'W["speed"] * (float(np.exp(-abs(s.forward_velocity - W["speed_target"])'
+                        ' / max(0.3, 0.5 * abs(W["speed_target"])))) + (float(np.clip('
+                        's.forward_velocity / W["speed_target"], -1.0, 1.0))'
+                        ' if abs(W["speed_target"]) > 0.05 else 0.0))',
                {"speed": Param(1.0, "weight", 0.5, 0.01, 20.0),
                 "speed_target": Param(1.0, "target", 0.5, -5.0, 8.0)},
                moves={"speed_target": {"forward_speed": +1, "motion_energy": +1}},
-               description="forward speed near a target (m/s; negative = backward)"),
+               description="forward speed near a target, and progress towards it (m/s; "
+                           "negative = backward)"),
     RewardTerm("height", 'W["height"] * float(np.exp(-abs(s.torso_height - W["height_target"]) / 0.1))',
                {"height": Param(0.5, "weight", 0.5, 0.01, 20.0),
                 "height_target": Param(1.2, "target", 0.1, 0.1, 2.5)},
