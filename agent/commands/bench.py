@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -12,6 +13,7 @@ from rich.table import Table
 from vid2reward.agent.commands.bench_learning import register_learning
 from vid2reward.agent.commands.bench_nes import register_kinds as register_nes_kinds
 from vid2reward.sim.envs import get_spec
+from vid2reward.sim.errors import UserError
 from vid2reward.sim.throughput import measure_throughput, measure_train_variants
 
 
@@ -51,8 +53,51 @@ def register(verbs: argparse._SubParsersAction) -> None:
     so.add_argument("--repeats", type=int, default=1, help="runs per way, best kept (default 1)")
     so.add_argument("--json", action="store_true", help="print JSON instead of lines")
     so.set_defaults(func=run_source_overhead)
+    c = kinds.add_parser("calibration", help="how well pixels are read in physical units",
+                         description="Fit the pixel -> physical calibration (as a run does on its "
+                                     "learner clips) on the clips of the given policies and of "
+                                     "random actions, read a bundled expert clip through it, and "
+                                     "compare its speed, torso height, lean, bob and cadence with "
+                                     "the expert's simulator truth.")
+    c.add_argument("--task", required=True, metavar="TASK", help="a bundled expert task, e.g. hopper-steady")
+    c.add_argument("--policy", action="append", dest="policies", type=Path, default=[], metavar="DIR",
+                   help="a trained policy of the task's env (policy.zip; repeatable), e.g. a run's "
+                        "candidate directory or a bench learning anchor's policy/")
+    c.add_argument("--random-episodes", type=int, default=3,
+                   help="random-action clips added to the fit (default 3)")
+    c.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    c.set_defaults(func=run_calibration)
     register_learning(kinds)
     register_nes_kinds(kinds)
+
+
+def run_calibration(args: argparse.Namespace) -> int:
+    """Print how far the calibration's reading of the expert is from its truth."""
+    from vid2reward.agent.calibration_bench import calibration_accuracy
+    from vid2reward.agent.expert_tasks import check_task_names
+
+    check_task_names([args.task])
+    if args.random_episodes < 0:
+        raise UserError("--random-episodes must not be negative", where=str(args.random_episodes))
+    for policy in args.policies:
+        if not (policy / "policy.zip").is_file():
+            raise UserError("no policy.zip in this directory", where=str(policy))
+    result = calibration_accuracy(args.task, args.policies, random_episodes=args.random_episodes)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    table = Table(title=f"calibration on {result['clips']} clips: the {args.task} expert read "
+                        "from its pixels vs its simulator truth")
+    for col in ("quantity", "read", "truth", "error", "points", "R²", "used"):
+        table.add_column(col, justify="left" if col == "quantity" else "right")
+    for r in result["readings"]:
+        read = "-" if r["read"] is None else f"{r['read']:.3g} {r['unit']}"
+        error = "-" if r["relative_error"] is None else f"{r['relative_error']:.0%}"
+        used = ("identity" if r["note"] == "identity" else "yes") if r["used"] else "no"
+        table.add_row(r["quantity"], read, f"{r['truth']:.3g}", error, str(r["points"]),
+                      "-" if r["r2"] is None else f"{r['r2']:.2f}", used)
+    Console().print(table)
+    return 0
 
 
 def run_reward_overhead(args: argparse.Namespace) -> int:

@@ -1,0 +1,96 @@
+"""How well the calibration reads an expert: ``vid2reward bench calibration``.
+
+The run fits pixels -> physical units on its learner clips (``tools/calibration.py``) and reads
+the expert through the fit. Here the same code fits on the clips of policies the user names
+(any trained policies of the task's env: a run's candidates, ``bench learning``'s anchors) plus
+random-action rollouts, reads a bundled expert clip, and compares with the expert's simulator
+truth (which the run never sees).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from vid2reward.agent.expert_bundle import bundled_expert
+from vid2reward.agent.nodes.candidates import measure_episode
+from vid2reward.sim.envs import steps_for_seconds
+from vid2reward.sim.metrics import dominant_frequency
+from vid2reward.sim.render import write_mp4
+from vid2reward.sim.rollout import load_policy, run_episodes
+from vid2reward.tools.calibration import (
+    CalibrationPairs,
+    clip_pairs,
+    fit_calibration,
+    length_to_size,
+)
+from vid2reward.tools.expert_video import measure_video
+
+TRUTH = {"forward_velocity": "forward_velocity", "torso_height": "torso_height_mean",
+         "cadence_hz": "cadence_hz", "torso_pitch": "torso_pitch",
+         "torso_height_std": "torso_height_std"}
+"""Calibrated quantity -> the expert's state metric it estimates."""
+
+
+@dataclass
+class QuantityReading:
+    """One quantity: the expert read through the fit, the truth, and the fit's support."""
+
+    quantity: str
+    unit: str
+    read: float | None
+    truth: float
+    relative_error: float | None
+    points: int
+    r2: float | None
+    used: bool
+    note: str
+
+
+def calibration_accuracy(task: str, policies: list[Path], *, random_episodes: int = 3,
+                         seed: int = 0, render_size: tuple[int, int] = (320, 240),
+                         experts: Path | None = None) -> dict[str, Any]:
+    """Fit the calibration on ``policies``' clips (one episode each) and ``random_episodes``
+    random-action clips, read the bundled expert ``task`` through it, compare with the truth."""
+    clip, info = bundled_expert(task, experts)
+    env_id, truth = info["env_id"], info["state_metrics"]
+    expert = measure_video(clip)
+    details = expert["details"]
+    steps = steps_for_seconds(env_id, float(info.get("clip_seconds", 8.0)))
+    pairs, clips = CalibrationPairs(), 0
+    sources: list[Any] = [load_policy(p, env_id) for p in policies]
+    sources += [None] * (1 if random_episodes > 0 else 0)  # None: random actions
+    with tempfile.TemporaryDirectory() as tmp:
+        for policy in sources:
+            count = random_episodes if policy is None else 1
+            for k, ep in enumerate(run_episodes(env_id, policy, episodes=count, seed=seed,
+                                                max_steps=steps, render_size=render_size)):
+                if len(ep.frames) < 2:
+                    continue
+                path = write_mp4(ep.frames, Path(tmp) / f"clip-{clips}-{k}.mp4", ep.fps)
+                _, measured = measure_episode(path, ep.length, steps)
+                if measured is None:
+                    continue
+                clips += 1
+                d = measured["details"]
+                pairs.extend(clip_pairs(measured["series"], measured["features"], ep.samples,
+                                        ep.dt, dominant_frequency(ep.samples["torso_height"], ep.dt),
+                                        length_to_size(d["body_length_px"], d["body_size_px"])))
+    calibration = fit_calibration(pairs, expert["features"],
+                                  length_to_size(details["body_length_px"], details.get("body_size_px", 0.0)),
+                                  clips)
+    readings = []
+    for quantity, metric in TRUTH.items():
+        fit = calibration.fits.get(quantity)
+        true = float(truth[metric])
+        read = fit.expert_value if fit is not None else None
+        readings.append(QuantityReading(
+            quantity=quantity, unit=fit.unit if fit else "", read=read, truth=round(true, 4),
+            relative_error=(round(abs(read - true) / max(abs(true), 1e-6), 4)
+                            if read is not None else None),
+            points=fit.points if fit else 0, r2=fit.r2 if fit else None,
+            used=bool(fit and fit.usable), note=fit.note if fit else "no points"))
+    return {"task": task, "env_id": env_id, "clips": clips, "policies": [str(p) for p in policies],
+            "random_episodes": random_episodes, "readings": [asdict(r) for r in readings]}
