@@ -66,8 +66,9 @@ def rich_table(rows: list[dict[str, Any]], title: str) -> Table:
     table = Table(title=title)
     for col in ("task", "method", "NES mean ± std", "retrained NES", "d / d(random)", "seeds",
                 "wall time", "env steps"):
+        # every column keeps its text whole; a narrow terminal scrolls rather than cuts a name
         table.add_column(col, justify="left" if col in ("task", "method") else "right",
-                         no_wrap=col != "task")
+                         no_wrap=True, min_width={"task": 16, "method": 9}.get(col, len(col)))
     last = None
     for r in rows:
         table.add_row(r["task"] if r["task"] != last else "", r["method"],

@@ -128,7 +128,7 @@ def run_nes(args: argparse.Namespace) -> int:
     paths = write_outputs(results, grounds, out, meta)
     title = "Normalized Expert Score (1 = the expert, 0 = no closer than random actions)"
     # At least 100 columns: a narrow (or piped) terminal would squeeze the task names to "…".
-    Console(width=max(Console().width, 100)).print(rich_table(summarise(results, grounds), title))
+    Console(width=max(Console().width, 124)).print(rich_table(summarise(results, grounds), title))
     err.print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
 
