@@ -146,6 +146,7 @@ def contract_readme(*, run_id: str, env_id: str, versions: dict[str, str], sourc
     lines += ["", "## Provenance", "",
               f"Run `{run_id}`, best candidate `{best.get('candidate')}` (similarity to the "
               f"expert video {best.get('similarity')}; 1.0 = the same measured behaviour)."
-              + (f" The policy was trained on for {best['final_steps']:,} steps after the "
-                 f"search." if best.get("final_steps") else ""), ""]
+              + (f" The policy is that reward trained again from scratch for "
+                 f"{best['final_steps']:,} steps after the search." if best.get("final_steps")
+                 else ""), ""]
     return "\n".join(lines)
