@@ -19,6 +19,7 @@ address.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import logging
@@ -120,7 +121,7 @@ class RayTraining:
             ref = self._task.options(num_cpus=max(1, job.config.n_workers),
                                      name=f"train {job.candidate_id}",
                                      max_retries=TASK_RETRIES, retry_exceptions=False).remote(
-                job.config, program.source, program.name, trust)
+                job.config, program.source, program.name, trust, warm_start_files(job.config))
             submitted[ref] = job
         results: dict[str, dict[str, Any]] = {}
         pending = list(submitted)
@@ -169,11 +170,32 @@ class RayTraining:
             self._ray.shutdown()
 
 
-def train_on_worker(config: TrainConfig, source: str, name: str, trust: bool) -> TrainedFiles:
+WARM_START_FILES = ("policy.zip", "vecnormalize.pkl")
+"""What a warm-started training needs of the policy it continues (sim.train.warm_start)."""
+
+
+def warm_start_files(config: TrainConfig) -> dict[str, bytes]:
+    """The files of the policy ``config`` continues (``init_from``, a directory of the driver's
+    run), sent with the task: a worker on another node cannot read the driver's disk."""
+    if config.init_from is None:
+        return {}
+    source = Path(config.init_from)
+    return {n: (source / n).read_bytes() for n in WARM_START_FILES if (source / n).is_file()}
+
+
+def train_on_worker(config: TrainConfig, source: str, name: str, trust: bool,
+                    init_files: dict[str, bytes] | None = None) -> TrainedFiles:
     """A Ray task's body: train ``source`` in a temporary directory of the worker's node, in
-    the same OS sandbox as a local training, and return the files it wrote."""
+    the same OS sandbox as a local training, and return the files it wrote. ``init_files``
+    (see :func:`warm_start_files`) are the policy a warm start continues."""
     with tempfile.TemporaryDirectory(prefix="vid2reward-train-") as tmp:
         out = Path(tmp) / "out"
+        if init_files:
+            init = Path(tmp) / "init"
+            init.mkdir()
+            for file_name, data in init_files.items():
+                (init / Path(file_name).name).write_bytes(data)
+            config = dataclasses.replace(config, init_from=str(init))
         try:
             result = train_sandboxed(config, sandboxed_program(source, name), out, trust=trust)
         except RewardError as exc:  # broken from its first steps: no training happened
