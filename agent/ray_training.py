@@ -184,7 +184,7 @@ def warm_start_files(config: TrainConfig) -> dict[str, bytes]:
 
 
 def train_on_worker(config: TrainConfig, source: str, name: str, trust: bool,
-                    init_files: dict[str, bytes] | None = None) -> TrainedFiles:
+                    init_files: dict[str, bytes] | None) -> TrainedFiles:
     """A Ray task's body: train ``source`` in a temporary directory of the worker's node, in
     the same OS sandbox as a local training, and return the files it wrote. ``init_files``
     (see :func:`warm_start_files`) are the policy a warm start continues."""
