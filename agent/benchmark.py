@@ -45,6 +45,7 @@ from vid2reward.sim.evaluation import evaluate_policy
 from vid2reward.sim.expert_score import behaviour_distance, normalized_expert_score
 from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.rollout import load_policy, run_episodes
+from vid2reward.tools.calibration import QUANTITIES, Calibration
 
 METHODS = ("full", "random", "eureka", "default", "reference", *SOURCE_METHODS)
 """The compared methods, in table order."""
@@ -185,26 +186,26 @@ def best_so_far(run_dir: Path) -> list[Path]:
     return out
 
 
-CALIBRATED_METRICS = {"forward_velocity": "forward_velocity", "torso_height": "torso_height_mean",
-                      "cadence_hz": "cadence_hz"}
-"""Calibrated quantity -> the expert's state metric it estimates (the issue's targets)."""
+CALIBRATION_TARGETS = ("forward_velocity", "torso_height", "cadence_hz")
+"""The calibrated quantities issue 11 sets a target for (speed, torso height, cadence)."""
 
 
 def calibration_errors(run_dir: Path, ground: TaskGround, iteration: int = 2) -> dict[str, float] | None:
     """|read - true| / |true| of the expert's speed, torso height and cadence, read through the
     calibration made after ``iteration`` (or the latest before it; None without one); a
     quantity the fit could not use yet is left out."""
-    record = RunRecord(run_dir)
-    data = next((d for n in range(iteration, 0, -1) if (d := record.calibration(n)) is not None), None)
+    data = RunRecord(run_dir).latest_calibration(iteration)
     if data is None:
         return None
+    fits = Calibration.from_dict(data).fits
     out = {}
-    for quantity, fit in data.get("fits", {}).items():
-        metric = CALIBRATED_METRICS.get(quantity)
-        if metric is None or not fit.get("usable") or fit.get("expert_value") is None:
+    for spec in QUANTITIES:
+        fit = fits.get(spec.quantity)
+        if spec.quantity not in CALIBRATION_TARGETS or fit is None or not fit.usable \
+                or fit.expert_value is None:
             continue
-        truth = float(ground.expert_metrics[metric])
-        out[metric] = round(abs(float(fit["expert_value"]) - truth) / max(abs(truth), 1e-6), 4)
+        truth = float(ground.expert_metrics[spec.metric])
+        out[spec.metric] = round(abs(fit.expert_value - truth) / max(abs(truth), 1e-6), 4)
     return out
 
 

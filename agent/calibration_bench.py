@@ -17,21 +17,16 @@ from typing import Any
 from vid2reward.agent.expert_bundle import bundled_expert
 from vid2reward.agent.nodes.candidates import measure_episode
 from vid2reward.sim.envs import steps_for_seconds
-from vid2reward.sim.metrics import dominant_frequency
 from vid2reward.sim.render import write_mp4
 from vid2reward.sim.rollout import load_policy, run_episodes
 from vid2reward.tools.calibration import (
+    QUANTITIES,
     CalibrationPairs,
-    clip_pairs,
+    episode_pairs,
     fit_calibration,
     length_to_size,
 )
 from vid2reward.tools.expert_video import measure_video
-
-TRUTH = {"forward_velocity": "forward_velocity", "torso_height": "torso_height_mean",
-         "cadence_hz": "cadence_hz", "torso_pitch": "torso_pitch",
-         "torso_height_std": "torso_height_std"}
-"""Calibrated quantity -> the expert's state metric it estimates."""
 
 
 @dataclass
@@ -74,17 +69,15 @@ def calibration_accuracy(task: str, policies: list[Path], *, random_episodes: in
                 if measured is None:
                     continue
                 clips += 1
-                d = measured["details"]
-                pairs.extend(clip_pairs(measured["series"], measured["features"], ep.samples,
-                                        ep.dt, dominant_frequency(ep.samples["torso_height"], ep.dt),
-                                        length_to_size(d["body_length_px"], d["body_size_px"])))
+                pairs.extend(episode_pairs(measured, ep.samples, ep.dt))
     calibration = fit_calibration(pairs, expert["features"],
                                   length_to_size(details["body_length_px"], details.get("body_size_px", 0.0)),
                                   clips)
     readings = []
-    for quantity, metric in TRUTH.items():
+    for spec in QUANTITIES:
+        quantity = spec.quantity
         fit = calibration.fits.get(quantity)
-        true = float(truth[metric])
+        true = float(truth[spec.metric])
         read = fit.expert_value if fit is not None else None
         readings.append(QuantityReading(
             quantity=quantity, unit=fit.unit if fit else "", read=read, truth=round(true, 4),

@@ -413,6 +413,11 @@ class RunRecord:
         """The calibration made after ``iteration`` (None before, or without a video critic)."""
         return _optional_json(self.iteration_dir(iteration) / "calibration.json")
 
+    def latest_calibration(self, upto: int) -> dict[str, Any] | None:
+        """The newest calibration made after an iteration <= ``upto`` (None before any)."""
+        return next((c for n in range(upto, 0, -1) if (c := self.calibration(n)) is not None),
+                    None)
+
     def write_audits(self, iteration: int, audits: list[EditAudit]) -> None:
         """audit.json: the EditAudits measured in ``iteration``."""
         write_json(self.iteration_dir(iteration) / "audit.json", [a.model_dump() for a in audits])
@@ -440,7 +445,8 @@ class RunRecord:
     # -- the final training and best/ -----------------------------------------------------
     @property
     def final_dir(self) -> Path:
-        """final/: the winner's reward trained on (policy.zip, metrics.json, final.json, ...)."""
+        """final/: the winner's reward trained again from scratch (policy.zip, metrics.json,
+        final.json, ...)."""
         return self.root / "final"
 
     @property

@@ -35,8 +35,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
+
+from vid2reward.sim.metrics import dominant_frequency
 
 WINDOW_SECONDS = 0.5
 """Length of the time windows whose means are paired, for poses (height, lean)."""
@@ -64,7 +67,9 @@ class QuantitySpec:
     """How one physical quantity is read from one pixel feature."""
 
     quantity: str
-    """Name of the physical quantity (a ``BehaviourMetrics``/state-view name)."""
+    """Name of the physical quantity (a state-view name)."""
+    metric: str
+    """The ``sim.metrics.BehaviourMetrics`` field of an episode it estimates (the truth)."""
     feature: str
     """The pixel feature (``FEATURE_DEFINITIONS``) it is read from."""
     unit: str
@@ -81,13 +86,15 @@ class QuantitySpec:
 
 
 QUANTITIES: tuple[QuantitySpec, ...] = (
-    QuantitySpec("forward_velocity", "forward_speed", "m/s", intercept=False, length=True,
-                 window=SPEED_WINDOW_SECONDS),
-    QuantitySpec("torso_height", "height_ratio", "m", intercept=True, length=True),
-    QuantitySpec("torso_pitch", "tilt_deg", "rad", intercept=True),
-    QuantitySpec("torso_height_std", "vertical_oscillation", "m", intercept=False, per_clip=True,
+    QuantitySpec("forward_velocity", "forward_velocity", "forward_speed", "m/s", intercept=False,
+                 length=True, window=SPEED_WINDOW_SECONDS),
+    QuantitySpec("torso_height", "torso_height_mean", "height_ratio", "m", intercept=True,
                  length=True),
-    QuantitySpec("cadence_hz", "cadence_hz", "Hz", intercept=False, per_clip=True, same_unit=True),
+    QuantitySpec("torso_pitch", "torso_pitch", "tilt_deg", "rad", intercept=True),
+    QuantitySpec("torso_height_std", "torso_height_std", "vertical_oscillation", "m",
+                 intercept=False, per_clip=True, length=True),
+    QuantitySpec("cadence_hz", "cadence_hz", "cadence_hz", "Hz", intercept=False, per_clip=True,
+                 same_unit=True),
 )
 """Every quantity the calibration fits (see the module docstring's table)."""
 
@@ -115,6 +122,17 @@ def length_to_size(body_length_px: float, body_size_px: float) -> float:
     """Body sizes per L of one clip (``PixelFeatures.body_length_px / body_size_px``; 1.0 when
     the clip has no subject)."""
     return body_length_px / body_size_px if body_size_px > 0 else 1.0
+
+
+def episode_pairs(measured: Mapping[str, Any], samples: Mapping[str, np.ndarray],
+                  dt: float) -> CalibrationPairs:
+    """The calibration points of one rendered episode, from its clip's measurement
+    (``expert_video.measure_video(clip, series=True)``) and its simulator samples
+    (``Episode.samples``)."""
+    details = measured["details"]
+    return clip_pairs(measured["series"], measured["features"], samples, dt,
+                      dominant_frequency(np.asarray(samples["torso_height"]), dt),
+                      length_to_size(details["body_length_px"], details.get("body_size_px", 0.0)))
 
 
 def clip_pairs(series: Mapping[str, Sequence[float | None]], pixel_clip: Mapping[str, float],

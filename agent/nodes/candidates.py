@@ -22,11 +22,11 @@ from vid2reward.agent.state import CandidateRecord, RunState
 from vid2reward.agent.training_backend import TrainingJob
 from vid2reward.sim.envs import steps_for_seconds
 from vid2reward.sim.errors import UserError
-from vid2reward.sim.metrics import behaviour_metrics, dominant_frequency
+from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.render import write_clip_and_sheet, write_mp4
 from vid2reward.sim.rollout import load_policy, run_episodes
 from vid2reward.sim.train import TrainConfig
-from vid2reward.tools.calibration import CalibrationPairs, clip_pairs, length_to_size
+from vid2reward.tools.calibration import CalibrationPairs, episode_pairs
 from vid2reward.tools.expert_video import measure_video
 from vid2reward.tools.feature_definitions import SURVIVAL
 
@@ -158,10 +158,7 @@ def evaluate_candidate(ctx: RunContext, cid: str) -> tuple[float, float]:
         if measured is None:
             continue
         units.update(measured["units"])
-        details = measured["details"]
-        pairs.extend(clip_pairs(measured["series"], measured["features"], ep.samples, ep.dt,
-                                dominant_frequency(ep.samples["torso_height"], ep.dt),
-                                length_to_size(details["body_length_px"], details["body_size_px"])))
+        pairs.extend(episode_pairs(measured, ep.samples, ep.dt))
     fell = [ep.length * ep.dt for ep in episodes if ep.terminated]
     # a person's pose in the expert clip is compared with the body's own joints (sim state)
     pose, pose_units = learner_pose(ctx, policy, cfg.seed + EVAL_SEED_OFFSET, clip_steps)

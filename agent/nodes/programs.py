@@ -40,14 +40,13 @@ def brief(state: RunState, ctx: RunContext, iteration: int) -> EngineerBrief:
 
 def calibrated_expert(ctx: RunContext, iteration: int) -> dict[str, dict[str, Any]]:
     """The usable fits of the latest calibration up to ``iteration`` (see EngineerBrief)."""
-    for n in range(iteration, 0, -1):
-        data = ctx.record.calibration(n)
-        if data is not None:
-            fits = Calibration.from_dict(data).fits.values()
-            return {f.quantity: {"value": f.expert_value, "unit": f.unit, "feature": f.feature,
-                                 "points": f.points, "r2": f.r2, "residual": f.residual}
-                    for f in fits if f.usable and f.expert_value is not None}
-    return {}
+    data = ctx.record.latest_calibration(iteration)
+    if data is None:
+        return {}
+    return {f.quantity: {"value": f.expert_value, "unit": f.unit, "feature": f.feature,
+                         "points": f.points, "r2": f.r2, "residual": f.residual}
+            for f in Calibration.from_dict(data).fits.values()
+            if f.usable and f.expert_value is not None}
 
 
 def write_candidates(ctx: RunContext, iteration: int, answer: EngineerAnswer,
