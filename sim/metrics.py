@@ -21,6 +21,8 @@ class BehaviourMetrics:
     """Mean speed along +x, m/s (negative = backward)."""
     lateral_velocity: float
     """Mean speed along +y, m/s."""
+    yaw_rate: float
+    """Mean turning rate of the torso, rad/s (positive = turning left, seen from above)."""
     torso_height_mean: float
     """Mean torso height, m."""
     torso_height_std: float
@@ -78,6 +80,7 @@ def behaviour_metrics(episodes: list[Episode]) -> BehaviourMetrics:
     return BehaviourMetrics(
         forward_velocity=float(np.mean(pooled("forward_velocity"))),
         lateral_velocity=float(np.mean(pooled("lateral_velocity"))),
+        yaw_rate=float(np.mean(pooled("yaw_rate"))),
         torso_height_mean=float(np.mean(pooled("torso_height"))),
         torso_height_std=float(np.average(height_stds, weights=lengths)),
         cadence_hz=float(np.average(cadences, weights=lengths)),

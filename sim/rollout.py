@@ -24,9 +24,11 @@ from vid2reward.sim.reward import RewardFn
 from vid2reward.sim.state import StateTracker, StateView
 
 SAMPLED_FIELDS = ("forward_velocity", "lateral_velocity", "vertical_velocity", "torso_height",
-                  "uprightness", "torso_pitch", "feet_in_contact", "airborne", "x_position")
+                  "uprightness", "torso_pitch", "feet_in_contact", "airborne", "x_position",
+                  "yaw_rate")
 """State-view names recorded at every step of a rollout (the inputs of behaviour metrics);
-``mass_center_x`` (the whole body's centre of mass along x) is recorded beside them."""
+``mass_center_x`` and ``mass_center_y`` (the whole body's centre of mass) are recorded beside
+them."""
 
 
 @dataclass
@@ -100,7 +102,7 @@ class Episode:
     """True when the env ended the episode early (a fall), False at the time limit."""
     env_return: float
     samples: dict[str, np.ndarray]
-    """Per-step values of :data:`SAMPLED_FIELDS` and ``mass_center_x``."""
+    """Per-step values of :data:`SAMPLED_FIELDS`, ``mass_center_x`` and ``mass_center_y``."""
     frames: list[np.ndarray] = field(default_factory=list)
     fps: float = 0.0
     """Frames per second of ``frames`` when played in real time."""
@@ -167,7 +169,8 @@ def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, epi
             tracker.reset()
             if isinstance(reward, EpisodicReward):
                 reward.reset(seed + ep)
-            samples: dict[str, list[float]] = {name: [] for name in (*SAMPLED_FIELDS, "mass_center_x")}
+            samples: dict[str, list[float]] = {name: [] for name in (*SAMPLED_FIELDS, "mass_center_x",
+                                                                  "mass_center_y")}
             actions: list[np.ndarray] = []
             frames = [renderer.frame()] if renderer else []
             env_return, program_return, terminated, steps = 0.0, 0.0, False, 0
@@ -178,7 +181,9 @@ def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, epi
                 view = tracker.view(action, terminated)
                 for name in SAMPLED_FIELDS:
                     samples[name].append(float(getattr(view, name)))
-                samples["mass_center_x"].append(float(view.mass_center[0]))
+                com = view.mass_center
+                samples["mass_center_x"].append(float(com[0]))
+                samples["mass_center_y"].append(float(com[1]))
                 actions.append(np.array(action, copy=True))  # its own dtype: replays exactly
                 env_return += float(env_reward)
                 if reward is not None:

@@ -56,6 +56,8 @@ STATE_FIELDS: list[StateField] = [
     StateField("torso_yaw", "rad", "heading of the torso's forward axis in the x-y plane; 0 faces +x",
                "-pi to pi"),
     StateField("pitch_rate", "rad/s", "rate of change of torso_pitch", "-5 to 5"),
+    StateField("yaw_rate", "rad/s", "rate of change of torso_yaw (turning; positive = turning "
+               "left, counter-clockwise seen from above); 0 for planar bodies", "-3 to 3"),
     StateField("uprightness", "1",
                "cosine of the angle between the torso's up axis and world up: 1 upright, "
                "0 lying on its side, -1 upside down", "0.9-1.0 while upright"),
@@ -204,6 +206,7 @@ class StateTracker:
         self.prev_height = float(self.data.xpos[self.torso_id, 2])
         m = self.data.xmat[self.torso_id]
         self.prev_pitch = math.atan2(m[2], m[8])
+        self.prev_yaw = math.atan2(m[3], m[0])
 
     def view(self, action: np.ndarray, terminated: bool = False) -> StateView:
         """The state after the step just taken with ``action`` (``terminated`` as step() said).
@@ -362,6 +365,10 @@ class StateView:
         return _angle_diff(self.torso_pitch, self.__tracker.prev_pitch) / self.__tracker.dt
 
     @property
+    def yaw_rate(self) -> float:
+        return _angle_diff(self.torso_yaw, self.__tracker.prev_yaw) / self.__tracker.dt
+
+    @property
     def uprightness(self) -> float:
         t = self.__tracker
         return float(t.data.xmat[t.torso_id, 8])
@@ -458,7 +465,13 @@ def env_context(spec: EnvSpec) -> str:
         "Coordinates: x points forward (the direction the env's own reward rewards), y to the "
         "left, z up; the floor is at z = 0. "
         + ("This body moves in the x-z plane only: everything along y is 0."
-           if spec.planar else "This body moves freely in 3D."),
+           if spec.planar else
+           "This body moves freely in 3D. The video camera films it from the side, looking "
+           "along +y: motion along x is across the image (+x to the right), motion along +y is "
+           "away from the camera (the `depth_speed` feature; `s.lateral_velocity` in a "
+           "reward), and turning (the `turning_rate` feature) is `s.yaw_rate`. Which way the "
+           "torso faces (`s.torso_yaw`) is not measured from the video: a body can travel "
+           "sideways (crab-like) or turn to face its travel."),
         f"Feet: {', '.join(spec.foot_geoms)}.",
         "",
         "## The state view `s`",

@@ -50,6 +50,9 @@ def test_view_values(env_id):
         assert v["is_healthy"] == v["env_is_healthy"]
         assert v["vertical_velocity"] == pytest.approx(
             (v["torso_height"] - v["prev_torso_height"]) / v["dt"])
+    for (_, before, _), (_, after, _) in zip(views[:-1], views[1:], strict=True):
+        turned = (after["torso_yaw"] - before["torso_yaw"] + math.pi) % (2 * math.pi) - math.pi
+        assert after["yaw_rate"] == pytest.approx(turned / after["dt"], abs=1e-6)
     env.close()
 
 
