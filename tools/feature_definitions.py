@@ -41,6 +41,20 @@ FEATURE_DEFINITIONS: dict[str, FeatureDefinition] = {d.name: d for d in [
         "moving right in the image (forward in MuJoCo renders)", 0.5,
         "forward_velocity / body length"),
     FeatureDefinition(
+        "depth_speed", "body lengths/s",
+        "mean speed of the subject away from the camera (negative = toward it): the rate its "
+        "distance changes relative to the camera's distance - the floor's expansion under a "
+        "camera that follows it, the shrinking of its silhouette under a still camera - times "
+        "that distance in body lengths, assuming a focal length of 1.2 frame heights (a "
+        "45-degree view); sideways for a MuJoCo body filmed from the side", 0.25,
+        "lateral_velocity / body length"),
+    FeatureDefinition(
+        "turning_rate", "rad/s",
+        "how fast the direction of travel rotates (the angle of the 1 s-smoothed across-image "
+        "and depth motion, while faster than 0.1 L/s): total rotation / clip length; positive = "
+        "counter-clockwise seen from above. A full turn reads 2 pi whatever the depth's "
+        "unit", 0.3, "yaw_rate"),
+    FeatureDefinition(
         "cadence_hz", "Hz",
         "dominant frequency (0.3-10 Hz) of the subject's vertical position relative to the "
         "ground: steps or hops per second; 0 when that position varies by less than 0.5 % of "

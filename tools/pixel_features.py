@@ -14,17 +14,28 @@ How it measures (see ``measure_features``):
    tracked (Lucas-Kanade) in a band around the subject's lowest point: the floor at the
    subject's own depth, which a following camera makes flow past it. The subject's motion
    in the world is its image motion minus that;
-5. summaries over the clip become a :class:`PixelFeatures`.
+5. motion in **depth** (toward or away from the camera) is read two ways that add up: a
+   camera that follows the subject into the scene makes the floor near its feet expand
+   (corners left of the subject move left, right of it move right) at the rate
+   depth speed / camera distance, and a subject moving away from a fixed camera shrinks at
+   that rate (the log of its size falls). The rate becomes body lengths per second through
+   an assumed focal length of ``FOCAL_HEIGHTS`` frame heights (MuJoCo's 45-degree camera;
+   phone cameras are close), so ``depth_speed`` and ``forward_speed`` share a unit;
+   calibration (tools/calibration.py) replaces the assumption for simulator renders;
+6. the **travel direction** is the angle of (across, depth) motion, and ``turning_rate`` how
+   fast it rotates;
+7. summaries over the clip become a :class:`PixelFeatures`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import cv2
 import numpy as np
@@ -36,14 +47,20 @@ from vid2reward.tools.feature_definitions import (
 )
 from vid2reward.tools.subject_segmentation import (
     SegmentationSettings,
-    camera_shift,
     segment_subject,
+    tracked_corners,
 )
 from vid2reward.tools.video_frames import CropBox, prepare, probe_video, read_frames
 
-__all__ = ["FEATURE_DEFINITIONS", "FeatureDefinition", "FeatureSettings", "PixelFeatures",
-           "analysis_rate", "dominant_frequency", "features_from_video", "ground_motion",
-           "measure_features"]
+__all__ = ["FEATURE_DEFINITIONS", "FeatureDefinition", "FeatureSettings", "GroundFlow",
+           "PixelFeatures", "analysis_rate", "dominant_frequency", "features_from_video",
+           "ground_motion", "measure_features"]
+
+FOCAL_HEIGHTS = 1.2
+"""Assumed focal length in frame heights (a 45-degree vertical field of view, MuJoCo's
+default camera): turns a rate of depth change (1/s) into body lengths per second."""
+TURN_MIN_SPEED = 0.1
+"""Below this speed (body lengths/s) the travel direction is noise: no turning is read."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +92,12 @@ class PixelFeatures:
     tilt_deg: float
     flight_fraction: float | None
     motion_energy: float
+    depth_speed: float
+    """Mean speed away from the camera (negative = toward it), body lengths/s (see the module
+    docstring, step 5)."""
+    turning_rate: float
+    """How fast the direction of travel rotates, rad/s, positive = counter-clockwise seen from
+    above (turning left for a subject moving right)."""
     cadence_strength: float
     """Share of the vertical signal's power within 15 % of the cadence (0..1): near 1 = clearly
     periodic, low = the cadence is a guess."""
@@ -99,7 +122,9 @@ class PixelFeatures:
     covers standing), so pixel motion in its units compares across clips (calibration)."""
     series: dict[str, list[float | None]] = field(default_factory=dict)
     """Per analysed frame: t, height_ratio, aspect_ratio, tilt_deg, height_up (L, ground-relative),
-    forward_velocity (L/s, per frame pair, first = 0), airborne (0/1, empty if no ground)."""
+    forward_velocity and depth_velocity (L/s, per frame pair, first = 0), travel_direction
+    (rad, atan2(depth, forward) of the 1 s-smoothed motion; None while too slow), airborne
+    (0/1, empty if no ground)."""
 
     def vector(self) -> dict[str, float | None]:
         """The comparable features, keyed as in :data:`FEATURE_DEFINITIONS`."""
@@ -185,14 +210,28 @@ def _geometry(masks: np.ndarray, min_pixels: float) -> _Geometry:
     return g
 
 
+class GroundFlow(NamedTuple):
+    """Image motion of the ground near the subject's feet between two frames (NaN: unmeasured)."""
+
+    dx: float
+    """Median horizontal motion, pixels."""
+    dy: float
+    """Median vertical motion, pixels."""
+    expansion: float
+    """Least-squares slope of horizontal motion against horizontal position relative to
+    ``centre_x``, per frame: > 0 when the floor spreads apart (the camera moves into the scene)."""
+
+
 def ground_motion(prev_gray: np.ndarray, gray: np.ndarray, subject: np.ndarray | None,
-                  bottom: float, length: float, prior: tuple[float, float]) -> tuple[float, float]:
-    """Median image motion (dx, dy) of the background near the subject's feet, from
-    ``prev_gray`` to ``gray`` (see ``subject_segmentation.camera_shift``); NaN if unmeasurable.
+                  bottom: float, length: float, prior: tuple[float, float],
+                  centre_x: float | None = None) -> GroundFlow:
+    """Image motion of the background near the subject's feet, from ``prev_gray`` to
+    ``gray`` (corners tracked as in ``subject_segmentation.camera_shift``).
 
     The band spans from 5 % of L above ``bottom`` (the subject's lowest point, or the ground
     line) to 15 % of L (at least 8 % of the frame) below it, the subject itself left out;
-    with no subject or no floor in view, the whole background is used.
+    with no subject or no floor in view, the whole background is used. ``centre_x`` (default
+    the frame's centre) is where the expansion is measured from.
     """
     h, w = gray.shape
     region = np.zeros((h, w), np.uint8)
@@ -202,7 +241,17 @@ def ground_motion(prev_gray: np.ndarray, gray: np.ndarray, subject: np.ndarray |
         region[:] = 255
     if subject is not None:
         region[cv2.dilate(subject.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0] = 0
-    return camera_shift(prev_gray, gray, region, prior)
+    tracked = tracked_corners(prev_gray, gray, region, prior)
+    if tracked is None:
+        return GroundFlow(math.nan, math.nan, math.nan)
+    where, motion = tracked
+    dx, dy = float(np.median(motion[:, 0])), float(np.median(motion[:, 1]))
+    offset = where[:, 0] - (w / 2 if centre_x is None or not np.isfinite(centre_x) else centre_x)
+    spread = float(np.sum(offset * offset))
+    # a band too narrow to tell expansion from translation says nothing about depth
+    expansion = (float(np.sum(offset * (motion[:, 0] - dx)) / spread)
+                 if spread > len(offset) * (0.1 * w) ** 2 else math.nan)
+    return GroundFlow(dx, dy, expansion)
 
 
 def _measure(rgb: list[np.ndarray], fps: float, settings: FeatureSettings) -> PixelFeatures:
@@ -220,13 +269,13 @@ def _measure(rgb: list[np.ndarray], fps: float, settings: FeatureSettings) -> Pi
     # subject's lowest point, then at the ground line that pass reveals (in flight the lowest
     # point is above the ground, and the floor seen there lies behind the subject)
     grays = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in rgb]
-    gx, gy = _ground_motions(grays, seg.masks, found, g.bottom, length)
+    gx, gy, gexp = _ground_motions(grays, seg.masks, found, g.bottom, g.cx, length)
     ground_row = g.bottom.copy()
     if np.isfinite(gy).sum() > n // 2:
         cam_y = np.cumsum(np.where(np.isfinite(gy), gy, 0.0))
         ground_row = _ground_line(_fill(g.bottom) - cam_y, fps) + cam_y
         ground_row[~found] = np.nan
-        gx, gy = _ground_motions(grays, seg.masks, found, ground_row, length)
+        gx, gy, gexp = _ground_motions(grays, seg.masks, found, ground_row, g.cx, length)
     ground_coverage = float(np.isfinite(gx[1:]).mean())
     gx_f, gy_f = _fill(gx), _fill(gy)
     gx_f[0] = gy_f[0] = 0.0
@@ -241,6 +290,13 @@ def _measure(rgb: list[np.ndarray], fps: float, settings: FeatureSettings) -> Pi
 
     mirror = settings.forward == "left" or (settings.forward == "auto" and forward < 0)
     sign = -1.0 if mirror else 1.0
+    # a camera that follows the subject moves the floor across the image or into the scene
+    follows = bool(np.isfinite(gx).any() and (np.nanmedian(np.hypot(gx, gy)) > 0.1
+                                               or np.nanmedian(np.abs(gexp)) * fps > 0.02))
+    depth_vel = _depth_velocity(gexp, g.area, found, fps, FOCAL_HEIGHTS * h / length, follows)
+    depth_pairs = pairs & np.isfinite(depth_vel[1:])
+    depth = float(np.mean(depth_vel[1:][depth_pairs])) if depth_pairs.any() else 0.0
+    direction, turning = _travel_direction(sign * vel, depth_vel, fps)
 
     # vertical position relative to the ground, up positive, in body lengths
     height_up = (cam_y - _fill(g.cy)) / length
@@ -265,7 +321,8 @@ def _measure(rgb: list[np.ndarray], fps: float, settings: FeatureSettings) -> Pi
     series = {
         "t": np.arange(n) / fps, "height_ratio": height_ratio, "aspect_ratio": aspect,
         "tilt_deg": sign * g.tilt, "height_up": height_up_detrended,
-        "forward_velocity": sign * vel, "airborne": airborne,
+        "forward_velocity": sign * vel, "depth_velocity": depth_vel,
+        "travel_direction": direction, "airborne": airborne,
     }
     return PixelFeatures(
         forward_speed=sign * forward,
@@ -277,6 +334,8 @@ def _measure(rgb: list[np.ndarray], fps: float, settings: FeatureSettings) -> Pi
         tilt_deg=sign * _nanmean(g.tilt),
         flight_fraction=flight,
         motion_energy=_motion_energy(seg.masks, found, g, fps, length),
+        depth_speed=depth,
+        turning_rate=turning,
         cadence_strength=strength,
         subject_coverage=float(found.mean()),
         ground_coverage=ground_coverage,
@@ -293,18 +352,78 @@ def _measure(rgb: list[np.ndarray], fps: float, settings: FeatureSettings) -> Pi
 
 
 def _ground_motions(grays: list[np.ndarray], masks: np.ndarray, found: np.ndarray,
-                    rows: np.ndarray, length: float) -> tuple[np.ndarray, np.ndarray]:
-    """Ground motion (dx, dy) into every frame from the one before (NaN for frame 0 and where
-    unmeasured), the band anchored at ``rows`` of the earlier frame."""
+                    rows: np.ndarray, centres: np.ndarray,
+                    length: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ground motion (dx, dy, expansion) into every frame from the one before (NaN for frame
+    0 and where unmeasured), the band anchored at ``rows`` of the earlier frame and the
+    expansion measured from the subject's centroid column ``centres``."""
     n = len(grays)
-    gx, gy = np.full(n, np.nan), np.full(n, np.nan)
+    gx, gy, gexp = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     prior = (0.0, 0.0)
     for i in range(1, n):
         subject = masks[i - 1] if found[i - 1] else None
-        gx[i], gy[i] = ground_motion(grays[i - 1], grays[i], subject, rows[i - 1], length, prior)
+        gx[i], gy[i], gexp[i] = ground_motion(grays[i - 1], grays[i], subject, rows[i - 1],
+                                              length, prior, centres[i - 1])
         if np.isfinite(gx[i]):
             prior = (gx[i], gy[i])
-    return gx, gy
+    return gx, gy, gexp
+
+
+def _depth_velocity(expansion: np.ndarray, area: np.ndarray, found: np.ndarray, fps: float,
+                    distance_in_lengths: float, follows: bool) -> np.ndarray:
+    """Speed away from the camera per frame pair, body lengths/s (first = 0; NaN unmeasured).
+
+    The rate of depth change relative to the camera's distance is the floor's expansion (a
+    camera following the subject into the scene) minus the rate the subject's size grows (a
+    subject walking away from a still camera shrinks); times the distance in body lengths it
+    is a speed. The size term counts only when the camera does not follow the subject
+    (``follows``): there the size changes with the pose, not the distance.
+    """
+    n = expansion.size
+    rate = np.where(np.isfinite(expansion), expansion, 0.0)
+    size = np.log(np.sqrt(np.where(found, area, np.nan)))
+    growth = np.zeros(n)
+    growth[1:] = np.diff(_smooth(_fill(size), 0.25 * fps))
+    if not follows:
+        rate = rate - growth
+    out = rate * fps * distance_in_lengths
+    out[0] = 0.0
+    out[1:][~(found[1:] & found[:-1])] = np.nan
+    return out
+
+
+def _travel_direction(forward: np.ndarray, depth: np.ndarray,
+                      fps: float) -> tuple[np.ndarray, float]:
+    """(direction of travel per frame in rad, NaN while slower than ``TURN_MIN_SPEED``; the
+    turning rate in rad/s): the angle of the 0.5 s-smoothed (forward, depth) motion, and the
+    slope of its unwrapped value over time on the moving frames, the first and last half
+    second left out (smoothing flattens the angle at the clip's ends).
+
+    A full turn reads as 2 pi whatever the depth's unit, so the rate of a circling subject
+    does not depend on the focal-length assumption; within a turn the angle does.
+    """
+    sigma = 0.5 * fps
+    fx, fd = _smooth(_fill(forward), sigma), _smooth(_fill(depth), sigma)
+    angle = np.unwrap(np.arctan2(fd, fx))
+    moving = np.hypot(fx, fd) > TURN_MIN_SPEED
+    direction = np.where(moving, (angle + np.pi) % (2 * np.pi) - np.pi, np.nan)
+    edge = int(round(sigma))
+    inner = moving.copy()
+    if inner.size > 4 * edge:
+        inner[:edge], inner[inner.size - edge:] = False, False
+    if forward.size < 8 or inner.sum() < max(8, 0.4 * inner.size):
+        return direction, 0.0
+    t = np.arange(angle.size) / fps
+    return direction, float(np.polyfit(t[inner], angle[inner], 1)[0])
+
+
+def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing with ``sigma`` samples (edges reflected); ``x`` as it is for sigma < 1."""
+    if sigma < 1 or x.size < 3:
+        return x
+    half = min(int(3 * sigma), x.size - 1)
+    kernel = np.exp(-0.5 * (np.arange(-half, half + 1) / sigma) ** 2)
+    return np.convolve(np.pad(x, half, mode="reflect"), kernel / kernel.sum(), mode="valid")
 
 
 def _ground_line(foot: np.ndarray, fps: float) -> np.ndarray:

@@ -154,24 +154,34 @@ def camera_shift(prev_gray: np.ndarray, gray: np.ndarray, region: np.ndarray | N
     within half a pixel of where they started. The median ignores a subject that covers less
     than half of the corners; textureless areas (a plain sky) have no corners and no say.
     """
+    tracked = tracked_corners(prev_gray, gray, region, prior)
+    if tracked is None:
+        return float("nan"), float("nan")
+    motion = tracked[1]
+    return float(np.median(motion[:, 0])), float(np.median(motion[:, 1]))
+
+
+def tracked_corners(prev_gray: np.ndarray, gray: np.ndarray, region: np.ndarray | None = None,
+                    prior: tuple[float, float] = (0.0, 0.0)) -> tuple[np.ndarray, np.ndarray] | None:
+    """(positions in ``prev_gray``, motions), each (n, 2) in pixels (x, y), of the corners inside
+    ``region`` that track reliably (see :func:`camera_shift`); None when fewer than 8 do."""
     rows = np.nonzero(region.any(axis=1))[0] if region is not None else np.array([0, gray.shape[0] - 1])
     if rows.size == 0:
-        return float("nan"), float("nan")
+        return None
     r0, r1 = max(0, rows[0] - 4), min(gray.shape[0], rows[-1] + 5)
     corners = cv2.goodFeaturesToTrack(prev_gray[r0:r1], maxCorners=120, qualityLevel=0.02,
                                       minDistance=4, blockSize=5,
                                       mask=None if region is None else region[r0:r1])
     if corners is None or len(corners) < 8:
-        return float("nan"), float("nan")
+        return None
     start = (corners.reshape(-1, 2) + (0.0, r0)).astype(np.float32)
     guess = start + np.asarray(prior, dtype=np.float32)
     end, ok = _track(prev_gray, gray, start, guess)
     back, ok_back = _track(gray, prev_gray, end, start)
     good = (ok.ravel() == 1) & (ok_back.ravel() == 1) & (np.linalg.norm(back - start, axis=1) < 0.5)
     if good.sum() < 8:
-        return float("nan"), float("nan")
-    motion = end[good] - start[good]
-    return float(np.median(motion[:, 0])), float(np.median(motion[:, 1]))
+        return None
+    return start[good], end[good] - start[good]
 
 
 def _track(prev_gray: np.ndarray, gray: np.ndarray, points: np.ndarray,

@@ -17,6 +17,11 @@ from vid2reward.tools.feature_definitions import feature_scale
 PHRASES: dict[str, tuple[str, str]] = {
     "forward_speed": ("moves forward too slowly", "moves forward too fast"),
     "cadence_hz": ("moves with too slow a rhythm", "moves with too fast a rhythm"),
+    # depth_speed + = away from the camera (to the body's left for a MuJoCo render)
+    "depth_speed": ("moves too little away from the camera (sideways, to its left)",
+                    "moves too much away from the camera (sideways, to its left)"),
+    "turning_rate": ("turns too little to the left (or too much to the right)",
+                     "turns too much to the left (or too little to the right)"),
     "vertical_oscillation": ("bobs up and down too little", "bobs up and down too much"),
     "height_ratio": ("holds itself too low or folded", "holds itself too tall and extended"),
     "height_ratio_std": ("stretches and folds too little", "stretches and folds too much"),
