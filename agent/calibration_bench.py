@@ -16,7 +16,7 @@ from typing import Any
 
 from vid2reward.agent.expert_bundle import bundled_expert
 from vid2reward.agent.nodes.candidates import measure_episode
-from vid2reward.sim.envs import steps_for_seconds
+from vid2reward.sim.envs import get_spec, steps_for_seconds
 from vid2reward.sim.render import write_mp4
 from vid2reward.sim.rollout import load_policy, run_episodes
 from vid2reward.tools.calibration import (
@@ -26,6 +26,7 @@ from vid2reward.tools.calibration import (
     fit_calibration,
     length_to_size,
 )
+from vid2reward.tools.direction_probe import probe_pairs
 from vid2reward.tools.expert_video import measure_video
 
 
@@ -70,6 +71,11 @@ def calibration_accuracy(task: str, policies: list[Path], *, random_episodes: in
                     continue
                 clips += 1
                 pairs.extend(episode_pairs(measured, ep.samples, ep.dt))
+    probes = 0
+    if not get_spec(env_id).planar:  # as a run does: the probe clips calibrate depth and turning
+        probe, readings_of_probes = probe_pairs(env_id, seed=seed)
+        pairs.extend(probe)
+        probes = len(readings_of_probes)
     calibration = fit_calibration(pairs, expert["features"],
                                   length_to_size(details["body_length_px"], details.get("body_size_px", 0.0)),
                                   clips)
@@ -77,6 +83,8 @@ def calibration_accuracy(task: str, policies: list[Path], *, random_episodes: in
     for spec in QUANTITIES:
         quantity = spec.quantity
         fit = calibration.fits.get(quantity)
+        if truth.get(spec.metric) is None:  # an expert measured before the metric existed
+            continue
         true = float(truth[spec.metric])
         read = fit.expert_value if fit is not None else None
         readings.append(QuantityReading(
@@ -85,5 +93,6 @@ def calibration_accuracy(task: str, policies: list[Path], *, random_episodes: in
                             if read is not None else None),
             points=fit.points if fit else 0, r2=fit.r2 if fit else None,
             used=bool(fit and fit.usable), note=fit.note if fit else "no points"))
-    return {"task": task, "env_id": env_id, "clips": clips, "policies": [str(p) for p in policies],
+    return {"task": task, "env_id": env_id, "clips": clips, "probe_clips": probes,
+            "policies": [str(p) for p in policies],
             "random_episodes": random_episodes, "readings": [asdict(r) for r in readings]}

@@ -127,12 +127,14 @@ class CandidateEvaluated(LogEvent):
 
 
 class Calibrated(LogEvent):
-    """The pixel -> physical fit on the learner clips so far (``tools/calibration.py``) and the
-    expert's values read through it."""
+    """The pixel -> physical fit on the learner clips so far (and a 3D body's probe clips;
+    ``tools/calibration.py``) and the expert's values read through it."""
 
     kind: Literal["calibrated"] = "calibrated"
     iteration: int
     clips: int
+    probe_clips: int = Field(default=0, description="probe clips of a 3D body carried sideways "
+                                                    "and turning (tools/direction_probe.py) in the fit")
     fits: list[dict[str, JsonValue]] = Field(
         default_factory=list, description="per quantity: slope, intercept, points, r2, residual, "
                                           "usable, expert_pixel, expert_value, unit")

@@ -150,6 +150,15 @@ class RunRecord:
         """Store what was measured from the expert clip (written last: marks it done)."""
         write_json(self.expert_dir / "features.json", measured)
 
+    def direction_probe(self) -> dict[str, Any] | None:
+        """expert/direction_probe.json: the probe clips' calibration points and readings
+        (``tools/direction_probe.py``), measured once per run."""
+        return _optional_json(self.expert_dir / "direction_probe.json")
+
+    def write_direction_probe(self, probe: dict[str, Any]) -> None:
+        """Save expert/direction_probe.json."""
+        write_json(self.expert_dir / "direction_probe.json", probe)
+
     def expert_description(self) -> str | None:
         """The critic's words on the expert, None before it described it."""
         path = self.expert_dir / "description.txt"

@@ -23,11 +23,16 @@ The fitted quantities (each with its form, its residual and the points it rests 
 quantity                  pixel feature            simulator value            form
 ========================  ======================  ==========================  =================
 forward_velocity (m/s)    forward_speed (L/s)      centre-of-mass velocity    y = a x
+lateral_velocity (m/s)    depth_speed (L/s)        centre-of-mass y velocity  y = a x
 torso_height (m)          height_ratio             torso_height               y = a x + b
 torso_pitch (rad)         tilt_deg                 torso_pitch                y = a x + b
 torso_height_std (m)      vertical_oscillation     std of torso_height        y = a x (per clip)
 cadence_hz (Hz)           cadence_hz               cadence of torso_height     y = a x (per clip)
+yaw_rate (rad/s)          turning_rate             mean yaw_rate               y = a x (per clip)
 ========================  ======================  ==========================  =================
+
+A learner that never walked sideways or turned gives no points for those two; the probe clips
+of a 3D body (``tools/direction_probe.py``: the body carried along known directions) do.
 """
 
 from __future__ import annotations
@@ -88,6 +93,8 @@ class QuantitySpec:
 QUANTITIES: tuple[QuantitySpec, ...] = (
     QuantitySpec("forward_velocity", "forward_velocity", "forward_speed", "m/s", intercept=False,
                  length=True, window=SPEED_WINDOW_SECONDS),
+    QuantitySpec("lateral_velocity", "lateral_velocity", "depth_speed", "m/s", intercept=False,
+                 length=True, window=SPEED_WINDOW_SECONDS),
     QuantitySpec("torso_height", "torso_height_mean", "height_ratio", "m", intercept=True,
                  length=True),
     QuantitySpec("torso_pitch", "torso_pitch", "tilt_deg", "rad", intercept=True),
@@ -95,10 +102,17 @@ QUANTITIES: tuple[QuantitySpec, ...] = (
                  intercept=False, per_clip=True, length=True),
     QuantitySpec("cadence_hz", "cadence_hz", "cadence_hz", "Hz", intercept=False, per_clip=True,
                  same_unit=True),
+    QuantitySpec("yaw_rate", "yaw_rate", "turning_rate", "rad/s", intercept=False,
+                 per_clip=True, same_unit=True),
 )
 """Every quantity the calibration fits (see the module docstring's table)."""
 
-_SERIES = {"forward_speed": "forward_velocity", "height_ratio": "height_ratio", "tilt_deg": "tilt_deg"}
+_SERIES = {"forward_speed": "forward_velocity", "depth_speed": "depth_velocity",
+           "height_ratio": "height_ratio", "tilt_deg": "tilt_deg"}
+_CENTRE_OF_MASS = {"forward_velocity": "mass_center_x", "lateral_velocity": "mass_center_y"}
+"""Velocities paired with the centre of mass's (see ``SPEED_WINDOW_SECONDS``)."""
+_VELOCITY_FEATURES = ("forward_speed", "depth_speed")
+"""Per-frame-pair features: sample k covers frames k-1..k."""
 """Pixel feature -> its per-frame series in ``PixelFeatures.series``."""
 
 
@@ -164,14 +178,15 @@ def clip_pairs(series: Mapping[str, Sequence[float | None]], pixel_clip: Mapping
         pixel = np.array([np.nan if v is None else v for v in series.get(_SERIES[spec.feature], [])],
                          dtype=float) * (to_size if spec.length else 1.0)
         sim = np.asarray(state.get(spec.quantity, []), dtype=float)
-        if spec.quantity == "forward_velocity" and "mass_center_x" in state:
-            sim = np.gradient(np.asarray(state["mass_center_x"], dtype=float), dt)
+        centre = _CENTRE_OF_MASS.get(spec.quantity, "")
+        if centre in state:
+            sim = np.gradient(np.asarray(state[centre], dtype=float), dt)
         if pixel.size != t.size or sim.size != steps:
             continue
         pts = []
         for lo, hi in zip(edges[:-1], edges[1:], strict=False):
             # a velocity sample k covers the frame pair (k-1, k): frame 0's is not a measurement
-            in_pixel = (t > lo) & (t <= hi) if spec.feature == "forward_speed" else (t >= lo) & (t < hi)
+            in_pixel = (t > lo) & (t <= hi) if spec.feature in _VELOCITY_FEATURES else (t >= lo) & (t < hi)
             in_state = (state_t > lo) & (state_t <= hi)
             px = pixel[in_pixel]
             px = px[np.isfinite(px)]
@@ -188,6 +203,9 @@ def clip_pairs(series: Mapping[str, Sequence[float | None]], pixel_clip: Mapping
                                            float(np.std(height))]]
     if pixel_clip.get("cadence_hz", 0.0) > 0 and state_cadence_hz > 0:
         out.points["cadence_hz"] = [[float(pixel_clip["cadence_hz"]), float(state_cadence_hz)]]
+    yaw_rate = np.asarray(state.get("yaw_rate", []), dtype=float)
+    if pixel_clip.get("turning_rate") is not None and yaw_rate.size > 2:
+        out.points["yaw_rate"] = [[float(pixel_clip["turning_rate"]), float(yaw_rate.mean())]]
     return out
 
 

@@ -28,7 +28,9 @@ from vid2reward.agent.nodes.expert import load_expert
 from vid2reward.agent.run_log import Calibrated, CandidateEvaluated, IterationFinished, MessageEvent
 from vid2reward.agent.run_record import candidate_id
 from vid2reward.agent.state import CandidateRecord, HistoryPoint, RunState
+from vid2reward.sim.envs import get_spec
 from vid2reward.tools.calibration import Calibration, CalibrationPairs, fit_calibration
+from vid2reward.tools.direction_probe import probe_pairs, readings_table
 from vid2reward.tools.feature_definitions import feature_scale
 
 AUDIT_TOLERANCE = 0.05
@@ -97,13 +99,32 @@ def calibrate(ctx: RunContext, iteration: int, expert: ExpertView) -> Calibratio
         if evaluation.get("calibration_pairs"):
             pairs.extend(CalibrationPairs(points=evaluation["calibration_pairs"]))
             clips += (evaluation.get("falls") or {}).get("episodes", 1)
+    probe = direction_probe(ctx)
+    if probe is not None:
+        pairs.extend(CalibrationPairs(points=probe["points"]))
     calibration = fit_calibration(pairs, expert.features, expert.body_to_size, clips)
     ctx.record.write_calibration(iteration, calibration.to_dict())
     ctx.emit(Calibrated(iteration=iteration, clips=clips,
+                        probe_clips=len(probe["readings"]) if probe is not None else 0,
                         fits=[cast(dict[str, JsonValue], asdict(f)) for f in calibration.fits.values()]))
     read = ", ".join(f"{q} {v:.3g}" for q, v in calibration.expert_values().items())
     ctx.note(f"calibrated on {clips} clips: expert {read or 'not readable yet'}")
     return calibration
+
+
+def direction_probe(ctx: RunContext) -> dict[str, Any] | None:
+    """The probe clips' points for sideways motion and turning (3D bodies only), rendered
+    and measured on the run's first calibration and kept in the run directory."""
+    if get_spec(ctx.config.env_id).planar:
+        return None
+    probe = ctx.record.direction_probe()
+    if probe is None:
+        pairs, readings = probe_pairs(ctx.config.env_id, seed=ctx.config.seed)
+        probe = {"points": pairs.to_dict(), "readings": readings_table(readings)}
+        ctx.record.write_direction_probe(probe)
+        ctx.note(f"direction probe: {len(readings)} clips of {ctx.config.env_id} carried "
+                 "sideways and turning, for the calibration of depth and turning")
+    return probe
 
 
 def _score(ctx: RunContext, rec: CandidateRecord) -> float:

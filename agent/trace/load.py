@@ -156,6 +156,7 @@ def build_trace(root: Path, events: list[Any]) -> RunTrace:
             c.similarity_spread = e.similarity_spread
         elif kind == "calibrated":
             it(e.iteration).calibration = [dict(f) for f in e.fits]
+            it(e.iteration).calibration_probe_clips = e.probe_clips
         elif kind == "reward_checked":
             c = cand(e.candidate_id, e.iteration)
             c.agreement, c.agreement_verdict = e.agreement, e.verdict

@@ -106,6 +106,7 @@ class IterationTrace(BaseModel):
     run_best_similarity: float | None = None
     calibration: list[dict[str, Any]] = Field(
         default_factory=list, description="the pixel -> physical fits made after this iteration")
+    calibration_probe_clips: int = Field(default=0, description="probe clips in those fits")
 
     def answered_feedback(self) -> VisualFeedback | None:
         """The VisualFeedback the engineer answered (else the iteration's best-scored one),

@@ -340,8 +340,10 @@ def agreement_label(c: Any) -> Text:
 
 def calibration_table(it: IterationTrace) -> Table:
     """The pixel -> physical fits made after the iteration, and the expert read through them."""
+    probes = (f" and {it.calibration_probe_clips} probe clips (the body carried sideways and "
+              "turning)" if it.calibration_probe_clips else "")
     table = Table(title=f"calibration after iteration {it.number} (fitted on the learner clips "
-                        "so far; the expert read through it)", title_justify="left")
+                        f"so far{probes}; the expert read through it)", title_justify="left")
     for col in ("quantity", "from pixel feature", "fit", "points", "R²", "residual", "expert", "used"):
         table.add_column(col, justify="left" if col in ("quantity", "from pixel feature") else "right")
     for f in it.calibration:

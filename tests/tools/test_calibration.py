@@ -96,3 +96,31 @@ def test_cadence_is_read_as_it_is_and_the_fit_is_only_a_check():
     fitted = fit_calibration(many, {"cadence_hz": 0.8}, 1.0, clips=4)
     assert fitted.fits["cadence_hz"].note == "identity; the learners' fit: x 1.25"
     assert fitted.expert_values()["cadence_hz"] == 0.8
+
+
+def test_depth_pairs_with_sideways_speed_and_turning_with_yaw_rate():
+    """Motion in depth is paired per window with the centre of mass's y velocity (converted to
+    body sizes like forward speed); turning once per clip with the mean yaw rate."""
+    series, state, dt = _clip(speed_l=0.0)
+    series["depth_velocity"] = [0.0] + [0.3] * (len(series["t"]) - 1)
+    steps = len(state["torso_height"])
+    state["mass_center_y"] = np.arange(steps) * dt * 0.48  # 0.48 m/s
+    state["lateral_velocity"] = np.zeros(steps)  # the env's point: the pair uses the COM's
+    state["yaw_rate"] = np.full(steps, 0.25)
+    pairs = clip_pairs(series, {"turning_rate": 0.2}, state, dt, 0.0, to_size=4.0)
+    lateral = np.array(pairs.points["lateral_velocity"])
+    np.testing.assert_allclose(lateral[:, 0], 0.3 * 4.0)
+    np.testing.assert_allclose(lateral[:, 1], 0.48, rtol=1e-6)
+    assert pairs.points["yaw_rate"] == [[0.2, 0.25]]
+    cal = fit_calibration(pairs, {"depth_speed": 0.25, "turning_rate": -0.3}, 4.0, clips=1)
+    assert cal.fits["lateral_velocity"].expert_value == pytest.approx(0.25 * 4.0 * 0.48 / 1.2)
+    assert cal.expert_values()["yaw_rate"] == -0.3  # rad/s are rad/s: read as it is
+
+
+def test_a_planar_body_gives_no_usable_sideways_fit():
+    """Every learner clip of a planar body has zero sideways speed: no fit, no target."""
+    pairs = CalibrationPairs(points={"lateral_velocity": [[x, 0.0] for x in (0.01, -0.02, 0.0, 0.03,
+                                                                              0.01, -0.01)]})
+    cal = fit_calibration(pairs, {"depth_speed": 0.05}, 1.0, clips=3)
+    assert not cal.fits["lateral_velocity"].usable
+    assert "lateral_velocity" not in cal.expert_values()
