@@ -29,6 +29,8 @@ CALIBRATED_TARGETS: dict[str, tuple[str, str]] = {
     "forward_velocity": ("speed", "speed_target"),
     "torso_height": ("height", "height_target"),
     "torso_pitch": ("lean", "lean_target"),
+    "lateral_velocity": ("sideways", "lateral_target"),
+    "yaw_rate": ("turn", "turn_target"),
 }
 """Calibrated quantity (``tools/calibration.py``) -> the (term, target) it sets."""
 CALIBRATED_SPREAD = 0.25
@@ -88,6 +90,12 @@ class NumericEngineer:
         if "forward_speed" in expert:
             weights["speed_target"] = _clip_param("speed_target", expert["forward_speed"] * body)
         weights["height_target"] = _clip_param("height_target", (lo + hi) / 2)
+        sideways = float(expert.get("depth_speed") or 0.0) * body
+        if not self.spec.planar and abs(sideways) >= param_spec("lateral_target").scale:
+            # depth_speed shares forward_speed's unit (an assumed focal length): a first guess
+            terms.insert(1, "sideways")
+            weights.update(default_params(["sideways"]))
+            weights["lateral_target"] = _clip_param("lateral_target", sideways)
         centre = CandidatePlan(terms, weights)
         edits = [RewardEdit(op="add", component=t, addresses=sorted(
             {f for effects in TERMS[t].moves.values() for f in effects}),
@@ -175,7 +183,7 @@ class NumericEngineer:
         perturbations)."""
         fixed: set[str] = set()
         for quantity, (term, param) in CALIBRATED_TARGETS.items():
-            if quantity not in calibrated:
+            if quantity not in calibrated or (TERMS[term].needs_3d and self.spec.planar):
                 continue
             value = _clip_param(param, float(calibrated[quantity]))
             if term not in centre.terms:
@@ -216,7 +224,7 @@ class NumericEngineer:
                 continue
             want = +1 if delta.direction == "increase" else -1
             for t in TERMS.values():
-                if t.name in active or t.name in added:
+                if t.name in active or t.name in added or (t.needs_3d and self.spec.planar):
                     continue
                 signs = [eff[delta.feature] for eff in t.moves.values() if delta.feature in eff]
                 if signs and (signs[0] == want or t.params[next(iter(t.params))].kind == "target"):

@@ -138,3 +138,33 @@ def test_calibrated_targets_are_set_outright_and_said_so():
     plain_spread = [abs(c.weights["speed_target"] - plain.candidates[0].weights["speed_target"])
                     for c in plain.candidates[1:]]
     assert max(spread) < max(plain_spread)
+
+
+def test_motion_in_depth_brings_a_sideways_term_only_to_a_3d_body():
+    """An expert moving away from the camera (depth_speed) is a sideways walker for the Ant:
+    the draft rewards sideways speed, and a calibrated sideways speed or turning rate sets the
+    targets; a planar body, which cannot move sideways, never gets those terms."""
+    expert = {**EXPERT, "forward_speed": 0.02, "depth_speed": 0.4}
+    ant = NumericEngineer(get_spec("Ant-v5"), seed=0).draft(expert, k=2).candidates[0]
+    assert "sideways" in ant.terms and ant.weights["lateral_target"] == pytest.approx(0.4, rel=0.01)
+    assert abs(ant.weights["speed_target"]) < 0.05
+    hopper = NumericEngineer(get_spec("Hopper-v5"), seed=0).draft(expert, k=2).candidates[0]
+    assert "sideways" not in hopper.terms
+
+    for env_id, expected in (("Ant-v5", True), ("Hopper-v5", False)):
+        critic = FeatureCritic({**SCALES, "depth_speed": 0.25})
+        engineer = NumericEngineer(get_spec(env_id), seed=0)
+        plan = CandidatePlan(["speed", "ctrl"], default_params(["speed", "ctrl"]))
+        feats = {"forward_speed": 0.3, "cadence_hz": 2.0, "vertical_oscillation": 0.05,
+                 "depth_speed": 0.0}
+        goal = {**EXPERT, "depth_speed": 0.4}
+        observations = [Observation("iter-001/cand-00", 1, plan, feats, critic.similarity(goal, feats))]
+        feedback = critic.critique(goal, feats, feedback_id="fb", iteration=1,
+                                   candidate_id="iter-001/cand-00")
+        step = engineer.propose(observations, feedback, 2, 2, [observations[0].score],
+                                calibrated={"lateral_velocity": 0.45, "yaw_rate": 0.6})
+        centre = step.candidates[0]
+        assert ("sideways" in centre.terms) is expected
+        assert ("turn" in centre.terms) is expected
+        if expected:
+            assert centre.weights["lateral_target"] == 0.45 and centre.weights["turn_target"] == 0.6
