@@ -91,6 +91,17 @@ EXPERT_TASKS: dict[str, ExpertTask] = {t.name: t for t in [
         "         \"upright\": 1.0 * s.uprightness,\n"
         "         \"ctrl\": -0.1 * float(np.sum(np.square(a)))}\n"
         "    return sum(c.values()), c\n"),
+    ExpertTask(
+        # Crab-like: the ant walks along its lateral axis (+y, away from the side camera), so
+        # its travel is in the image's depth, not across it. The bell on x keeps it from
+        # turning the walk into a forward one at an angle.
+        "ant-sideways", "Ant-v5", "the ant walks sideways (to its left, away from the camera) at 0.5 m/s",
+        _HEADER + "def compute_reward(s, a):\n"
+        "    c = {\"sideways\": 2.0 * float(np.exp(-4.0 * (s.lateral_velocity - 0.5) ** 2)),\n"
+        "         \"straight\": 0.5 * float(np.exp(-4.0 * s.forward_velocity ** 2)),\n"
+        "         \"alive\": float(s.is_healthy),\n"
+        "         \"ctrl\": -0.05 * float(np.sum(np.square(a)))}\n"
+        "    return sum(c.values()), c\n", 2_000_000),
 ]}
 """Tasks none of which is an env's default reward."""
 

@@ -67,8 +67,62 @@ def register(verbs: argparse._SubParsersAction) -> None:
                    help="random-action clips added to the fit (default 3)")
     c.add_argument("--json", action="store_true", help="print JSON instead of a table")
     c.set_defaults(func=run_calibration)
+    d = kinds.add_parser("directions", help="how well pixels read sideways motion and turning",
+                         description="Render probe clips (each body carried at a known velocity "
+                                     "and turned at a known rate), measure them like any clip "
+                                     "and compare depth_speed and turning_rate with the "
+                                     "simulator's sideways speed and yaw rate; planar bodies "
+                                     "must read no motion in depth.")
+    d.add_argument("--env", action="append", dest="envs", metavar="ENV",
+                   help="body to probe (repeatable; default Ant, Humanoid, Hopper, Walker2d, "
+                        "HalfCheetah)")
+    d.add_argument("--seconds", type=float, default=6.0, help="length of each probe clip (default 6)")
+    d.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    d.set_defaults(func=run_directions)
     register_learning(kinds)
     register_nes_kinds(kinds)
+
+
+def run_directions(args: argparse.Namespace) -> int:
+    """Print how well pixels read sideways motion and turning, per body."""
+    from vid2reward.agent.direction_bench import BODIES, direction_agreement
+
+    envs = tuple(args.envs or BODIES)
+    for env_id in envs:
+        get_spec(env_id)
+    if not args.seconds > 2.0:
+        raise UserError("a probe clip needs more than 2 seconds", where="--seconds",
+                        fix="pass e.g. --seconds 6")
+    result = direction_agreement(envs, seconds=args.seconds)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    console = Console()
+    table = Table(title="Probe clips: simulator truth vs pixels")
+    for col in ("body", "carried (m/s, deg, rad/s)", "vx m/s", "vy m/s", "yaw rate",
+                "forward_speed L/s", "depth_speed L/s", "turning_rate"):
+        table.add_column(col)
+    for body in result["bodies"]:
+        for r in body["readings"]:
+            table.add_row(body["env_id"], f"{r['speed']:.1f}, {r['heading_deg']:+.0f}, {r['turn_rate']:+.1f}",
+                          f"{r['forward_velocity']:+.2f}", f"{r['lateral_velocity']:+.2f}",
+                          f"{r['yaw_rate']:+.2f}", f"{r['forward_speed']:+.3f}",
+                          f"{r['depth_speed']:+.3f}", f"{r['turning_rate']:+.2f}")
+    console.print(table)
+    summary = Table(title="Agreement per body")
+    for col in ("body", "sideways m/s per depth L/s", "sideways speed error (leave one out)",
+                "turning rate error", "planar: |depth| / |forward|"):
+        summary.add_column(col)
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{100 * v:.0f} %"
+
+    for body in result["bodies"]:
+        s = body["summary"]
+        summary.add_row(s["env_id"], "-" if s["lateral_slope"] is None else f"{s['lateral_slope']:.3f}",
+                        pct(s["lateral_error"]), pct(s["turning_error"]), pct(s["planar_depth"]))
+    console.print(summary)
+    return 0
 
 
 def run_calibration(args: argparse.Namespace) -> int:
