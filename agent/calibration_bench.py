@@ -26,7 +26,7 @@ from vid2reward.tools.calibration import (
     fit_calibration,
     length_to_size,
 )
-from vid2reward.tools.direction_probe import probe_pairs
+from vid2reward.tools.direction_probe import PROBED_QUANTITIES, probe_pairs
 from vid2reward.tools.expert_video import measure_video
 
 
@@ -85,6 +85,8 @@ def calibration_accuracy(task: str, policies: list[Path], *, random_episodes: in
         fit = calibration.fits.get(quantity)
         if truth.get(spec.metric) is None:  # an expert measured before the metric existed
             continue
+        if get_spec(env_id).planar and quantity in PROBED_QUANTITIES:
+            continue  # no sideways motion or turning in a plane
         true = float(truth[spec.metric])
         read = fit.expert_value if fit is not None else None
         readings.append(QuantityReading(

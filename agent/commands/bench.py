@@ -99,19 +99,21 @@ def run_directions(args: argparse.Namespace) -> int:
         return 0
     console = Console()
     table = Table(title="Probe clips: simulator truth vs pixels")
-    for col in ("body", "carried (m/s, deg, rad/s)", "vx m/s", "vy m/s", "yaw rate",
-                "forward_speed L/s", "depth_speed L/s", "turning_rate"):
+    for col in ("body", "carried: m/s, heading°, turn rad/s", "truth: vx, vy m/s", "yaw rad/s",
+                "pixels: forward, depth L/s", "turning rad/s"):
         table.add_column(col)
     for body in result["bodies"]:
         for r in body["readings"]:
-            table.add_row(body["env_id"], f"{r['speed']:.1f}, {r['heading_deg']:+.0f}, {r['turn_rate']:+.1f}",
-                          f"{r['forward_velocity']:+.2f}", f"{r['lateral_velocity']:+.2f}",
-                          f"{r['yaw_rate']:+.2f}", f"{r['forward_speed']:+.3f}",
-                          f"{r['depth_speed']:+.3f}", f"{r['turning_rate']:+.2f}")
+            table.add_row(get_spec(body["env_id"]).short_name,
+                          f"{r['speed']:.1f}, {r['heading_deg']:+.0f}, {r['turn_rate']:+.1f}",
+                          f"{r['forward_velocity']:+.2f}, {r['lateral_velocity']:+.2f}",
+                          f"{r['yaw_rate']:+.2f}",
+                          f"{r['forward_speed']:+.3f}, {r['depth_speed']:+.3f}",
+                          f"{r['turning_rate']:+.2f}")
     console.print(table)
     summary = Table(title="Agreement per body")
-    for col in ("body", "sideways m/s per depth L/s", "sideways speed error (leave one out)",
-                "turning rate error", "planar: |depth| / |forward|"):
+    for col in ("body", "sideways m/s per depth L/s", "sideways error (leave one out)",
+                "turning error", "planar: |depth| / |forward|"):
         summary.add_column(col)
 
     def pct(v: float | None) -> str:
@@ -119,7 +121,7 @@ def run_directions(args: argparse.Namespace) -> int:
 
     for body in result["bodies"]:
         s = body["summary"]
-        summary.add_row(s["env_id"], "-" if s["lateral_slope"] is None else f"{s['lateral_slope']:.3f}",
+        summary.add_row(get_spec(s["env_id"]).short_name, "-" if s["lateral_slope"] is None else f"{s['lateral_slope']:.3f}",
                         pct(s["lateral_error"]), pct(s["turning_error"]), pct(s["planar_depth"]))
     console.print(summary)
     return 0
