@@ -57,6 +57,12 @@ class RunConfig:
     expert_forward: str = "right"
     """Which way the expert moves forward in its video: "right" (MuJoCo renders), "left", or
     "auto" (the way it moves: real footage)."""
+    subject: str | None = None
+    """Who the expert is in a busy frame: "auto" (the most persistent, largest mover) or a box
+    "X,Y,W,H" in pixels at ``subject_time``; the expert's features are measured on the chosen
+    subject's region (and its pose, for a person). None: the whole frame (pose: auto)."""
+    subject_time: float = 0.0
+    """Seconds into the (trimmed) expert clip at which the ``subject`` box is given."""
     task: str = ""
     """Optional words about the task (shown to LLM agents; the offline engine ignores it)."""
     iterations: int = 3

@@ -35,7 +35,8 @@ def measure_video(clip: Path, sheet: Path | None = None, forward: str = "right",
     (learner clips, and experts rendered by the project), "left" to mirror, "auto" for the
     direction the subject moves (real footage, where the camera side is arbitrary).
     ``series=True`` adds the per-frame series (``PixelFeatures.series``) under "series".
-    ``crop`` measures only that part of the frame (the tracked subject of a busy clip).
+    ``crop`` measures only that part of the frame (the tracked subject of a busy clip); it is
+    returned under "crop" (fractions x0, y0, x1, y1; None: the whole frame).
     """
     from vid2reward.tools.pixel_features import (
         FEATURE_DEFINITIONS,
@@ -53,4 +54,5 @@ def measure_video(clip: Path, sheet: Path | None = None, forward: str = "right",
     return {"features": values,
             "units": {k: FEATURE_DEFINITIONS[k].unit for k in values},
             "details": measured.to_dict(series=False),
+            "crop": None if crop is None else [crop.x0, crop.y0, crop.x1, crop.y1],
             **({"series": measured.series} if series else {})}

@@ -367,14 +367,16 @@ MIN_DETECTION_RATE = 0.5
 
 
 def expert_pose_measurement(clip: str | Path, sheet: str | Path | None = None,
-                            subject: str = "auto") -> tuple[dict[str, Any] | None, str]:
+                            subject: str = "auto",
+                            subject_time: float = 0.0) -> tuple[dict[str, Any] | None, str]:
     """Pose features of an expert clip in the shape ``measure_video`` returns
     (``{"features", "units", "details"}``), or None with the reason: mediapipe is missing, or
     no person was found in at least half of the frames (a rendered robot, an animal)."""
     from vid2reward.tools.pose_features import POSE_FEATURE_DEFINITIONS
 
     try:
-        feats, pt = pose_features_from_video(clip, subject=subject, sheet=sheet)
+        feats, pt = pose_features_from_video(clip, subject=subject, subject_time=subject_time,
+                                             sheet=sheet)
     except UserError as exc:
         return None, exc.args[0] if exc.args else str(exc)
     if feats.detection_rate < MIN_DETECTION_RATE:

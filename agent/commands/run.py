@@ -12,6 +12,7 @@ from vid2reward.agent.runner import execute, load_run, make_engines, new_run_dir
 from vid2reward.agent.training_backend import RAY_HELP, chosen_ray_address, open_training_backend
 from vid2reward.sim.envs import get_spec
 from vid2reward.sim.errors import UserError
+from vid2reward.tools.person_tracking import parse_subject
 from vid2reward.tools.reward_isolation import require_isolation, set_trust
 
 
@@ -25,6 +26,12 @@ def add_run_options(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--forward", choices=["right", "left", "auto"], default="right",
                    help="which way the expert moves forward in its video: right (default, as in "
                         "MuJoCo renders), left, or auto (the way it moves; for real footage)")
+    p.add_argument("--subject", default=None, metavar="auto|X,Y,W,H",
+                   help="who the expert is in a busy frame: auto = the most persistent, largest "
+                        "mover, or a box in pixels at --subject-time; its region is measured "
+                        "(default: the whole frame; a person's pose is found automatically)")
+    p.add_argument("--subject-time", type=float, default=0.0, metavar="SECONDS",
+                   help="time of the --subject box in the trimmed clip (default 0)")
     p.add_argument("--task", default="", help="words about the task, for LLM agents")
     p.add_argument("--iterations", type=int, default=d.iterations, help=f"critique/edit rounds (default {d.iterations})")
     p.add_argument("--candidates", type=int, default=d.candidates,
@@ -104,6 +111,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         raise UserError("--seed must be between 0 and 2**32 - 1", where=f"--seed {args.seed}")
     if args.start is not None and args.end is not None and args.end <= args.start:
         raise UserError("--end must come after --start", where=f"--start {args.start:g} --end {args.end:g}")
+    if args.subject is not None:
+        parse_subject(args.subject)  # a malformed box is refused before any work
+    if not args.subject_time >= 0:
+        raise UserError("--subject-time must not be negative", where=f"--subject-time {args.subject_time:g}")
     if args.engine == "llm" and not (args.critic or "").strip() and not args.engineer:
         raise UserError("the llm engine needs models", where="--engine llm",
                         fix="pass --critic MODEL and --engineer MODEL (and --base-url for a local server)")
@@ -116,7 +127,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
         os.environ["OPENAI_API_KEY"] = args.api_key  # this process only; never written to run.json
     return RunConfig(env_id=args.env, video=args.video, video_start=args.start, video_end=args.end,
-                     expert_forward=args.forward, task=args.task, iterations=args.iterations, candidates=args.candidates,
+                     expert_forward=args.forward, subject=args.subject,
+                     subject_time=args.subject_time, task=args.task,
+                     iterations=args.iterations, candidates=args.candidates,
                      steps=args.steps, seed=args.seed, engine=args.engine, critic=args.critic,
                      engineer=args.engineer, base_url=args.base_url,
                      wall_clock_limit=args.time_limit, token_budget=args.token_budget,

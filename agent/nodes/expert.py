@@ -25,12 +25,27 @@ def ingest_expert(state: RunState, ctx: RunContext) -> dict[str, Any]:
     if measured is None:
         clip = prepare_expert(cfg.video, record.expert_dir, start=cfg.video_start, end=cfg.video_end)
         check_clip_length(clip, "the expert clip")
-        measured = measure_video(clip, sheet=record.expert_sheet, forward=cfg.expert_forward)
+        measured = measure_video(clip, sheet=record.expert_sheet, forward=cfg.expert_forward,
+                                 crop=_subject_crop(ctx, clip))
         measured = _with_pose(ctx, clip, measured)
         record.write_expert_measured(measured)
     features = measured["features"]
     ctx.note("expert features: " + ", ".join(f"{k}={v:.3g}" for k, v in features.items()))
     return {}
+
+
+def _subject_crop(ctx: RunContext, clip: Path) -> CropBox | None:
+    """The region of the subject chosen by ``--subject`` (None: the whole frame), said in a note."""
+    if ctx.config.subject is None:
+        return None
+    from vid2reward.tools.person_tracking import subject_region
+    from vid2reward.tools.video_frames import read_frames
+
+    frames = read_frames(clip)
+    crop, chosen = subject_region(frames.frames, ctx.config.subject,
+                                  int(round(ctx.config.subject_time * frames.fps)))
+    ctx.note(f"expert subject ({ctx.config.subject}): {chosen}")
+    return crop
 
 
 SUPERSEDED_BY_POSE = {"cadence_hz": "pose_cadence_hz", "tilt_deg": "pose_trunk_lean_deg"}
@@ -44,7 +59,9 @@ def _with_pose(ctx: RunContext, clip: Path, measured: dict[str, Any]) -> dict[st
         return measured
     from vid2reward.tools.pose_estimation import expert_pose_measurement
 
-    pose, why = expert_pose_measurement(clip, sheet=ctx.record.expert_dir / "pose_sheet.png")
+    pose, why = expert_pose_measurement(clip, sheet=ctx.record.expert_dir / "pose_sheet.png",
+                                        subject=ctx.config.subject or "auto",
+                                        subject_time=ctx.config.subject_time)
     ctx.note(f"expert pose: {why}")
     if pose is None:
         return measured

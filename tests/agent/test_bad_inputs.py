@@ -84,6 +84,9 @@ def test_train_numbers_are_checked_first(tmp_path, capsys, args, words):
     (["--money-budget", "nan"], "--money-budget must be positive"),
     (["--patience", "0"], "--patience must be positive"),
     (["--start", "3", "--end", "2"], "--end must come after --start"),
+    (["--subject", "10,20,wide,40"], "bad subject '10,20,wide,40'"),
+    (["--subject", "10,20,0,40"], "width and height must be positive"),
+    (["--subject-time", "-1"], "--subject-time must not be negative"),
 ])
 def test_run_numbers_are_checked_first(tmp_path, capsys, args, words):
     out = tmp_path / "run"

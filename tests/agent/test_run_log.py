@@ -66,3 +66,26 @@ def test_a_newer_log_is_refused_in_one_line(tmp_path, capsys):
     assert main(["trace", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert len([x for x in err.splitlines() if x.startswith("error:")]) == 1 and "Traceback" not in err
+
+
+def test_the_expert_subject_is_measured_on_its_region(tmp_path):
+    """run --subject: the expert's pixel features come from the chosen mover's region of a busy
+    real clip (two people walking past a camera), and the note says which one was chosen."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from vid2reward.agent.nodes.expert import ingest_expert
+
+    clip = Path(__file__).resolve().parents[1] / "data" / "people" / "vtest_walkers.mp4"
+    measured = {}
+    for subject in (None, "auto"):
+        ctx = _context(tmp_path / str(subject))
+        ctx.config = replace(ctx.config, video=str(clip), video_start=0.0, video_end=4.0,
+                             subject=subject, env_id="Hopper-v5")
+        ingest_expert({}, ctx)
+        measured[subject] = ctx.record.expert_measured()
+        assert ("expert subject (auto): track" in ctx.take_notes()) is (subject == "auto")
+    assert measured[None]["crop"] is None
+    x0, y0, x1, y1 = measured["auto"]["crop"]  # one walker's path, not the whole frame
+    assert 0.1 < (x1 - x0) * (y1 - y0) < 0.6
+    assert measured["auto"]["features"] != measured[None]["features"]
