@@ -14,8 +14,10 @@ with the same training budget (iterations x candidates x steps env steps):
 - ``reference``: the task's hidden reward itself, trained from scratch like a final training
   (``final_steps``, else the whole budget): what the learned reward is measured against.
 
-With ``final_steps``, the full method's winning reward is also trained again from scratch for
-that many steps (the run's final training) and that policy is scored too (``final_nes``). For
+With ``final_steps``, each search method's winning reward (full, random, eureka) is also
+trained again from scratch for that many steps (the run's final training) and that policy is
+scored too (``final_nes``): the rewards are compared with equal retraining, not only their
+short-budget candidates. For
 search runs with a video critic, ``calibration`` holds how far the expert's speed, torso height
 and cadence read from its pixels (through the calibration fitted on the learner clips of
 iterations 1 and 2) are from the truth.
@@ -229,7 +231,7 @@ def _run_search(method: str, ground: TaskGround, cfg: BenchConfig, seed: int, ru
                            clip_seconds=cfg.clip_seconds,
                            critic="none" if method == "eureka" else None,
                            search="random" if method == "random" else "chain_rule",
-                           final_steps=cfg.final_steps if method == "full" else 0)
+                           final_steps=cfg.final_steps)
         paths, run_id, resume = new_run_dir(config, run_dir), run_dir.name, False
     config.ray_address = cfg.ray_address  # a runtime choice: a resumed method may move
     training = open_training_backend(cfg.ray_address)

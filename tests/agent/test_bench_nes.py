@@ -86,17 +86,18 @@ def test_bench_nes_fast_pipeline(tmp_path, capsys):
 
 
 def test_bench_nes_retrains_the_winner_and_trains_the_reference(tmp_path):
-    """--final-steps: the full method's winning reward is trained again from scratch and scored
-    ('retrained NES'); the reference method trains the task's hidden reward for as long."""
+    """--final-steps: each search method's winning reward is trained again from scratch and
+    scored ('retrained NES'); the reference method trains the task's hidden reward for as long."""
     out = tmp_path / "bench"
     assert main(["bench", "nes", "--fast", "--candidates", "1", "--iterations", "1",
-                 "--eval-episodes", "1", "--methods", "full", "reference",
+                 "--eval-episodes", "1", "--methods", "full", "random", "reference",
                  "--final-steps", "2048", "--out", str(out)]) == 0
     data = json.loads((out / "results.json").read_text())
     by_method = {r["method"]: r for r in data["results"]}
     full, reference = by_method["full"], by_method["reference"]
-    assert 0.0 <= full["final_nes"] <= 1.0 and full["final_metrics"]["episodes"] == 1
-    assert (Path(full["run_dir"]) / "final" / "policy.zip").is_file()
+    for searched in (full, by_method["random"]):  # equal retraining for every search method
+        assert 0.0 <= searched["final_nes"] <= 1.0 and searched["final_metrics"]["episodes"] == 1
+        assert (Path(searched["run_dir"]) / "final" / "policy.zip").is_file()
     assert isinstance(full["calibration"], dict)  # iteration 1's reading of the expert, vs truth
     assert all(0.0 <= e for e in full["calibration"].values())
     assert reference["final_nes"] is None and reference["env_steps"] >= 2048
