@@ -50,7 +50,7 @@ FEATURE_DEFINITIONS: dict[str, FeatureDefinition] = {d.name: d for d in [
         "lateral_velocity / body length"),
     FeatureDefinition(
         "turning_rate", "rad/s",
-        "how fast the direction of travel rotates (the angle of the 1 s-smoothed across-image "
+        "how fast the direction of travel rotates (the angle of the 0.5 s-smoothed across-image "
         "and depth motion, while faster than 0.1 L/s): total rotation / clip length; positive = "
         "counter-clockwise seen from above. A full turn reads 2 pi whatever the depth's "
         "unit", 0.3, "yaw_rate"),

@@ -123,7 +123,7 @@ class PixelFeatures:
     series: dict[str, list[float | None]] = field(default_factory=dict)
     """Per analysed frame: t, height_ratio, aspect_ratio, tilt_deg, height_up (L, ground-relative),
     forward_velocity and depth_velocity (L/s, per frame pair, first = 0), travel_direction
-    (rad, atan2(depth, forward) of the 1 s-smoothed motion; None while too slow), airborne
+    (rad, atan2(depth, forward) of the 0.5 s-smoothed motion; None while too slow), airborne
     (0/1, empty if no ground)."""
 
     def vector(self) -> dict[str, float | None]:
