@@ -102,6 +102,19 @@ EXPERT_TASKS: dict[str, ExpertTask] = {t.name: t for t in [
         "         \"alive\": float(s.is_healthy),\n"
         "         \"ctrl\": -0.05 * float(np.sum(np.square(a)))}\n"
         "    return sum(c.values()), c\n", 2_000_000),
+    ExpertTask(
+        # Walking forward along its own axis while turning left: a circle of about 1 m radius.
+        # Speed is measured along the torso's heading, so spinning in place does not pay it.
+        # Not shipped: after 2M steps it walked straight ahead at 0.29 m/s (yaw rate -0.04) and
+        # flipped over near the end of the clip; the speed term paid more than turning cost.
+        "ant-circle", "Ant-v5", "the ant walks in a circle, turning left at 0.5 rad/s at 0.5 m/s",
+        _HEADER + "def compute_reward(s, a):\n"
+        "    ahead = s.forward_velocity * np.cos(s.torso_yaw) + s.lateral_velocity * np.sin(s.torso_yaw)\n"
+        "    c = {\"speed\": 2.0 * float(np.exp(-4.0 * (ahead - 0.5) ** 2)),\n"
+        "         \"turn\": 1.0 * float(np.exp(-4.0 * (s.yaw_rate - 0.5) ** 2)),\n"
+        "         \"alive\": float(s.is_healthy),\n"
+        "         \"ctrl\": -0.05 * float(np.sum(np.square(a)))}\n"
+        "    return sum(c.values()), c\n", 2_000_000),
 ]}
 """Tasks none of which is an env's default reward."""
 
