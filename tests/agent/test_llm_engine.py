@@ -256,7 +256,7 @@ def test_llm_run_end_to_end(server, tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(expert_nodes, "prepare_expert", prepare)
     monkeypatch.setattr(expert_nodes, "check_clip_length", lambda clip, what="": 8.0)  # stub clip
-    monkeypatch.setattr(expert_nodes, "measure_video", lambda clip, sheet=None, forward="right": measure(clip, sheet))
+    monkeypatch.setattr(expert_nodes, "measure_video", lambda clip, sheet=None, forward="right", crop=None: measure(clip, sheet))
     real_measure = candidate_nodes.measure_video
 
     def measure_candidate(clip, **kwargs):  # the real measurement, with the features fixed

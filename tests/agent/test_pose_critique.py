@@ -23,7 +23,7 @@ PERSON = Path(__file__).resolve().parents[1] / "data" / "people" / "cyclist_g1.a
 def _ctx(env_id, tmp_path):
     notes = []
     record = SimpleNamespace(expert_dir=tmp_path)
-    return SimpleNamespace(config=SimpleNamespace(env_id=env_id), record=record,
+    return SimpleNamespace(config=SimpleNamespace(env_id=env_id, subject=None, subject_time=0.0), record=record,
                            note=notes.append), notes
 
 
