@@ -20,7 +20,7 @@ import numpy as np
 from vid2reward.sim.envs import get_spec, make_env
 from vid2reward.sim.errors import UserError
 from vid2reward.sim.render import ClipRenderer, frame_stride
-from vid2reward.sim.rollout import SAMPLED_FIELDS, Episode
+from vid2reward.sim.rollout import Episode, new_samples, record_sample
 from vid2reward.sim.state import StateTracker
 
 
@@ -72,7 +72,7 @@ def probe_episode(env_id: str, motion: ProbeMotion, *, seconds: float = 6.0, see
     renderer = ClipRenderer(model, data, spec, *render_size)
     stride = frame_stride(tracker.dt, fps)
     rng = np.random.default_rng(seed)
-    samples: dict[str, list[float]] = {n: [] for n in (*SAMPLED_FIELDS, "mass_center_x", "mass_center_y")}
+    samples = new_samples()
     frames = [renderer.frame()]
     steps = int(round(seconds / tracker.dt))
     try:
@@ -93,12 +93,7 @@ def probe_episode(env_id: str, motion: ProbeMotion, *, seconds: float = 6.0, see
                 mujoco.mju_mulQuat(quat, turn, np.array(data.qpos[3:7]))
                 data.qpos[3:7] = quat
             mujoco.mj_forward(model, data)
-            view = tracker.view(action)
-            for name in SAMPLED_FIELDS:
-                samples[name].append(float(getattr(view, name)))
-            com = view.mass_center
-            samples["mass_center_x"].append(float(com[0]))
-            samples["mass_center_y"].append(float(com[1]))
+            record_sample(samples, tracker.view(action))
             if (k + 1) % stride == 0:
                 frames.append(renderer.frame())
     finally:

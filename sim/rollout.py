@@ -116,6 +116,20 @@ class Episode:
 ActFn = Callable[[np.ndarray], np.ndarray]
 
 
+def new_samples() -> dict[str, list[float]]:
+    """Empty per-step samples: :data:`SAMPLED_FIELDS` and the centre of mass's x and y."""
+    return {name: [] for name in (*SAMPLED_FIELDS, "mass_center_x", "mass_center_y")}
+
+
+def record_sample(samples: dict[str, list[float]], view: StateView) -> None:
+    """Append one step's values to ``samples`` (from :func:`new_samples`)."""
+    for name in SAMPLED_FIELDS:
+        samples[name].append(float(getattr(view, name)))
+    com = view.mass_center
+    samples["mass_center_x"].append(float(com[0]))
+    samples["mass_center_y"].append(float(com[1]))
+
+
 @runtime_checkable
 class EpisodicReward(Protocol):
     """A reward that must know where each episode starts (e.g. one computed in another
@@ -169,8 +183,7 @@ def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, epi
             tracker.reset()
             if isinstance(reward, EpisodicReward):
                 reward.reset(seed + ep)
-            samples: dict[str, list[float]] = {name: [] for name in (*SAMPLED_FIELDS, "mass_center_x",
-                                                                  "mass_center_y")}
+            samples = new_samples()
             actions: list[np.ndarray] = []
             frames = [renderer.frame()] if renderer else []
             env_return, program_return, terminated, steps = 0.0, 0.0, False, 0
@@ -179,11 +192,7 @@ def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, epi
                 tracker.before_step()
                 obs, env_reward, terminated, truncated, _ = env.step(action)
                 view = tracker.view(action, terminated)
-                for name in SAMPLED_FIELDS:
-                    samples[name].append(float(getattr(view, name)))
-                com = view.mass_center
-                samples["mass_center_x"].append(float(com[0]))
-                samples["mass_center_y"].append(float(com[1]))
+                record_sample(samples, view)
                 actions.append(np.array(action, copy=True))  # its own dtype: replays exactly
                 env_return += float(env_reward)
                 if reward is not None:

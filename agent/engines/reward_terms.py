@@ -46,6 +46,15 @@ class RewardTerm:
     planar body's program."""
 
 
+def _speed_code(weight: str, velocity: str, target: str) -> str:
+    """A speed term's code: a bell around ``W[target]`` plus linear progress towards it (capped
+    at the target; none for a target near zero), on the state-view velocity ``velocity``."""
+    return (f'W["{weight}"] * (float(np.exp(-abs(s.{velocity} - W["{target}"])'
+            f' / max(0.3, 0.5 * abs(W["{target}"])))) + (float(np.clip('
+            f's.{velocity} / W["{target}"], -1.0, 1.0))'
+            f' if abs(W["{target}"]) > 0.05 else 0.0))')
+
+
 TERMS: dict[str, RewardTerm] = {t.name: t for t in [
     RewardTerm("alive", 'W["alive"] * float(s.is_healthy)',
                {"alive": Param(1.0, "weight", 0.5, 0.01, 20.0)},
@@ -56,20 +65,14 @@ TERMS: dict[str, RewardTerm] = {t.name: t for t in [
     # the alive and height terms, standing still was the better bargain, and the full method's
     # winner stood still (hopper-steady, NES 0.30); with the progress part the same program
     # hopped forward at 0.47 m/s (NES 0.58, one seed, 150k steps from scratch).
-    RewardTerm("speed", 'W["speed"] * (float(np.exp(-abs(s.forward_velocity - W["speed_target"])'
-                        ' / max(0.3, 0.5 * abs(W["speed_target"])))) + (float(np.clip('
-                        's.forward_velocity / W["speed_target"], -1.0, 1.0))'
-                        ' if abs(W["speed_target"]) > 0.05 else 0.0))',
+    RewardTerm("speed", _speed_code("speed", "forward_velocity", "speed_target"),
                {"speed": Param(1.0, "weight", 0.5, 0.01, 20.0),
                 "speed_target": Param(1.0, "target", 0.5, -5.0, 8.0)},
                moves={"speed_target": {"forward_speed": +1, "motion_energy": +1}},
                description="forward speed near a target, and progress towards it (m/s; "
                            "negative = backward)"),
     # The sideways speed (+y; away from the side camera) in the same form as "speed".
-    RewardTerm("sideways", 'W["sideways"] * (float(np.exp(-abs(s.lateral_velocity - W["lateral_target"])'
-                           ' / max(0.3, 0.5 * abs(W["lateral_target"])))) + (float(np.clip('
-                           's.lateral_velocity / W["lateral_target"], -1.0, 1.0))'
-                           ' if abs(W["lateral_target"]) > 0.05 else 0.0))',
+    RewardTerm("sideways", _speed_code("sideways", "lateral_velocity", "lateral_target"),
                {"sideways": Param(1.0, "weight", 0.5, 0.01, 20.0),
                 "lateral_target": Param(0.0, "target", 0.25, -3.0, 3.0)},
                moves={"lateral_target": {"depth_speed": +1, "motion_energy": +1}},
