@@ -14,16 +14,47 @@ if TYPE_CHECKING:
     from vid2reward.tools.video_frames import CropBox
 
 
+EXPERT_MAX_HEIGHT = 720
+"""Rows the stored expert clip keeps at most (larger videos are shrunk; never enlarged)."""
+
+
 def prepare_expert(source: str, expert_dir: Path, *, start: float | None = None,
                    end: float | None = None) -> Path:
-    """Fetch (URL) or read (file) the expert video, trimmed, into ``expert_dir/clip.mp4``."""
+    """Fetch (URL) or read (file) the expert video, trimmed, into ``expert_dir/clip.mp4``.
+
+    The clip keeps up to :data:`EXPERT_MAX_HEIGHT` rows: a person 80 px tall in a 576-row
+    campus video shrank to 68 px at 480 rows, and the tracker then held them in 11 of 80
+    frames instead of 79 (tests/data/people/vtest_walkers.mp4).
+    """
     from vid2reward.tools.video_fetch import fetch_clip
 
-    cached = fetch_clip(source, start=start, end=end).path
+    cached = fetch_clip(source, start=start, end=end, max_height=EXPERT_MAX_HEIGHT).path
     expert_dir.mkdir(parents=True, exist_ok=True)
     clip = expert_dir / "clip.mp4"
     shutil.copy2(cached, clip)
     return clip
+
+
+def subject_in_clip(subject: str, source: str, clip: Path) -> str:
+    """A ``--subject`` box given in pixels of the user's video file, in pixels of ``clip``.
+
+    The stored expert clip is shrunk to at most :data:`EXPERT_MAX_HEIGHT` rows, so a box read off the source in a
+    player is scaled by the clip's size over the source's. ``auto``, and a URL source (whose
+    box is taken in the fetched clip's pixels), are returned unchanged.
+    """
+    from vid2reward.tools.person_tracking import parse_subject
+    from vid2reward.tools.video_fetch import is_url
+    from vid2reward.tools.video_frames import probe_video
+
+    box = parse_subject(subject)
+    if box is None or is_url(source):
+        return subject
+    local = source[7:] if source.startswith("file://") else source
+    original = probe_video(Path(local).expanduser())
+    scale = probe_video(clip).width / original.width
+    if scale == 1.0:
+        return subject
+    return ",".join(f"{v * scale:.1f}" for v in box)
 
 
 def measure_video(clip: Path, sheet: Path | None = None, forward: str = "right", *,

@@ -362,16 +362,59 @@ def subject_crop(pt: PoseTrack, info: VideoInfo, margin: float = 0.25) -> CropBo
     return CropBox(x0 / info.width, y0 / info.height, x1 / info.width, y1 / info.height)
 
 
+NOSE_TO_HEEL_OF_HEIGHT = 0.93
+"""A standing adult's nose-to-heel distance as a share of their height (head top to sole)."""
+
+
+def travel_speed(pt: PoseTrack, forward: str = "auto") -> float | None:
+    """The subject's walking speed across the image in body lengths/s: the slope of the hips'
+    horizontal position over time (a least-squares line through the confident frames) over
+    the body's height, in the unit of the pixel feature ``forward_speed``.
+
+    Only for a still camera, where the person was tracked (None when the whole frame was given
+    to the model: a following camera moves the hips in the image as much as the person does),
+    and when at least half of the frames hold a confident pose. ``forward`` as in
+    ``FeatureSettings``: ``right`` positive left to right, ``left`` mirrored, ``auto`` the
+    direction walked (always >= 0).
+    """
+    if all(b is None for b in pt.boxes):
+        return None
+    ok = pt.confidence() >= 0.5
+    if ok.sum() < max(8, 0.5 * ok.size):
+        return None
+    marks, times = pt.landmarks[ok], pt.times[ok]
+    hips_x = np.nanmean(marks[:, [LANDMARKS["hip_left"], LANDMARKS["hip_right"]], 0], axis=1)
+    heels_y = np.nanmax(marks[:, [LANDMARKS["heel_left"], LANDMARKS["heel_right"]], 1], axis=1)
+    heights = (heels_y - marks[:, LANDMARKS["nose"], 1]) / NOSE_TO_HEEL_OF_HEIGHT
+    good = np.isfinite(hips_x) & np.isfinite(heights) & (heights > 0)
+    if good.sum() < 8:
+        return None
+    hips_x, heights, times = hips_x[good], heights[good], times[good]
+    # the longest stretch of one body: a gap over 0.5 s or a jump over half a body length
+    # between confident frames is the tracker handing over to someone else
+    breaks = (np.diff(times) > 0.5) | (np.abs(np.diff(hips_x)) > 0.5 * heights[1:])
+    bounds = np.flatnonzero(np.r_[True, breaks, True])
+    longest = int(np.argmax(np.diff(bounds)))
+    run = slice(bounds[longest], bounds[longest + 1])
+    if run.stop - run.start < 8:
+        return None
+    # the 90th percentile, as the pixel features' body length: a stride's bent knees shorten it
+    body_length = float(np.percentile(heights[run], 90))
+    speed = float(np.polyfit(times[run], hips_x[run], 1)[0]) / body_length
+    return abs(speed) if forward == "auto" else (-speed if forward == "left" else speed)
+
+
 MIN_DETECTION_RATE = 0.5
 """Below this share of frames with a confident pose, a clip's pose features are not used."""
 
 
 def expert_pose_measurement(clip: str | Path, sheet: str | Path | None = None,
-                            subject: str = "auto",
-                            subject_time: float = 0.0) -> tuple[dict[str, Any] | None, str]:
+                            subject: str = "auto", subject_time: float = 0.0,
+                            forward: str = "auto") -> tuple[dict[str, Any] | None, str]:
     """Pose features of an expert clip in the shape ``measure_video`` returns
     (``{"features", "units", "details"}``), or None with the reason: mediapipe is missing, or
-    no person was found in at least half of the frames (a rendered robot, an animal)."""
+    no person was found in at least half of the frames (a rendered robot, an animal).
+    ``details["travel_speed"]`` is :func:`travel_speed` (None: not measurable)."""
     from vid2reward.tools.pose_features import POSE_FEATURE_DEFINITIONS
 
     try:
@@ -387,6 +430,7 @@ def expert_pose_measurement(clip: str | Path, sheet: str | Path | None = None,
     return ({"features": values,
              "units": {k: POSE_FEATURE_DEFINITIONS[k].unit for k in values},
              "details": {**feats.to_dict(series=False), "subject": pt.subject,
+                         "travel_speed": travel_speed(pt, forward),
                          "subject_crop": None if crop is None else
                          [crop.x0, crop.y0, crop.x1, crop.y1]}},
             f"pose found in {feats.detection_rate:.0%} of frames ({pt.subject})")

@@ -28,7 +28,8 @@ def add_run_options(p: argparse.ArgumentParser, required: bool = True) -> None:
                         "MuJoCo renders), left, or auto (the way it moves; for real footage)")
     p.add_argument("--subject", default=None, metavar="auto|X,Y,W,H",
                    help="who the expert is in a busy frame: auto = the most persistent, largest "
-                        "mover, or a box in pixels at --subject-time; its region is measured "
+                        "mover, or a box in pixels of the video file (a URL: of the fetched clip) "
+                        "at --subject-time; its region is measured "
                         "(default: the whole frame; a person's pose is found automatically)")
     p.add_argument("--subject-time", type=float, default=0.0, metavar="SECONDS",
                    help="time of the --subject box in the trimmed clip (default 0)")

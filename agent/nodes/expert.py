@@ -10,7 +10,7 @@ from vid2reward.agent.context import RunContext
 from vid2reward.agent.engines.base import ExpertView
 from vid2reward.agent.state import RunState
 from vid2reward.sim.state import gait_joints
-from vid2reward.tools.expert_video import measure_video, prepare_expert
+from vid2reward.tools.expert_video import measure_video, prepare_expert, subject_in_clip
 from vid2reward.tools.video_frames import CropBox
 
 
@@ -41,15 +41,41 @@ def _subject_crop(ctx: RunContext, clip: Path) -> CropBox | None:
     from vid2reward.tools.person_tracking import subject_region
     from vid2reward.tools.video_frames import read_frames
 
+    subject = subject_in_clip(ctx.config.subject, ctx.config.video, clip)
     frames = read_frames(clip)
-    crop, chosen = subject_region(frames.frames, ctx.config.subject,
+    crop, chosen = subject_region(frames.frames, subject,
                                   int(round(ctx.config.subject_time * frames.fps)))
-    ctx.note(f"expert subject ({ctx.config.subject}): {chosen}")
+    scaled = "" if subject == ctx.config.subject else f", {subject} in the stored clip"
+    ctx.note(f"expert subject ({ctx.config.subject}{scaled}): {chosen}")
     return crop
 
 
 SUPERSEDED_BY_POSE = {"cadence_hz": "pose_cadence_hz", "tilt_deg": "pose_trunk_lean_deg"}
 """Pixel feature -> the pose feature that measures the same thing on a person, better."""
+
+
+POSE_READINGS = {"forward_speed": "hips' travel", "flight_fraction": "duty factor"}
+"""Pixel features that a person's pose reads better, in a busy frame, and from what: the
+silhouette of a region holding passers-by moves with them, the hips move with the person."""
+
+
+def pose_readings(pose: dict[str, Any]) -> dict[str, float]:
+    """Values of :data:`POSE_READINGS`' pixel features, from a pose measurement.
+
+    ``forward_speed``: the hips' travel under a still camera (body lengths/s). ``flight_fraction``
+    from the duty factor d (stance share of one foot): an alternating gait (left/right phase
+    >= 90 degrees) is airborne 1 - 2d of the time (0 for a walk, d >= 0.5), a hop 1 - d.
+    """
+    read: dict[str, float] = {}
+    travel = pose["details"].get("travel_speed")
+    if travel is not None:
+        read["forward_speed"] = float(travel)
+    duty = pose["features"].get("pose_duty_factor")
+    if duty is not None:
+        phase = pose["features"].get("pose_lr_phase_deg")
+        alternating = phase is None or phase >= 90
+        read["flight_fraction"] = max(0.0, 1.0 - (2.0 if alternating else 1.0) * float(duty))
+    return read
 
 
 def _with_pose(ctx: RunContext, clip: Path, measured: dict[str, Any]) -> dict[str, Any]:
@@ -59,9 +85,12 @@ def _with_pose(ctx: RunContext, clip: Path, measured: dict[str, Any]) -> dict[st
         return measured
     from vid2reward.tools.pose_estimation import expert_pose_measurement
 
+    subject = ("auto" if ctx.config.subject is None
+               else subject_in_clip(ctx.config.subject, ctx.config.video, clip))
     pose, why = expert_pose_measurement(clip, sheet=ctx.record.expert_dir / "pose_sheet.png",
-                                        subject=ctx.config.subject or "auto",
-                                        subject_time=ctx.config.subject_time)
+                                        subject=subject,
+                                        subject_time=ctx.config.subject_time,
+                                        forward=ctx.config.expert_forward)
     ctx.note(f"expert pose: {why}")
     if pose is None:
         return measured
@@ -76,6 +105,12 @@ def _with_pose(ctx: RunContext, clip: Path, measured: dict[str, Any]) -> dict[st
     if superseded:
         ctx.note(f"expert pixel {', '.join(superseded)} left out: the pose measures them")
     features = {k: v for k, v in measured["features"].items() if k not in superseded}
+    read = pose_readings(pose)
+    if read:
+        ctx.note("expert " + ", ".join(
+            f"{k} from the person's {POSE_READINGS[k]}: {v:.3g} (its pixels read "
+            f"{measured['features'].get(k, float('nan')):.3g})" for k, v in read.items()))
+        features.update(read)
     units = {k: v for k, v in measured.get("units", {}).items() if k not in superseded}
     return {**measured, "features": {**features, **pose["features"]},
             "units": {**units, **pose["units"]}, "pose": pose["details"]}

@@ -89,3 +89,40 @@ def test_the_expert_subject_is_measured_on_its_region(tmp_path):
     x0, y0, x1, y1 = measured["auto"]["crop"]  # one walker's path, not the whole frame
     assert 0.1 < (x1 - x0) * (y1 - y0) < 0.6
     assert measured["auto"]["features"] != measured[None]["features"]
+
+
+def test_a_person_in_a_crowd_is_the_expert_at_the_video_files_resolution(tmp_path):
+    """run --env Walker2d-v5 --subject BOX on real footage: the box is in the file's pixels and
+    the stored clip keeps them (at 480 rows the tracker lost this 80-px walker in 69 of 80
+    frames); the person's pose is found, and speed and airtime come from the person, not from
+    the silhouettes of the passers-by in its region (those read 0.12 L/s and 64 % airborne)."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from vid2reward.agent.nodes.expert import ingest_expert
+
+    clip = Path(__file__).resolve().parents[1] / "data" / "people" / "vtest_walkers.mp4"
+    ctx = _context(tmp_path)
+    ctx.config = replace(ctx.config, video=str(clip), subject="356,214,26,78",
+                         expert_forward="auto", env_id="Walker2d-v5")
+    ingest_expert({}, ctx)
+    features = ctx.record.expert_measured()["features"]
+    notes = ctx.take_notes()
+    assert "track 0 (79 of 80 frames" in notes
+    assert 2.0 <= features["pose_cadence_hz"] <= 3.0  # steps/s of a walk (2.5 counted by hand)
+    assert 0.45 <= features["forward_speed"] <= 0.8  # ~65 px/s at ~100 px tall
+    assert features["flight_fraction"] == 0.0  # a walk: one foot is always down
+    assert "forward_speed from the person's hips' travel" in notes
+
+
+def test_a_subject_box_in_the_files_pixels_is_scaled_to_the_stored_clip(tmp_path):
+    from pathlib import Path
+
+    from vid2reward.tools.expert_video import subject_in_clip
+    from vid2reward.tools.video_fetch import fetch_clip
+
+    source = Path(__file__).resolve().parents[1] / "data" / "people" / "vtest_walkers.mp4"
+    half = Path(fetch_clip(str(source), max_height=288, cache_dir=tmp_path).path)  # 768 -> 384
+    assert subject_in_clip("356,214,26,78", str(source), half) == "178.0,107.0,13.0,39.0"
+    assert subject_in_clip("auto", str(source), half) == "auto"
+    assert subject_in_clip("356,214,26,78", str(source), source) == "356,214,26,78"

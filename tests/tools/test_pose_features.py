@@ -138,6 +138,38 @@ def test_real_footage_a_small_walker_in_a_crowd(tmp_path):
     assert ((image[..., 1] > 200) & (image[..., 0] < 60) & (image[..., 2] < 60)).sum() > 100
 
 
+def _walking_track(speed_px=60.0, height_px=100.0, fps=10.0, frames=60, handover_at=None):
+    """A PoseTrack whose hips travel right at ``speed_px`` per second; from ``handover_at`` on
+    the landmarks belong to someone standing elsewhere (a tracker handing over)."""
+    from vid2reward.tools.pose_estimation import LANDMARKS, NOSE_TO_HEEL_OF_HEIGHT, PoseTrack
+
+    times = np.arange(frames) / fps
+    marks = np.full((frames, 33, 3), np.nan)
+    marks[:, :, 2] = 0.9
+    for i, t in enumerate(times):
+        x = 100.0 + speed_px * t if handover_at is None or i < handover_at else 500.0
+        marks[i, :, 0] = x
+        marks[i, :, 1] = 200.0
+        marks[i, LANDMARKS["nose"], 1] = 300.0 - NOSE_TO_HEEL_OF_HEIGHT * height_px
+        marks[i, [LANDMARKS["heel_left"], LANDMARKS["heel_right"]], 1] = 300.0
+    return PoseTrack(landmarks=marks, boxes=[(x, 0, 10, 10) for x in range(frames)],
+                     other_boxes=[[] for _ in range(frames)], fps=fps, times=times, subject="test")
+
+
+def test_travel_speed_is_the_hips_in_body_lengths_per_second():
+    from dataclasses import replace
+
+    from vid2reward.tools.pose_estimation import travel_speed
+
+    assert travel_speed(_walking_track()) == pytest.approx(0.6)
+    assert travel_speed(_walking_track(), "left") == pytest.approx(-0.6)
+    # the tracker handing the crop to a standing passer-by does not drag the line
+    assert travel_speed(_walking_track(handover_at=45)) == pytest.approx(0.6)
+    # a following camera (the whole frame given to the model): hips in the image are not travel
+    whole = _walking_track()
+    assert travel_speed(replace(whole, boxes=[None] * len(whole.boxes))) is None
+
+
 def test_real_footage_without_a_mover_falls_back_to_the_whole_frame():
     from vid2reward.tools.pose_estimation import pose_features_from_video
 
