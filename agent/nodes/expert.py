@@ -9,6 +9,7 @@ from vid2reward.agent.clip_checks import check_clip_length
 from vid2reward.agent.context import RunContext
 from vid2reward.agent.engines.base import ExpertView
 from vid2reward.agent.state import RunState
+from vid2reward.sim.envs import get_spec
 from vid2reward.sim.state import gait_joints
 from vid2reward.tools.expert_video import measure_video, prepare_expert, subject_in_clip
 from vid2reward.tools.video_frames import CropBox
@@ -28,10 +29,31 @@ def ingest_expert(state: RunState, ctx: RunContext) -> dict[str, Any]:
         measured = measure_video(clip, sheet=record.expert_sheet, forward=cfg.expert_forward,
                                  crop=_subject_crop(ctx, clip))
         measured = _with_pose(ctx, clip, measured)
+        measured = _within_the_plane(ctx, measured)
         record.write_expert_measured(measured)
     features = measured["features"]
     ctx.note("expert features: " + ", ".join(f"{k}={v:.3g}" for k, v in features.items()))
     return {}
+
+
+OUT_OF_PLANE = ("depth_speed", "turning_rate")
+"""Pixel features of motion a planar body (Hopper, Walker2d, HalfCheetah) cannot make."""
+
+
+def _within_the_plane(ctx: RunContext, measured: dict[str, Any]) -> dict[str, Any]:
+    """For a planar learner, the expert's motion in depth and its turning are left out: the
+    learner cannot match them, and a person walking across a campus towards the camera would
+    otherwise cost every candidate the same unreachable difference."""
+    if not get_spec(ctx.config.env_id).planar:
+        return measured
+    dropped = {k: v for k, v in measured["features"].items() if k in OUT_OF_PLANE}
+    if not dropped:
+        return measured
+    ctx.note("expert " + ", ".join(f"{k}={v:.3g}" for k, v in dropped.items())
+             + f" left out: {ctx.config.env_id} moves in a plane")
+    return {**measured,
+            "features": {k: v for k, v in measured["features"].items() if k not in dropped},
+            "units": {k: v for k, v in measured.get("units", {}).items() if k not in dropped}}
 
 
 def _subject_crop(ctx: RunContext, clip: Path) -> CropBox | None:

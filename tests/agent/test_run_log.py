@@ -113,6 +113,8 @@ def test_a_person_in_a_crowd_is_the_expert_at_the_video_files_resolution(tmp_pat
     assert 0.45 <= features["forward_speed"] <= 0.8  # ~65 px/s at ~100 px tall
     assert features["flight_fraction"] == 0.0  # a walk: one foot is always down
     assert "forward_speed from the person's hips' travel" in notes
+    # walking across and towards the camera: a planar Walker2d cannot, so it is not asked to
+    assert "turning_rate" not in features and "depth_speed" not in features
 
 
 def test_a_subject_box_in_the_files_pixels_is_scaled_to_the_stored_clip(tmp_path):
