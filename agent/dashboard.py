@@ -250,13 +250,23 @@ class Dashboard:
             ev = final["evaluation"]
             out.print(f"final policy (the best reward trained from scratch, {final['steps']:,} steps): fell in "
                       f"{ev['fall_rate']:.0%} of {ev['episodes']} episodes, episode length "
-                      f"{ev['length_mean']:.0f} ± {ev['length_std']:.0f} of {ev['max_steps']}")
+                      f"{ev['length_mean']:.0f} ± {ev['length_std']:.0f} of {ev['max_steps']}"
+                      + _final_gait(ev, record.expert_measured()))
         best_reward = record.best_program_path()
         if best_reward is not None:
             out.print(f"best reward: {best_reward}")
         out.print(f"look at it:  vid2reward trace {outcome.run_dir}")
         if outcome.status in ("interrupted", "failed"):
             out.print(f"continue:    vid2reward resume {outcome.run_dir}")
+
+
+def _final_gait(evaluation: dict[str, Any], expert: dict[str, Any] | None) -> str:
+    """", cadence 2.1 steps/s (the person's 2.6)" when the expert's pose was measured."""
+    ours = evaluation.get("pose", {}).get("pose_cadence_hz")
+    theirs = ((expert or {}).get("features") or {}).get("pose_cadence_hz")
+    if ours is None or theirs is None:
+        return ""
+    return f", cadence {ours:.2f} steps/s (the person's {theirs:.2f})"
 
 
 def _fmt(value: float | None) -> str:

@@ -87,6 +87,9 @@ STATE_FIELDS: list[StateField] = [
                "knee_left/right (0 straight, + = bent), ankle_left/right (+ = toes toward the "
                "shin; absent where the body has no ankle); empty for bodies without legs",
                "walking person: hip -0.2 to 0.5, knee 0 to 1.1, ankle -0.3 to 0.3"),
+    StateField("gait_rates", "dict[str, float] (rad/s)",
+               "how fast each of gait_angles changes, same names and signs (a walking person's "
+               "hips swing at ~2 rad/s)", "-10 to 10"),
     StateField("qpos", "array", "MuJoCo generalised positions (root first, then joints)", "-"),
     StateField("qvel", "array", "MuJoCo generalised velocities", "-"),
     StateField("ctrl", "array", "actuator controls applied this step (the clipped action)", "-1 to 1"),
@@ -178,6 +181,9 @@ class StateTracker:
             for leg, (hip, knee, ankle, geom, foot) in LEG_POINTS.get(family, {}).items()}
         self.gait_qpos = {
             human: (int(model.jnt_qposadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, joint)]), sign)
+            for human, (joint, sign) in gait_joints(spec.env_id).items()}
+        self.gait_qvel = {
+            human: (int(model.jnt_dofadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, joint)]), sign)
             for human, (joint, sign) in gait_joints(spec.env_id).items()}
         self.body_mass = np.array(model.body_mass)
         self.total_mass = float(self.body_mass.sum())
@@ -423,6 +429,11 @@ class StateView:
     def gait_angles(self) -> dict[str, float]:
         t = self.__tracker
         return {human: sign * float(t.data.qpos[adr]) for human, (adr, sign) in t.gait_qpos.items()}
+
+    @property
+    def gait_rates(self) -> dict[str, float]:
+        t = self.__tracker
+        return {human: sign * float(t.data.qvel[adr]) for human, (adr, sign) in t.gait_qvel.items()}
 
     @property
     def joint_velocities(self) -> dict[str, float]:

@@ -96,6 +96,13 @@ class NumericEngineer:
             terms.insert(1, "sideways")
             weights.update(default_params(["sideways"]))
             weights["lateral_target"] = _clip_param("lateral_target", sideways)
+        if "pose_cadence_hz" in expert:  # a person's gait, seen by the pose (human-legged bodies)
+            terms.append("gait_rhythm")
+            weights.update(default_params(["gait_rhythm"]))
+            weights["stride_hz"] = _clip_param("stride_hz", expert["pose_cadence_hz"] / 2)  # 2 steps
+            if "pose_hip_range_deg" in expert:  # hips in antiphase: their difference swings +- one range
+                weights["rhythm_amplitude"] = _clip_param("rhythm_amplitude",
+                                                          math.radians(expert["pose_hip_range_deg"]))
         centre = CandidatePlan(terms, weights)
         edits = [RewardEdit(op="add", component=t, addresses=sorted(
             {f for effects in TERMS[t].moves.values() for f in effects}),

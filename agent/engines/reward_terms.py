@@ -140,6 +140,23 @@ TERMS: dict[str, RewardTerm] = {t.name: t for t in [
                moves={"stride": {"pose_lr_phase_deg": +1},
                       "stride_target": {"pose_step_length": +1, "pose_hip_range_deg": +1}},
                description="thighs apart by a target angle (rad): alternating legs, longer steps"),
+    # A rhythm without a clock (the policy sees no time): the thighs' difference d swinging as
+    # A sin(2 pi f t) keeps (d / A)^2 + (d' / (2 pi f A))^2 = 1 at every instant, so the term pays
+    # for being on that circle; its speed factor pays half for a split held still.
+    RewardTerm("gait_rhythm", 'W["gait_rhythm"] * float(np.exp(-abs(np.hypot('
+                              '(s.gait_angles.get("hip_left", 0.0) - s.gait_angles.get("hip_right", 0.0)) / W["rhythm_amplitude"], '
+                              '(s.gait_rates.get("hip_left", 0.0) - s.gait_rates.get("hip_right", 0.0)) / '
+                              '(W["rhythm_amplitude"] * 2 * np.pi * W["stride_hz"])) - 1.0) / 0.3) * '
+                              '(0.5 + 0.5 * min(1.0, abs(s.gait_rates.get("hip_left", 0.0) - s.gait_rates.get("hip_right", 0.0)) / '
+                              '(W["rhythm_amplitude"] * 2 * np.pi * W["stride_hz"]))))',
+               {"gait_rhythm": Param(1.0, "weight", 0.5, 0.01, 20.0),
+                "rhythm_amplitude": Param(0.6, "target", 0.1, 0.1, 1.5),
+                "stride_hz": Param(1.0, "target", 0.15, 0.2, 3.0)},
+               moves={"gait_rhythm": {"pose_lr_phase_deg": +1},
+                      "rhythm_amplitude": {"pose_hip_range_deg": +1, "pose_step_length": +1},
+                      "stride_hz": {"pose_cadence_hz": +1}},
+               description="thighs swinging against each other at a target stride frequency "
+                           "(Hz) and amplitude (rad): a person's rhythm"),
 ]}
 """Every term the offline engineer may use, by name."""
 

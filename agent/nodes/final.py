@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 from vid2reward.agent.context import RunContext
+from vid2reward.agent.nodes.expert import learner_pose
 from vid2reward.agent.state import RunState
 from vid2reward.sim.envs import steps_for_seconds
 from vid2reward.sim.evaluation import summarise
@@ -83,4 +84,6 @@ def _render_and_measure(ctx: RunContext) -> dict[str, Any]:
     ctx.record.write_final_state_metrics(behaviour_metrics(shown).to_dict())
     episodes = run_episodes(cfg.env_id, policy, episodes=FINAL_EVAL_EPISODES, seed=FINAL_EVAL_SEED,
                             max_steps=1000)
-    return summarise(episodes, FINAL_EVAL_SEED, 1000).to_dict()
+    # a person's gait in the expert clip: the final body's joints in the same terms
+    pose, _ = learner_pose(ctx, policy, cfg.seed + 1000, clip_steps)
+    return {**summarise(episodes, FINAL_EVAL_SEED, 1000).to_dict(), **({"pose": pose} if pose else {})}

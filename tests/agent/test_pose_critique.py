@@ -2,10 +2,12 @@
 features from real footage, learner pose features from simulator state, deltas with the pose
 vocabulary's scales, and library terms that move them."""
 
+import math
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from vid2reward.agent.engines.feature_critic import FeatureCritic
 from vid2reward.agent.engines.numeric_engineer import NumericEngineer
@@ -69,3 +71,36 @@ def test_pose_terms_are_valid_reward_code_that_reads_the_joints():
     hopper = run_episodes("Hopper-v5", lambda obs: np.zeros(3), episodes=1, seed=0, max_steps=5,
                           reward=program.compute)[0]
     assert hopper.length == 5  # no gait joints: the pose terms read 0, nothing breaks
+
+
+def _mean_rhythm_reward(compute, stride_hz, amplitude, seconds=2.0):
+    """The gait_rhythm term's mean over a thigh swing d(t) = amplitude sin(2 pi stride_hz t)."""
+    values = []
+    for t in np.arange(0.0, seconds, 0.008):
+        d = amplitude * math.sin(2 * math.pi * stride_hz * t)
+        rate = amplitude * 2 * math.pi * stride_hz * math.cos(2 * math.pi * stride_hz * t)
+        s = SimpleNamespace(gait_angles={"hip_left": d / 2, "hip_right": -d / 2},
+                            gait_rates={"hip_left": rate / 2, "hip_right": -rate / 2})
+        values.append(compute(s, np.zeros(6))[1]["gait_rhythm"])
+    return float(np.mean(values))
+
+
+def test_gait_rhythm_pays_for_the_persons_stride_frequency_and_swing():
+    weights = {**default_params(["gait_rhythm"]), "stride_hz": 1.29, "rhythm_amplitude": 0.6}
+    compute = load_reward_program(write_program(["gait_rhythm"], weights, "rhythm"), name="r").compute
+    at_target = _mean_rhythm_reward(compute, 1.29, 0.6)
+    assert at_target > 0.8  # on the circle at every instant; speed factor 0.5 + 0.5 x 2/pi
+    for other in [(0.5, 0.6), (2.6, 0.6), (1.29, 0.2), (1.29, 1.2), (0.0, 0.0)]:
+        assert _mean_rhythm_reward(compute, *other) < at_target - 0.2, other
+    split = _mean_rhythm_reward(compute, 0.0, 0.6)  # a split held still: half pay at most
+    assert split <= 0.5 + 1e-9
+
+
+def test_the_draft_swings_the_thighs_at_the_persons_rhythm():
+    person = {"forward_speed": 0.6, "pose_cadence_hz": 2.58, "pose_hip_range_deg": 34.3}
+    plan = NumericEngineer(get_spec("Walker2d-v5"), seed=0).draft(person, 3).candidates[0]
+    assert "gait_rhythm" in plan.terms
+    assert plan.weights["stride_hz"] == pytest.approx(1.29)  # two steps per stride
+    assert plan.weights["rhythm_amplitude"] == pytest.approx(math.radians(34.3))
+    robot = NumericEngineer(get_spec("Walker2d-v5"), seed=0).draft({"forward_speed": 0.6}, 1)
+    assert "gait_rhythm" not in robot.candidates[0].terms  # no person seen: no human rhythm

@@ -101,3 +101,25 @@ def test_learner_pose_features_from_simulator_state_match_the_commanded_gait():
     assert f.pose_knee_max_deg == pytest.approx(np.degrees(0.9), abs=3)
     assert f.detection_rate == 1.0
     env.close()
+
+
+@pytest.mark.parametrize("env_id", ["Walker2d-v5", "Humanoid-v5"])
+def test_gait_rates_are_how_fast_the_gait_angles_change(env_id):
+    """With random joint velocities, each rate is the change of its angle per second when
+    MuJoCo moves the body along those velocities (same names, same signs)."""
+    env = make_env(env_id)
+    env.reset(seed=3)
+    tracker = StateTracker(env, get_spec(env_id))
+    m, d = env.unwrapped.model, env.unwrapped.data
+    rng = np.random.default_rng(0)
+    h = 1e-4
+    for _ in range(5):
+        d.qvel[:] = rng.uniform(-3, 3, m.nv)
+        view = tracker.view(np.zeros(m.nu))
+        angles, rates = view.gait_angles, view.gait_rates
+        assert set(rates) == set(angles)
+        mujoco.mj_integratePos(m, d.qpos, d.qvel, h)
+        moved = tracker.view(np.zeros(m.nu)).gait_angles
+        for name, rate in rates.items():
+            assert (moved[name] - angles[name]) / h == pytest.approx(rate, abs=1e-6), name
+    env.close()
