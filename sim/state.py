@@ -90,6 +90,9 @@ STATE_FIELDS: list[StateField] = [
     StateField("gait_rates", "dict[str, float] (rad/s)",
                "how fast each of gait_angles changes, same names and signs (a walking person's "
                "hips swing at ~2 rad/s)", "-10 to 10"),
+    StateField("gait_accelerations", "dict[str, float] (rad/s^2)",
+               "how fast each of gait_rates changed over the last step (0 at an episode's first "
+               "step); a swing at f Hz has acceleration -(2 pi f)^2 x angle", "-500 to 500"),
     StateField("qpos", "array", "MuJoCo generalised positions (root first, then joints)", "-"),
     StateField("qvel", "array", "MuJoCo generalised velocities", "-"),
     StateField("ctrl", "array", "actuator controls applied this step (the clipped action)", "-1 to 1"),
@@ -185,6 +188,7 @@ class StateTracker:
         self.gait_qvel = {
             human: (int(model.jnt_dofadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, joint)]), sign)
             for human, (joint, sign) in gait_joints(spec.env_id).items()}
+        self.gait_dofs = np.array([adr for adr, _ in self.gait_qvel.values()], dtype=int)
         self.body_mass = np.array(model.body_mass)
         self.total_mass = float(self.body_mass.sum())
         self.action_size = int(model.nu)
@@ -213,6 +217,7 @@ class StateTracker:
         m = self.data.xmat[self.torso_id]
         self.prev_pitch = math.atan2(m[2], m[8])
         self.prev_yaw = math.atan2(m[3], m[0])
+        self.prev_gait_qvel = self.data.qvel[self.gait_dofs].copy()
 
     def view(self, action: np.ndarray, terminated: bool = False) -> StateView:
         """The state after the step just taken with ``action`` (``terminated`` as step() said).
@@ -434,6 +439,14 @@ class StateView:
     def gait_rates(self) -> dict[str, float]:
         t = self.__tracker
         return {human: sign * float(t.data.qvel[adr]) for human, (adr, sign) in t.gait_qvel.items()}
+
+    @property
+    def gait_accelerations(self) -> dict[str, float]:
+        t = self.__tracker
+        if t.step_count == 0:
+            return dict.fromkeys(t.gait_qvel, 0.0)
+        change = (t.data.qvel[t.gait_dofs] - t.prev_gait_qvel) / self.dt
+        return {human: sign * float(c) for (human, (_, sign)), c in zip(t.gait_qvel.items(), change, strict=True)}
 
     @property
     def joint_velocities(self) -> dict[str, float]:

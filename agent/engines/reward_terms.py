@@ -141,14 +141,17 @@ TERMS: dict[str, RewardTerm] = {t.name: t for t in [
                       "stride_target": {"pose_step_length": +1, "pose_hip_range_deg": +1}},
                description="thighs apart by a target angle (rad): alternating legs, longer steps"),
     # A rhythm without a clock (the policy sees no time): the thighs' difference d swinging as
-    # A sin(2 pi f t) keeps (d / A)^2 + (d' / (2 pi f A))^2 = 1 at every instant, so the term pays
-    # for being on that circle; its speed factor pays half for a split held still.
+    # A sin(wt), w = 2 pi f, keeps (d / A)^2 + (d' / (wA))^2 = 1 (the swing's size) and
+    # d'' = -w^2 d (its frequency) at every instant; the term is a bell on each. The second one
+    # is what a small fast swing or a jitter of the hips fails (it reaches the circle's radius
+    # part of the time), and a split held still fails it too.
     RewardTerm("gait_rhythm", 'W["gait_rhythm"] * float(np.exp(-abs(np.hypot('
                               '(s.gait_angles.get("hip_left", 0.0) - s.gait_angles.get("hip_right", 0.0)) / W["rhythm_amplitude"], '
                               '(s.gait_rates.get("hip_left", 0.0) - s.gait_rates.get("hip_right", 0.0)) / '
                               '(W["rhythm_amplitude"] * 2 * np.pi * W["stride_hz"])) - 1.0) / 0.3) * '
-                              '(0.5 + 0.5 * min(1.0, abs(s.gait_rates.get("hip_left", 0.0) - s.gait_rates.get("hip_right", 0.0)) / '
-                              '(W["rhythm_amplitude"] * 2 * np.pi * W["stride_hz"]))))',
+                              'np.exp(-abs(s.gait_accelerations.get("hip_left", 0.0) - s.gait_accelerations.get("hip_right", 0.0) + '
+                              '(2 * np.pi * W["stride_hz"]) ** 2 * (s.gait_angles.get("hip_left", 0.0) - s.gait_angles.get("hip_right", 0.0))) / '
+                              '(0.5 * W["rhythm_amplitude"] * (2 * np.pi * W["stride_hz"]) ** 2)))',
                {"gait_rhythm": Param(1.0, "weight", 0.5, 0.01, 20.0),
                 "rhythm_amplitude": Param(0.6, "target", 0.1, 0.1, 1.5),
                 "stride_hz": Param(1.0, "target", 0.15, 0.2, 3.0)},

@@ -73,14 +73,16 @@ def test_pose_terms_are_valid_reward_code_that_reads_the_joints():
     assert hopper.length == 5  # no gait joints: the pose terms read 0, nothing breaks
 
 
-def _mean_rhythm_reward(compute, stride_hz, amplitude, seconds=2.0):
+def _mean_rhythm_reward(compute, stride_hz, amplitude, seconds=2.0, phase=0.0):
     """The gait_rhythm term's mean over a thigh swing d(t) = amplitude sin(2 pi stride_hz t)."""
     values = []
     for t in np.arange(0.0, seconds, 0.008):
-        d = amplitude * math.sin(2 * math.pi * stride_hz * t)
-        rate = amplitude * 2 * math.pi * stride_hz * math.cos(2 * math.pi * stride_hz * t)
+        d = amplitude * math.sin(2 * math.pi * stride_hz * t + phase)
+        rate = amplitude * 2 * math.pi * stride_hz * math.cos(2 * math.pi * stride_hz * t + phase)
+        acc = -((2 * math.pi * stride_hz) ** 2) * d
         s = SimpleNamespace(gait_angles={"hip_left": d / 2, "hip_right": -d / 2},
-                            gait_rates={"hip_left": rate / 2, "hip_right": -rate / 2})
+                            gait_rates={"hip_left": rate / 2, "hip_right": -rate / 2},
+                            gait_accelerations={"hip_left": acc / 2, "hip_right": -acc / 2})
         values.append(compute(s, np.zeros(6))[1]["gait_rhythm"])
     return float(np.mean(values))
 
@@ -89,11 +91,11 @@ def test_gait_rhythm_pays_for_the_persons_stride_frequency_and_swing():
     weights = {**default_params(["gait_rhythm"]), "stride_hz": 1.29, "rhythm_amplitude": 0.6}
     compute = load_reward_program(write_program(["gait_rhythm"], weights, "rhythm"), name="r").compute
     at_target = _mean_rhythm_reward(compute, 1.29, 0.6)
-    assert at_target > 0.8  # on the circle at every instant; speed factor 0.5 + 0.5 x 2/pi
-    for other in [(0.5, 0.6), (2.6, 0.6), (1.29, 0.2), (1.29, 1.2), (0.0, 0.0)]:
-        assert _mean_rhythm_reward(compute, *other) < at_target - 0.2, other
-    split = _mean_rhythm_reward(compute, 0.0, 0.6)  # a split held still: half pay at most
-    assert split <= 0.5 + 1e-9
+    assert at_target > 0.99  # on the circle, at the frequency, at every instant
+    # slower, faster, smaller, larger, standing still, a split held still, a small fast jitter
+    for other in [(0.5, 0.6), (2.6, 0.6), (1.29, 0.2), (1.29, 1.2), (0.0, 0.0), (5.16, 0.15)]:
+        assert _mean_rhythm_reward(compute, *other) < 0.5, other
+    assert _mean_rhythm_reward(compute, 0.0, 0.6, phase=math.pi / 2) < 0.2  # a held split
 
 
 def test_the_draft_swings_the_thighs_at_the_persons_rhythm():

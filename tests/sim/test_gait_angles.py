@@ -123,3 +123,23 @@ def test_gait_rates_are_how_fast_the_gait_angles_change(env_id):
         for name, rate in rates.items():
             assert (moved[name] - angles[name]) / h == pytest.approx(rate, abs=1e-6), name
     env.close()
+
+
+def test_gait_accelerations_are_how_fast_the_gait_rates_changed_over_the_step():
+    env = make_env("Walker2d-v5")
+    env.reset(seed=4)
+    tracker = StateTracker(env, get_spec("Walker2d-v5"))
+    rng = np.random.default_rng(2)
+    first = tracker.view(np.zeros(6))
+    assert set(first.gait_accelerations) == set(first.gait_rates)
+    tracker.reset()
+    assert all(v == 0.0 for v in tracker._view.gait_accelerations.values())  # no step yet
+    for _ in range(20):
+        rates = dict(tracker._view.gait_rates)
+        tracker.before_step()
+        action = rng.uniform(-1, 1, 6)
+        env.step(action)
+        view = tracker.view(action)
+        for name, acc in view.gait_accelerations.items():
+            assert acc == pytest.approx((view.gait_rates[name] - rates[name]) / view.dt, abs=1e-9), name
+    env.close()
