@@ -58,6 +58,13 @@ class EnvSpec:
     which has no health, so a reward for staying alive means nothing there."""
 
     @property
+    def body_length(self) -> float:
+        """Metres per "body length", the pixel features' unit of length, as a first guess
+        (the top of the torso's typical range, plus its upper half); the calibration on the
+        learner's own clips measures it better."""
+        return self.typical_height[1] + 0.1
+
+    @property
     def short_name(self) -> str:
         """``"Hopper"`` for ``"Hopper-v5"``."""
         return self.env_id.split("-")[0]

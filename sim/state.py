@@ -132,6 +132,23 @@ TRUNK_LENGTH = 0.5
 direction matters: trunk lean)."""
 
 
+def leg_length(env_id: str) -> float | None:
+    """Length in metres of the body's leg, hip to ankle along thigh and shank (the segments a
+    video pose measures a person's leg by), at the env's initial pose; None without human legs."""
+    from vid2reward.sim.envs import get_spec, make_env
+
+    if not LEG_POINTS.get(env_id.split("-v")[0]):
+        return None
+    env = make_env(env_id)
+    try:
+        env.reset(seed=0)
+        points = StateTracker(env, get_spec(env_id)).leg_keypoints()
+    finally:
+        env.close()
+    return float(np.linalg.norm(points["hip_right"] - points["knee_right"])
+                 + np.linalg.norm(points["knee_right"] - points["ankle_right"]))
+
+
 def gait_joints(env_id: str) -> dict[str, tuple[str, float]]:
     """The human -> simulator joint map of ``env_id`` (empty for bodies without human legs)."""
     return GAIT_JOINTS.get(env_id.split("-v")[0], {})

@@ -366,10 +366,11 @@ NOSE_TO_HEEL_OF_HEIGHT = 0.93
 """A standing adult's nose-to-heel distance as a share of their height (head top to sole)."""
 
 
-def travel_speed(pt: PoseTrack, forward: str = "auto") -> float | None:
+def travel_speed(pt: PoseTrack, forward: str = "auto", per: str = "height") -> float | None:
     """The subject's walking speed across the image in body lengths/s: the slope of the hips'
     horizontal position over time (a least-squares line through the confident frames) over
-    the body's height, in the unit of the pixel feature ``forward_speed``.
+    the body's height, in the unit of the pixel feature ``forward_speed``; with ``per="leg"``,
+    over the leg's length (hip-knee-ankle), the unit in which gaits of different bodies compare.
 
     Only for a still camera, where the person was tracked (None when the whole frame was given
     to the model: a following camera moves the hips in the image as much as the person does),
@@ -389,7 +390,12 @@ def travel_speed(pt: PoseTrack, forward: str = "auto") -> float | None:
     good = np.isfinite(hips_x) & np.isfinite(heights) & (heights > 0)
     if good.sum() < 8:
         return None
-    hips_x, heights, times = hips_x[good], heights[good], times[good]
+    legs = np.nanmean([np.linalg.norm(marks[:, LANDMARKS[f"hip_{side}"], :2]
+                                      - marks[:, LANDMARKS[f"knee_{side}"], :2], axis=1)
+                       + np.linalg.norm(marks[:, LANDMARKS[f"knee_{side}"], :2]
+                                        - marks[:, LANDMARKS[f"ankle_{side}"], :2], axis=1)
+                       for side in ("left", "right")], axis=0)
+    hips_x, heights, legs, times = hips_x[good], heights[good], legs[good], times[good]
     # the longest stretch of one body: a gap over 0.5 s or a jump over half a body length
     # between confident frames is the tracker handing over to someone else
     breaks = (np.diff(times) > 0.5) | (np.abs(np.diff(hips_x)) > 0.5 * heights[1:])
@@ -399,7 +405,8 @@ def travel_speed(pt: PoseTrack, forward: str = "auto") -> float | None:
     if run.stop - run.start < 8:
         return None
     # the 90th percentile, as the pixel features' body length: a stride's bent knees shorten it
-    body_length = float(np.percentile(heights[run], 90))
+    unit = legs[run] if per == "leg" else heights[run]
+    body_length = float(np.nanpercentile(unit, 90))
     speed = float(np.polyfit(times[run], hips_x[run], 1)[0]) / body_length
     return abs(speed) if forward == "auto" else (-speed if forward == "left" else speed)
 
@@ -431,6 +438,7 @@ def expert_pose_measurement(clip: str | Path, sheet: str | Path | None = None,
              "units": {k: POSE_FEATURE_DEFINITIONS[k].unit for k in values},
              "details": {**feats.to_dict(series=False), "subject": pt.subject,
                          "travel_speed": travel_speed(pt, forward),
+                         "travel_leg_lengths": travel_speed(pt, forward, per="leg"),
                          "subject_crop": None if crop is None else
                          [crop.x0, crop.y0, crop.x1, crop.y1]}},
             f"pose found in {feats.detection_rate:.0%} of frames ({pt.subject})")

@@ -86,7 +86,7 @@ class NumericEngineer:
         terms = ["speed", "height", "ctrl"] + (["alive"] if self.spec.ends_on_fall else [])
         weights = default_params(terms)
         lo, hi = self.spec.typical_height
-        body = hi + 0.1  # metres per "body height", the pixel features' unit of length
+        body = self.spec.body_length  # metres per body length, the pixel features' unit
         if "forward_speed" in expert:
             weights["speed_target"] = _clip_param("speed_target", expert["forward_speed"] * body)
         weights["height_target"] = _clip_param("height_target", (lo + hi) / 2)

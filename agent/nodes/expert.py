@@ -10,7 +10,7 @@ from vid2reward.agent.context import RunContext
 from vid2reward.agent.engines.base import ExpertView
 from vid2reward.agent.state import RunState
 from vid2reward.sim.envs import get_spec
-from vid2reward.sim.state import gait_joints
+from vid2reward.sim.state import gait_joints, leg_length
 from vid2reward.tools.expert_video import measure_video, prepare_expert, subject_in_clip
 from vid2reward.tools.video_frames import CropBox
 
@@ -76,21 +76,39 @@ SUPERSEDED_BY_POSE = {"cadence_hz": "pose_cadence_hz", "tilt_deg": "pose_trunk_l
 """Pixel feature -> the pose feature that measures the same thing on a person, better."""
 
 
-POSE_READINGS = {"forward_speed": "hips' travel", "flight_fraction": "duty factor"}
+POSE_READINGS = {"forward_speed": "hips' travel (in leg lengths, carried to this body's legs)",
+                 "flight_fraction": "duty factor"}
 """Pixel features that a person's pose reads better, in a busy frame, and from what: the
 silhouette of a region holding passers-by moves with them, the hips move with the person."""
 
 
-def pose_readings(pose: dict[str, Any]) -> dict[str, float]:
+def person_speed(pose: dict[str, Any], env_id: str) -> dict[str, float] | None:
+    """The person's walking speed carried over to the learner's legs: their speed in *leg*
+    lengths/s (hips' travel over hip-knee-ankle) times the body's leg length in metres. Gaits of
+    different bodies compare by leg length (a Walker2d's legs are 0.65 of its height, a
+    person's 0.47): the walkers clip's 0.60 heights/s is 1.2 m/s for a Walker2d, not 0.9.
+    None without a measured travel or without human legs."""
+    legs = pose["details"].get("travel_leg_lengths")
+    leg_m = leg_length(env_id) if legs is not None else None
+    if legs is None or leg_m is None:
+        return None
+    return {"leg_lengths_per_s": float(legs), "leg_m": leg_m, "m_per_s": float(legs) * leg_m}
+
+
+def pose_readings(pose: dict[str, Any], env_id: str | None = None) -> dict[str, float]:
     """Values of :data:`POSE_READINGS`' pixel features, from a pose measurement.
 
-    ``forward_speed``: the hips' travel under a still camera (body lengths/s). ``flight_fraction``
+    ``forward_speed``: the hips' travel under a still camera, in body lengths/s; with
+    ``env_id``, :func:`person_speed` said in that body's lengths. ``flight_fraction``
     from the duty factor d (stance share of one foot): an alternating gait (left/right phase
     >= 90 degrees) is airborne 1 - 2d of the time (0 for a walk, d >= 0.5), a hop 1 - d.
     """
     read: dict[str, float] = {}
+    carried = person_speed(pose, env_id) if env_id is not None else None
     travel = pose["details"].get("travel_speed")
-    if travel is not None:
+    if carried is not None and env_id is not None:
+        read["forward_speed"] = carried["m_per_s"] / get_spec(env_id).body_length
+    elif travel is not None:
         read["forward_speed"] = float(travel)
     duty = pose["features"].get("pose_duty_factor")
     if duty is not None:
@@ -127,15 +145,17 @@ def _with_pose(ctx: RunContext, clip: Path, measured: dict[str, Any]) -> dict[st
     if superseded:
         ctx.note(f"expert pixel {', '.join(superseded)} left out: the pose measures them")
     features = {k: v for k, v in measured["features"].items() if k not in superseded}
-    read = pose_readings(pose)
+    read = pose_readings(pose, ctx.config.env_id)
     if read:
         ctx.note("expert " + ", ".join(
             f"{k} from the person's {POSE_READINGS[k]}: {v:.3g} (its pixels read "
             f"{measured['features'].get(k, float('nan')):.3g})" for k, v in read.items()))
         features.update(read)
     units = {k: v for k, v in measured.get("units", {}).items() if k not in superseded}
+    carried = person_speed(pose, ctx.config.env_id)
     return {**measured, "features": {**features, **pose["features"]},
-            "units": {**units, **pose["units"]}, "pose": pose["details"]}
+            "units": {**units, **pose["units"]}, "pose": pose["details"],
+            **({"person_speed": carried} if carried is not None else {})}
 
 
 def learner_pose(ctx: RunContext, policy: Any, seed: int, max_steps: int

@@ -7,7 +7,7 @@ with those of this iteration's centre candidate (the edit applied) says whether 
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, cast
 
 import numpy as np
@@ -102,13 +102,29 @@ def calibrate(ctx: RunContext, iteration: int, expert: ExpertView) -> Calibratio
     probe = direction_probe(ctx)
     if probe is not None:
         pairs.extend(CalibrationPairs(points=probe["points"]))
-    calibration = fit_calibration(pairs, expert.features, expert.body_to_size, clips)
+    calibration = with_person_speed(fit_calibration(pairs, expert.features, expert.body_to_size, clips),
+                                    ctx.record.expert_measured() or {}, ctx.config.env_id)
     ctx.record.write_calibration(iteration, calibration.to_dict())
     ctx.emit(Calibrated(iteration=iteration, clips=clips,
                         probe_clips=len(probe["readings"]) if probe is not None else 0,
                         fits=[cast(dict[str, JsonValue], asdict(f)) for f in calibration.fits.values()]))
     read = ", ".join(f"{q} {v:.3g}" for q, v in calibration.expert_values().items())
     ctx.note(f"calibrated on {clips} clips: expert {read or 'not readable yet'}")
+    return calibration
+
+
+def with_person_speed(calibration: Calibration, measured: dict[str, Any], env_id: str) -> Calibration:
+    """A person's speed is read by leg length (expert/features.json "person_speed"), not through
+    the fit: the fit maps the learner's pixels to metres by its own body's size, and a person
+    is shaped otherwise (the walkers clip read 0.54 m/s through it, 1.2 by leg length)."""
+    person = measured.get("person_speed")
+    fit = calibration.fits.get("forward_velocity")
+    if person is None or fit is None:
+        return calibration
+    calibration.fits["forward_velocity"] = replace(
+        fit, expert_value=round(float(person["m_per_s"]), 5), usable=True,
+        note=f"the person's {person['leg_lengths_per_s']:.2f} leg lengths/s at {env_id}'s "
+             f"{person['leg_m']:.2f} m legs (not through the fit)")
     return calibration
 
 

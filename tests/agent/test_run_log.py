@@ -110,7 +110,11 @@ def test_a_person_in_a_crowd_is_the_expert_at_the_video_files_resolution(tmp_pat
     notes = ctx.take_notes()
     assert "track 0 (79 of 80 frames" in notes
     assert 2.0 <= features["pose_cadence_hz"] <= 3.0  # steps/s of a walk (2.5 counted by hand)
-    assert 0.45 <= features["forward_speed"] <= 0.8  # ~65 px/s at ~100 px tall
+    # ~65 px/s at ~100 px tall, ~50 px legs: 1.2 leg lengths/s, carried to the Walker2d's 0.95 m
+    # legs and said in its body lengths (1.5 m)
+    person = ctx.record.expert_measured()["person_speed"]
+    assert 1.0 <= person["leg_lengths_per_s"] <= 1.5 and person["leg_m"] == pytest.approx(0.95)
+    assert features["forward_speed"] == pytest.approx(person["m_per_s"] / 1.5)
     assert features["flight_fraction"] == 0.0  # a walk: one foot is always down
     assert "forward_speed from the person's hips' travel" in notes
     # walking across and towards the camera: a planar Walker2d cannot, so it is not asked to
@@ -128,3 +132,18 @@ def test_a_subject_box_in_the_files_pixels_is_scaled_to_the_stored_clip(tmp_path
     assert subject_in_clip("356,214,26,78", str(source), half) == "178.0,107.0,13.0,39.0"
     assert subject_in_clip("auto", str(source), half) == "auto"
     assert subject_in_clip("356,214,26,78", str(source), source) == "356,214,26,78"
+
+
+def test_a_persons_speed_is_read_by_leg_length_not_through_the_learners_fit():
+    from vid2reward.agent.nodes.judge import with_person_speed
+    from vid2reward.tools.calibration import Calibration, QuantityFit
+
+    fit = QuantityFit(quantity="forward_velocity", feature="forward_speed", unit="m/s", slope=0.38,
+                      intercept=0.0, points=18, r2=0.99, residual=0.03, usable=True,
+                      expert_pixel=1.43, expert_value=0.54)
+    person = {"person_speed": {"leg_lengths_per_s": 1.27, "leg_m": 0.95, "m_per_s": 1.2065}}
+    read = with_person_speed(Calibration(fits={"forward_velocity": fit}, clips=18), person, "Walker2d-v5")
+    assert read.expert_values()["forward_velocity"] == pytest.approx(1.2065)
+    assert "leg lengths/s" in read.fits["forward_velocity"].note
+    robot = with_person_speed(Calibration(fits={"forward_velocity": fit}, clips=18), {}, "Walker2d-v5")
+    assert robot.expert_values()["forward_velocity"] == pytest.approx(0.54)  # no person: the fit

@@ -143,3 +143,11 @@ def test_gait_accelerations_are_how_fast_the_gait_rates_changed_over_the_step():
         for name, acc in view.gait_accelerations.items():
             assert acc == pytest.approx((view.gait_rates[name] - rates[name]) / view.dt, abs=1e-9), name
     env.close()
+
+
+def test_leg_length_is_thigh_plus_shank():
+    from vid2reward.sim.state import leg_length
+
+    assert leg_length("Walker2d-v5") == pytest.approx(0.45 + 0.5, abs=0.01)  # its MJCF segments
+    assert 0.5 < leg_length("Humanoid-v5") < 1.0
+    assert leg_length("Hopper-v5") is None  # one leg, not a human one

@@ -152,6 +152,8 @@ def _walking_track(speed_px=60.0, height_px=100.0, fps=10.0, frames=60, handover
         marks[i, :, 1] = 200.0
         marks[i, LANDMARKS["nose"], 1] = 300.0 - NOSE_TO_HEEL_OF_HEIGHT * height_px
         marks[i, [LANDMARKS["heel_left"], LANDMARKS["heel_right"]], 1] = 300.0
+        marks[i, [LANDMARKS["knee_left"], LANDMARKS["knee_right"]], 1] = 240.0  # legs 80 px:
+        marks[i, [LANDMARKS["ankle_left"], LANDMARKS["ankle_right"]], 1] = 280.0  # hip at 200
     return PoseTrack(landmarks=marks, boxes=[(x, 0, 10, 10) for x in range(frames)],
                      other_boxes=[[] for _ in range(frames)], fps=fps, times=times, subject="test")
 
@@ -163,6 +165,7 @@ def test_travel_speed_is_the_hips_in_body_lengths_per_second():
 
     assert travel_speed(_walking_track()) == pytest.approx(0.6)
     assert travel_speed(_walking_track(), "left") == pytest.approx(-0.6)
+    assert travel_speed(_walking_track(), per="leg") == pytest.approx(60.0 / 80.0)
     # the tracker handing the crop to a standing passer-by does not drag the line
     assert travel_speed(_walking_track(handover_at=45)) == pytest.approx(0.6)
     # a following camera (the whole frame given to the model): hips in the image are not travel
