@@ -103,10 +103,6 @@ class NumericEngineer:
             if "pose_hip_range_deg" in expert:  # hips in antiphase: their difference swings +- one range
                 weights["rhythm_amplitude"] = _clip_param("rhythm_amplitude",
                                                           math.radians(expert["pose_hip_range_deg"]))
-        if "pose_trunk_lean_deg" in expert:  # the person's trunk: a walker's stays near upright
-            terms.append("lean")
-            weights.update(default_params(["lean"]))
-            weights["lean_target"] = _clip_param("lean_target", math.radians(expert["pose_trunk_lean_deg"]))
         centre = CandidatePlan(terms, weights)
         edits = [RewardEdit(op="add", component=t, addresses=sorted(
             {f for effects in TERMS[t].moves.values() for f in effects}),
