@@ -352,6 +352,10 @@ def calibration_table(it: IterationTrace) -> Table:
         table.add_row(str(f.get("quantity")), str(f.get("feature")), fit, str(f.get("points")),
                       num(f.get("r2"), ".2f"), f"{num(f.get('residual'))} {f.get('unit', '')}",
                       expert, "yes" if f.get("usable") else Text("no", style="dim"))
+    # how an expert value was read when not through the fit alone (a person's leg lengths, ...)
+    notes = [f"{f.get('quantity')}: {f['note']}" for f in it.calibration if f.get("note")]
+    if notes:
+        table.caption, table.caption_justify = "\n".join(notes), "left"
     return table
 
 

@@ -406,3 +406,17 @@ def test_a_persons_feedback_is_shown_as_the_engineer_got_it():
     text = rendered_text(trace, 1)
     assert re.search(r"forward_speed \(person\) +│ +0\.2 │ +-0\.3 │ +↓", text)
     assert re.search(r"tilt_deg +│ +1 │ +6 │ +↑", text)
+
+
+def test_the_calibration_table_says_how_an_expert_value_was_read_when_not_by_the_fit():
+    from vid2reward.agent.trace.view import calibration_table
+
+    fit = {"quantity": "forward_velocity", "feature": "forward_speed", "unit": "m/s", "slope": 0.36,
+           "intercept": 0.0, "points": 21, "r2": 1.0, "residual": 0.05, "usable": True,
+           "expert_value": 1.21, "note": "the person's 1.28 leg lengths/s at Walker2d-v5's 0.95 m legs"}
+    out = StringIO()
+    Console(file=out, width=120).print(calibration_table(IterationTrace(number=2, calibration=[fit])))
+    assert "forward_velocity: the person's 1.28 leg lengths/s" in out.getvalue()
+    out = StringIO()
+    Console(file=out, width=120).print(calibration_table(IterationTrace(number=2, calibration=[{**fit, "note": ""}])))
+    assert "leg lengths" not in out.getvalue()
