@@ -55,6 +55,12 @@ def _speed_code(weight: str, velocity: str, target: str) -> str:
             f' if abs(W["{target}"]) > 0.05 else 0.0))')
 
 
+def _hip_difference(field: str) -> str:
+    """Code for the left thigh's minus the right thigh's value of a gait field of the state view
+    (``gait_angles``, ``gait_rates``, ``gait_accelerations``), 0 on bodies without human legs."""
+    return f'(s.{field}.get("hip_left", 0.0) - s.{field}.get("hip_right", 0.0))'
+
+
 TERMS: dict[str, RewardTerm] = {t.name: t for t in [
     RewardTerm("alive", 'W["alive"] * float(s.is_healthy)',
                {"alive": Param(1.0, "weight", 0.5, 0.01, 20.0)},
@@ -145,13 +151,13 @@ TERMS: dict[str, RewardTerm] = {t.name: t for t in [
     # d'' = -w^2 d (its frequency) at every instant; the term is a bell on each. The second one
     # is what a small fast swing or a jitter of the hips fails (it reaches the circle's radius
     # part of the time), and a split held still fails it too.
-    RewardTerm("gait_rhythm", 'W["gait_rhythm"] * float(np.exp(-abs(np.hypot('
-                              '(s.gait_angles.get("hip_left", 0.0) - s.gait_angles.get("hip_right", 0.0)) / W["rhythm_amplitude"], '
-                              '(s.gait_rates.get("hip_left", 0.0) - s.gait_rates.get("hip_right", 0.0)) / '
-                              '(W["rhythm_amplitude"] * 2 * np.pi * W["stride_hz"])) - 1.0) / 0.3) * '
-                              'np.exp(-abs(s.gait_accelerations.get("hip_left", 0.0) - s.gait_accelerations.get("hip_right", 0.0) + '
-                              '(2 * np.pi * W["stride_hz"]) ** 2 * (s.gait_angles.get("hip_left", 0.0) - s.gait_angles.get("hip_right", 0.0))) / '
-                              '(0.5 * W["rhythm_amplitude"] * (2 * np.pi * W["stride_hz"]) ** 2)))',
+    RewardTerm("gait_rhythm", f'W["gait_rhythm"] * float(np.exp(-abs(np.hypot('
+                              f'{_hip_difference("gait_angles")} / W["rhythm_amplitude"], '
+                              f'{_hip_difference("gait_rates")} / '
+                              f'(W["rhythm_amplitude"] * 2 * np.pi * W["stride_hz"])) - 1.0) / 0.3) * '
+                              f'np.exp(-abs({_hip_difference("gait_accelerations")} + '
+                              f'(2 * np.pi * W["stride_hz"]) ** 2 * {_hip_difference("gait_angles")}) / '
+                              f'(0.5 * W["rhythm_amplitude"] * (2 * np.pi * W["stride_hz"]) ** 2)))',
                {"gait_rhythm": Param(1.0, "weight", 0.5, 0.01, 20.0),
                 "rhythm_amplitude": Param(0.6, "target", 0.1, 0.1, 1.5),
                 "stride_hz": Param(1.0, "target", 0.15, 0.2, 3.0)},
