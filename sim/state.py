@@ -199,12 +199,10 @@ class StateTracker:
                   _id(mujoco.mjtObj.mjOBJ_JOINT, ankle), _id(mujoco.mjtObj.mjOBJ_GEOM, geom),
                   _id(mujoco.mjtObj.mjOBJ_BODY, foot))
             for leg, (hip, knee, ankle, geom, foot) in LEG_POINTS.get(family, {}).items()}
-        self.gait_qpos = {
-            human: (int(model.jnt_qposadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, joint)]), sign)
-            for human, (joint, sign) in gait_joints(spec.env_id).items()}
-        self.gait_qvel = {
-            human: (int(model.jnt_dofadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, joint)]), sign)
-            for human, (joint, sign) in gait_joints(spec.env_id).items()}
+        gait = {human: (mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, joint), sign)
+                for human, (joint, sign) in gait_joints(spec.env_id).items()}
+        self.gait_qpos = {human: (int(model.jnt_qposadr[j]), sign) for human, (j, sign) in gait.items()}
+        self.gait_qvel = {human: (int(model.jnt_dofadr[j]), sign) for human, (j, sign) in gait.items()}
         self.gait_dofs = np.array([adr for adr, _ in self.gait_qvel.values()], dtype=int)
         self.body_mass = np.array(model.body_mass)
         self.total_mass = float(self.body_mass.sum())
