@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -34,7 +34,13 @@ from vid2reward.tools.person_tracking import (
     parse_subject,
     track,
 )
-from vid2reward.tools.pose_features import LEGS, LegKeypoints, PoseFeatures, gait_features
+from vid2reward.tools.pose_features import (
+    LEGS,
+    LegKeypoints,
+    PoseFeatures,
+    gait_features,
+    leg_lengths,
+)
 from vid2reward.tools.video_frames import CropBox, VideoInfo, probe_video, read_frames
 
 CROP_SIZE = 256
@@ -366,11 +372,19 @@ NOSE_TO_HEEL_OF_HEIGHT = 0.93
 """A standing adult's nose-to-heel distance as a share of their height (head top to sole)."""
 
 
-def travel_speed(pt: PoseTrack, forward: str = "auto", per: str = "height") -> float | None:
-    """The subject's walking speed across the image in body lengths/s: the slope of the hips'
-    horizontal position over time (a least-squares line through the confident frames) over
-    the body's height, in the unit of the pixel feature ``forward_speed``; with ``per="leg"``,
-    over the leg's length (hip-knee-ankle), the unit in which gaits of different bodies compare.
+class TravelSpeed(NamedTuple):
+    """A person's walking speed across the image, in two units (see :func:`travel_speed`)."""
+
+    per_height: float
+    """Body heights/s: the pixel feature ``forward_speed``'s unit."""
+    per_leg: float
+    """Leg lengths/s (hip-knee-ankle): the unit in which gaits of different bodies compare."""
+
+
+def travel_speed(pt: PoseTrack, forward: str = "auto") -> TravelSpeed | None:
+    """The subject's walking speed across the image: the slope of the hips' horizontal
+    position over time (a least-squares line through the confident frames) over the body's
+    height, and over its leg's length.
 
     Only for a still camera, where the person was tracked (None when the whole frame was given
     to the model: a following camera moves the hips in the image as much as the person does),
@@ -390,11 +404,8 @@ def travel_speed(pt: PoseTrack, forward: str = "auto", per: str = "height") -> f
     good = np.isfinite(hips_x) & np.isfinite(heights) & (heights > 0)
     if good.sum() < 8:
         return None
-    legs = np.nanmean([np.linalg.norm(marks[:, LANDMARKS[f"hip_{side}"], :2]
-                                      - marks[:, LANDMARKS[f"knee_{side}"], :2], axis=1)
-                       + np.linalg.norm(marks[:, LANDMARKS[f"knee_{side}"], :2]
-                                        - marks[:, LANDMARKS[f"ankle_{side}"], :2], axis=1)
-                       for side in ("left", "right")], axis=0)
+    legs = np.nanmean([length[ok] for length in leg_lengths(keypoints_from_landmarks(pt)).values()],
+                      axis=0)
     hips_x, heights, legs, times = hips_x[good], heights[good], legs[good], times[good]
     # the longest stretch of one body: a gap over 0.5 s or a jump over half a body length
     # between confident frames is the tracker handing over to someone else
@@ -404,11 +415,11 @@ def travel_speed(pt: PoseTrack, forward: str = "auto", per: str = "height") -> f
     run = slice(bounds[longest], bounds[longest + 1])
     if run.stop - run.start < 8:
         return None
+    slope = float(np.polyfit(times[run], hips_x[run], 1)[0])
+    slope = abs(slope) if forward == "auto" else (-slope if forward == "left" else slope)
     # the 90th percentile, as the pixel features' body length: a stride's bent knees shorten it
-    unit = legs[run] if per == "leg" else heights[run]
-    body_length = float(np.nanpercentile(unit, 90))
-    speed = float(np.polyfit(times[run], hips_x[run], 1)[0]) / body_length
-    return abs(speed) if forward == "auto" else (-speed if forward == "left" else speed)
+    return TravelSpeed(per_height=slope / float(np.percentile(heights[run], 90)),
+                       per_leg=slope / float(np.nanpercentile(legs[run], 90)))
 
 
 MIN_DETECTION_RATE = 0.5
@@ -421,7 +432,8 @@ def expert_pose_measurement(clip: str | Path, sheet: str | Path | None = None,
     """Pose features of an expert clip in the shape ``measure_video`` returns
     (``{"features", "units", "details"}``), or None with the reason: mediapipe is missing, or
     no person was found in at least half of the frames (a rendered robot, an animal).
-    ``details["travel_speed"]`` is :func:`travel_speed` (None: not measurable)."""
+    ``details["travel_speed"]`` and ``details["travel_leg_lengths"]`` are :func:`travel_speed`'s
+    two units (None: not measurable)."""
     from vid2reward.tools.pose_features import POSE_FEATURE_DEFINITIONS
 
     try:
@@ -434,11 +446,12 @@ def expert_pose_measurement(clip: str | Path, sheet: str | Path | None = None,
                       f"(under {MIN_DETECTION_RATE:.0%}): pose features not used")
     values = {k: float(v) for k, v in feats.vector().items() if v is not None}
     crop = subject_crop(pt, probe_video(clip))
+    travel = travel_speed(pt, forward)
     return ({"features": values,
              "units": {k: POSE_FEATURE_DEFINITIONS[k].unit for k in values},
              "details": {**feats.to_dict(series=False), "subject": pt.subject,
-                         "travel_speed": travel_speed(pt, forward),
-                         "travel_leg_lengths": travel_speed(pt, forward, per="leg"),
+                         "travel_speed": None if travel is None else travel.per_height,
+                         "travel_leg_lengths": None if travel is None else travel.per_leg,
                          "subject_crop": None if crop is None else
                          [crop.x0, crop.y0, crop.x1, crop.y1]}},
             f"pose found in {feats.detection_rate:.0%} of frames ({pt.subject})")

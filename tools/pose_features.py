@@ -159,6 +159,12 @@ def joint_angles(k: LegKeypoints) -> dict[str, np.ndarray]:
     return out
 
 
+def leg_lengths(k: LegKeypoints) -> dict[str, np.ndarray]:
+    """Per leg, per frame: hip -> knee -> ankle along the two segments (unchanged by a bent knee)."""
+    return {g: np.linalg.norm(k.knee[g] - k.hip[g], axis=1) + np.linalg.norm(k.ankle[g] - k.knee[g], axis=1)
+            for g in LEGS}
+
+
 def _mid(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Midpoint of two keypoint series (NaN where either is missing)."""
     return (a + b) / 2
@@ -293,9 +299,7 @@ def gait_features(k: LegKeypoints, *, smooth_seconds: float = 0.04,
     hip_mid = _mid(ck.hip["left"], ck.hip["right"])
     # fore-aft ankle separation: one period per stride, whatever the camera does
     separation = ck.ankle["left"][:, 0] - ck.ankle["right"][:, 0]
-    lengths = np.concatenate([
-        np.linalg.norm(ck.knee[g] - ck.hip[g], axis=1) + np.linalg.norm(ck.ankle[g] - ck.knee[g], axis=1)
-        for g in LEGS])
+    lengths = np.concatenate(list(leg_lengths(ck).values()))
     lengths = lengths[np.isfinite(lengths)]
     leg_length = float(np.median(lengths)) if lengths.size else float("nan")
     steps_per_stride = 2.0

@@ -163,11 +163,11 @@ def test_travel_speed_is_the_hips_in_body_lengths_per_second():
 
     from vid2reward.tools.pose_estimation import travel_speed
 
-    assert travel_speed(_walking_track()) == pytest.approx(0.6)
-    assert travel_speed(_walking_track(), "left") == pytest.approx(-0.6)
-    assert travel_speed(_walking_track(), per="leg") == pytest.approx(60.0 / 80.0)
+    assert travel_speed(_walking_track()).per_height == pytest.approx(0.6)
+    assert travel_speed(_walking_track(), "left").per_height == pytest.approx(-0.6)
+    assert travel_speed(_walking_track()).per_leg == pytest.approx(60.0 / 80.0)
     # the tracker handing the crop to a standing passer-by does not drag the line
-    assert travel_speed(_walking_track(handover_at=45)) == pytest.approx(0.6)
+    assert travel_speed(_walking_track(handover_at=45)).per_height == pytest.approx(0.6)
     # a following camera (the whole frame given to the model): hips in the image are not travel
     whole = _walking_track()
     assert travel_speed(replace(whole, boxes=[None] * len(whole.boxes))) is None
