@@ -26,9 +26,10 @@ def ingest_expert(state: RunState, ctx: RunContext) -> dict[str, Any]:
     if measured is None:
         clip = prepare_expert(cfg.video, record.expert_dir, start=cfg.video_start, end=cfg.video_end)
         check_clip_length(clip, "the expert clip")
+        subject = None if cfg.subject is None else subject_in_clip(cfg.subject, cfg.video, clip)
         measured = measure_video(clip, sheet=record.expert_sheet, forward=cfg.expert_forward,
-                                 crop=_subject_crop(ctx, clip))
-        measured = _with_pose(ctx, clip, measured)
+                                 crop=_subject_crop(ctx, clip, subject))
+        measured = _with_pose(ctx, clip, measured, subject)
         measured = _within_the_plane(ctx, measured)
         record.write_expert_measured(measured)
     features = measured["features"]
@@ -56,14 +57,14 @@ def _within_the_plane(ctx: RunContext, measured: dict[str, Any]) -> dict[str, An
             "units": {k: v for k, v in measured.get("units", {}).items() if k not in dropped}}
 
 
-def _subject_crop(ctx: RunContext, clip: Path) -> CropBox | None:
-    """The region of the subject chosen by ``--subject`` (None: the whole frame), said in a note."""
-    if ctx.config.subject is None:
+def _subject_crop(ctx: RunContext, clip: Path, subject: str | None) -> CropBox | None:
+    """The region of the subject chosen by ``--subject`` (``subject``: that choice in the stored
+    clip's pixels; None: the whole frame), said in a note."""
+    if subject is None:
         return None
     from vid2reward.tools.person_tracking import subject_region
     from vid2reward.tools.video_frames import read_frames
 
-    subject = subject_in_clip(ctx.config.subject, ctx.config.video, clip)
     frames = read_frames(clip)
     crop, chosen = subject_region(frames.frames, subject,
                                   int(round(ctx.config.subject_time * frames.fps)))
@@ -95,19 +96,20 @@ def person_speed(pose: dict[str, Any], env_id: str) -> dict[str, float] | None:
     return {"leg_lengths_per_s": float(legs), "leg_m": leg_m, "m_per_s": float(legs) * leg_m}
 
 
-def pose_readings(pose: dict[str, Any], env_id: str | None = None) -> dict[str, float]:
+def pose_readings(pose: dict[str, Any], carried: dict[str, float] | None = None,
+                  body_length: float = 1.0) -> dict[str, float]:
     """Values of :data:`POSE_READINGS`' pixel features, from a pose measurement.
 
     ``forward_speed``: the hips' travel under a still camera, in body lengths/s; with
-    ``env_id``, :func:`person_speed` said in that body's lengths. ``flight_fraction``
+    ``carried`` (:func:`person_speed`), that speed in m/s over the learner's ``body_length``
+    (metres per body length). ``flight_fraction``
     from the duty factor d (stance share of one foot): an alternating gait (left/right phase
     >= 90 degrees) is airborne 1 - 2d of the time (0 for a walk, d >= 0.5), a hop 1 - d.
     """
     read: dict[str, float] = {}
-    carried = person_speed(pose, env_id) if env_id is not None else None
     travel = pose["details"].get("travel_speed")
-    if carried is not None and env_id is not None:
-        read["forward_speed"] = carried["m_per_s"] / get_spec(env_id).body_length
+    if carried is not None:
+        read["forward_speed"] = carried["m_per_s"] / body_length
     elif travel is not None:
         read["forward_speed"] = float(travel)
     duty = pose["features"].get("pose_duty_factor")
@@ -118,17 +120,17 @@ def pose_readings(pose: dict[str, Any], env_id: str | None = None) -> dict[str, 
     return read
 
 
-def _with_pose(ctx: RunContext, clip: Path, measured: dict[str, Any]) -> dict[str, Any]:
+def _with_pose(ctx: RunContext, clip: Path, measured: dict[str, Any],
+               subject: str | None = None) -> dict[str, Any]:
     """Add the pose features of the person in the expert clip when the learner's body has
-    human legs (Walker2d, Humanoid) and a person is found; otherwise say why not."""
+    human legs (Walker2d, Humanoid) and a person is found; otherwise say why not. ``subject``:
+    ``--subject`` in the stored clip's pixels (None: auto)."""
     if not gait_joints(ctx.config.env_id):
         return measured
     from vid2reward.tools.pose_estimation import expert_pose_measurement
 
-    subject = ("auto" if ctx.config.subject is None
-               else subject_in_clip(ctx.config.subject, ctx.config.video, clip))
     pose, why = expert_pose_measurement(clip, sheet=ctx.record.expert_dir / "pose_sheet.png",
-                                        subject=subject,
+                                        subject=subject or "auto",
                                         subject_time=ctx.config.subject_time,
                                         forward=ctx.config.expert_forward)
     ctx.note(f"expert pose: {why}")
@@ -145,14 +147,14 @@ def _with_pose(ctx: RunContext, clip: Path, measured: dict[str, Any]) -> dict[st
     if superseded:
         ctx.note(f"expert pixel {', '.join(superseded)} left out: the pose measures them")
     features = {k: v for k, v in measured["features"].items() if k not in superseded}
-    read = pose_readings(pose, ctx.config.env_id)
+    carried = person_speed(pose, ctx.config.env_id)  # builds the body once for its leg length
+    read = pose_readings(pose, carried, get_spec(ctx.config.env_id).body_length)
     if read:
         ctx.note("expert " + ", ".join(
             f"{k} from the person's {POSE_READINGS[k]}: {v:.3g} (its pixels read "
             f"{measured['features'].get(k, float('nan')):.3g})" for k, v in read.items()))
         features.update(read)
     units = {k: v for k, v in measured.get("units", {}).items() if k not in superseded}
-    carried = person_speed(pose, ctx.config.env_id)
     return {**measured, "features": {**features, **pose["features"]},
             "units": {**units, **pose["units"]}, "pose": pose["details"],
             **({"person_speed": carried} if carried is not None else {})}
