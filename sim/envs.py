@@ -15,6 +15,7 @@ import gymnasium as gym
 import mujoco
 
 from vid2reward.sim.errors import UserError
+from vid2reward.sim.gait_clock import GaitClock
 
 
 def _mujoco_warning(message: str) -> None:
@@ -142,15 +143,19 @@ def get_spec(env_id: str) -> EnvSpec:
                         fix="use one of: " + ", ".join(ENV_SPECS)) from None
 
 
-def make_env(env_id: str, **kwargs: Any) -> gym.Env:
+def make_env(env_id: str, gait_clock_hz: float | None = None, **kwargs: Any) -> gym.Env:
     """``gymnasium.make`` for a registered env (rendering is done by sim.render, not the env).
 
     Args:
         env_id: a registered id (see :data:`ENV_SPECS`).
+        gait_clock_hz: append a gait clock at this frequency to the observation (the
+            ``GAIT_CLOCK_HZ`` of the reward program the policy is trained with; see
+            ``vid2reward.sim.gait_clock``); None = the env's own observation.
         kwargs: passed to ``gymnasium.make`` after the spec's own ``make_kwargs``.
     """
     spec = get_spec(env_id)
-    return gym.make(env_id, **{**spec.make_kwargs, **kwargs})
+    env = gym.make(env_id, **{**spec.make_kwargs, **kwargs})
+    return env if gait_clock_hz is None else GaitClock(env, gait_clock_hz)
 
 
 def steps_for_seconds(env_id: str, seconds: float) -> int:

@@ -30,3 +30,7 @@ class UserError(Exception):
 
     def __str__(self) -> str:
         return f"{self.what} ({self.where})" if self.where else self.what
+
+
+class RewardError(UserError):
+    """A reward program that cannot be loaded, or that failed while it ran."""

@@ -23,7 +23,7 @@ import gymnasium as gym
 import numpy as np
 
 from vid2reward.sim.envs import get_spec
-from vid2reward.sim.errors import UserError
+from vid2reward.sim.errors import RewardError
 from vid2reward.sim.state import StateTracker, StateView
 
 RewardFn = Callable[[StateView, np.ndarray], tuple[float, dict[str, float]]]
@@ -33,10 +33,6 @@ MAX_COMPONENTS = 64
 
 MAX_COMPONENT_NAME = 64
 """Longest component name, in characters."""
-
-
-class RewardError(UserError):
-    """A reward program that cannot be loaded, or that failed while it ran."""
 
 
 @dataclass

@@ -2,7 +2,8 @@
 the state says each step and, optionally, rendered frames.
 
 A policy directory is what ``train`` writes: ``policy.zip`` (SB3 PPO) plus, when present,
-``vecnormalize.pkl`` (observation statistics) and ``metrics.json`` (which names the env).
+``vecnormalize.pkl`` (observation statistics), ``metrics.json`` (which names the env) and
+``reward.py`` (whose ``GAIT_CLOCK_HZ``, if any, the policy's observations carry).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from stable_baselines3 import PPO
 
 from vid2reward.sim.envs import get_spec, make_env
 from vid2reward.sim.errors import UserError
+from vid2reward.sim.gait_clock import declared_clock_hz
 from vid2reward.sim.render import ClipRenderer, frame_stride
 from vid2reward.sim.reward import RewardFn
 from vid2reward.sim.state import StateTracker, StateView
@@ -41,6 +43,8 @@ class LoadedPolicy:
     obs_var: np.ndarray | None = None
     clip_obs: float = 10.0
     epsilon: float = 1e-8
+    gait_clock_hz: float | None = None
+    """The gait clock its observations carry (its reward program's ``GAIT_CLOCK_HZ``)."""
 
     def take_normalisation(self, vecnorm: Any) -> None:
         """Copy the observation statistics of a VecNormalize (saved or live) that normalised
@@ -82,7 +86,10 @@ def load_policy(policy_dir: str | Path, env_id: str | None = None) -> LoadedPoli
         model = PPO.load(policy_dir / "policy.zip", device="cpu")
     except Exception as exc:  # a corrupt or foreign zip
         raise UserError(f"cannot load policy.zip: {exc}", where=str(policy_dir)) from None
-    policy = LoadedPolicy(env_id=env_id, model=model)
+    program = policy_dir / "reward.py"
+    clock = (declared_clock_hz(program.read_text(encoding="utf-8"), str(program))
+             if program.is_file() else None)
+    policy = LoadedPolicy(env_id=env_id, model=model, gait_clock_hz=clock)
     norm_path = policy_dir / "vecnormalize.pkl"
     if norm_path.is_file():
         with norm_path.open("rb") as f:
@@ -161,7 +168,8 @@ def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, epi
             which runs an untrusted one sandboxed.
     """
     spec = get_spec(env_id)
-    env = make_env(env_id, max_episode_steps=max_steps)
+    clock = policy.gait_clock_hz if isinstance(policy, LoadedPolicy) else None
+    env = make_env(env_id, clock, max_episode_steps=max_steps)
     env.action_space.seed(seed)
     act: ActFn
     if policy is None:

@@ -35,6 +35,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 from vid2reward.sim.envs import get_spec, make_env
 from vid2reward.sim.errors import UserError
+from vid2reward.sim.gait_clock import declared_clock_hz
 from vid2reward.sim.reward import (
     RewardError,
     RewardProgram,
@@ -157,9 +158,10 @@ ProgressFn = Callable[[int, int], None]
 # -- env factory ------------------------------------------------------------------------------
 
 def _make_reward_env(env_id: str, source: str, name: str, loader: RewardLoader,
-                     max_episode_steps: int | None, frames: FrameSpec | None = None) -> gym.Env:
+                     max_episode_steps: int | None, frames: FrameSpec | None = None,
+                     gait_clock_hz: float | None = None) -> gym.Env:
     kwargs = {"max_episode_steps": max_episode_steps} if max_episode_steps else {}
-    env = make_env(env_id, **kwargs)
+    env = make_env(env_id, gait_clock_hz, **kwargs)
     env = RewardWrapper(env, loader(source, name), env_id)
     if frames is not None:  # a reward source scores frames rendered here, in the worker
         env = FrameTap(env, env_id, frames)
@@ -173,10 +175,12 @@ def make_training_env(config: TrainConfig, program: RewardProgram,
     """The vectorised, reward-wrapped, Monitor-wrapped envs for ``config`` (not normalised).
 
     ``worker_init`` runs first in each worker process (the sandbox sets resource limits there);
-    ``frames``, when given, makes every env render such frames for a reward source.
+    ``frames``, when given, makes every env render such frames for a reward source. A program
+    that declares ``GAIT_CLOCK_HZ`` gets envs whose observation carries that clock.
     """
+    clock = declared_clock_hz(program.source, program.name)
     fns: list[Callable[[], gym.Env]] = [partial(_make_reward_env, config.env_id, program.source, program.name, loader,
-                   config.max_episode_steps, frames) for _ in range(config.n_envs)]
+                   config.max_episode_steps, frames, clock) for _ in range(config.n_envs)]
     if config.n_workers > 0:
         venv: VecEnv = BatchedSubprocVecEnv(fns, num_workers=config.n_workers,
                                             worker_init=worker_init,
@@ -434,6 +438,7 @@ def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader:
         "reward_name": program.name,
         "reward_sha256": program.sha256,
         "weights": program.weights,
+        "gait_clock_hz": declared_clock_hz(program.source, program.name),
         "steps": steps,
         "wall_seconds": round(wall, 3),
         "steps_per_second": round(steps / wall, 1) if wall > 0 else None,
