@@ -18,8 +18,8 @@ them. The rules close the known ways out of a restricted Python namespace:
 - no classes, no ``async``, no bare ``except:`` or ``except BaseException`` (they would swallow
   the sandbox's time limit);
 - ``compute_reward(s, a)`` defined at the top level; ``WEIGHTS``, if present, a literal dict of
-  names to numbers that nothing changes afterwards; the source at most
-  :data:`MAX_SOURCE_CHARS` characters.
+  names to numbers that nothing changes afterwards; ``GAIT_CLOCK_HZ``, if present, a number
+  literal of Hz; the source at most :data:`MAX_SOURCE_CHARS` characters.
 
 The restricted builtins, the process limits and the OS isolation
 (:mod:`vid2reward.tools.reward_isolation`) are the other gates, and the boundary that holds when
@@ -34,6 +34,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from vid2reward.sim.gait_clock import declared_clock_hz
 from vid2reward.sim.reward import RewardError
 
 MAX_SOURCE_CHARS = 20_000
@@ -113,6 +114,7 @@ RULES = {
     "broad-except": "no bare except or except BaseException",
     "signature": "compute_reward(s, a) defined once at the top level",
     "weights": "WEIGHTS, if present, a literal dict of names to numbers, never changed",
+    "clock": "GAIT_CLOCK_HZ, if present, a number literal of Hz (the policy's gait clock)",
     "dunder-string": "no strings that look like private or dunder names ('__builtins__')",
     "object-dtype": "no object dtypes (arrays of Python objects)",
     "attribute-store": "no assignment to attributes (arrays' dtype, shape, strides...)",
@@ -152,6 +154,10 @@ def find_violations(source: str) -> list[Violation]:
     for node in ast.walk(tree):  # iterative: deep nesting cannot overflow the checker's stack
         found.extend(_check_node(node))
     found.extend(_check_contract(tree))
+    try:
+        declared_clock_hz(source)
+    except RewardError as exc:
+        found.append(Violation(0, "clock", exc.what))
     return sorted(set(found), key=lambda v: (v.line, v.rule, v.message))
 
 

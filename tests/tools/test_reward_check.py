@@ -89,6 +89,7 @@ STATIC_CORPUS = [
     ("weights-expression", "WEIGHTS = dict(a=1.0)\n" + program("x = 1"), "weights", 1),
     ("weights-string", "WEIGHTS = {'a': 'big'}\n" + program("x = 1"), "weights", 1),
     ("weights-inf", "WEIGHTS = {'a': 1e999}\n" + program("x = 1"), "weights", 1),
+    ("clock-expression", "GAIT_CLOCK_HZ = 2 * 0.6\n" + program("x = 1"), "clock", 0),
     ("too-long", program(*["x = 1"] * (MAX_SOURCE_CHARS // 8)), "size", 0),
     ("syntax", program("x = = 1"), "syntax", 3),
     ("null-byte", program("x = 1") + "\0", "syntax", 0),
