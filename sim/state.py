@@ -561,5 +561,13 @@ def env_context(spec: EnvSpec) -> str:
         "",
         "Components should add up to the total; each is logged per step so you can see which "
         "term drives the behaviour. The episode still ends when the env's own health test fails.",
+        "",
+        "A rhythm (steps or hops per second) is hard to pay for when the policy cannot tell the "
+        "time. A program may declare a gait clock, a number literal at the top: "
+        "`GAIT_CLOCK_HZ = 1.3`. The policy then sees the clock's phase "
+        "(sin and cos of 2 pi GAIT_CLOCK_HZ s.time) in its observation, and the program can ask "
+        "for motion in step with it, e.g. a thighs' difference near "
+        "`0.6 * np.sin(2 * np.pi * GAIT_CLOCK_HZ * s.time)`. A walking stride is two steps: "
+        "the clock of a gait of c steps/s runs at c / 2.",
     ]
     return "\n".join(lines)

@@ -97,12 +97,12 @@ class NumericEngineer:
             weights.update(default_params(["sideways"]))
             weights["lateral_target"] = _clip_param("lateral_target", sideways)
         if "pose_cadence_hz" in expert:  # a person's gait, seen by the pose (human-legged bodies)
-            terms.append("gait_rhythm")
-            weights.update(default_params(["gait_rhythm"]))
-            weights["stride_hz"] = _clip_param("stride_hz", expert["pose_cadence_hz"] / 2)  # 2 steps
+            terms.append("gait_clock")
+            weights.update(default_params(["gait_clock"]))
+            weights["gait_clock_hz"] = _clip_param("gait_clock_hz", expert["pose_cadence_hz"] / 2)  # 2 steps
             if "pose_hip_range_deg" in expert:  # hips in antiphase: their difference swings +- one range
-                weights["rhythm_amplitude"] = _clip_param("rhythm_amplitude",
-                                                          math.radians(expert["pose_hip_range_deg"]))
+                weights["clock_amplitude"] = _clip_param("clock_amplitude",
+                                                         math.radians(expert["pose_hip_range_deg"]))
         centre = CandidatePlan(terms, weights)
         edits = [RewardEdit(op="add", component=t, addresses=sorted(
             {f for effects in TERMS[t].moves.values() for f in effects}),
@@ -137,7 +137,7 @@ class NumericEngineer:
                                               for f, s in eff.items()},
                                     rationale=f"no active term moves {', '.join(features)}: "
                                               f"{TERMS[term].description}"))
-        names = [p for t in terms for p in TERMS[t].params]
+        names = [p for t in terms for p, spec in TERMS[t].params.items() if spec.kind != "clock"]
         feats = sorted(f for f in loss.expert if f in best.features)
         z_best = np.array([loss.z(best.features, f) for f in feats])
         w_feat = np.array([loss.weight[f] for f in feats])
@@ -147,8 +147,9 @@ class NumericEngineer:
         norm = float(np.linalg.norm(grad))
         step = -radius * grad / norm if norm > 1e-9 else np.zeros(len(names))
         theta_best = np.array([_to_search(p, weights[p]) for p in names])
-        centre_w = {p: _clip_param(p, _from_search(p, theta_best[i] + step[i]))
-                    for i, p in enumerate(names)}
+        centre_w = {p: weights[p] for t in terms for p in TERMS[t].params if p not in names}
+        centre_w.update({p: _clip_param(p, _from_search(p, theta_best[i] + step[i]))
+                         for i, p in enumerate(names)})  # the clock (not searched) as it was
         centre = CandidatePlan(terms, centre_w)
         for i, p in enumerate(names):
             if abs(step[i]) < 0.05 or weights.get(p) == centre_w[p]:
@@ -276,6 +277,9 @@ class NumericEngineer:
                  fixed: set[str] | None = None) -> CandidatePlan:
         weights = {}
         for p, v in plan.weights.items():
+            if param_spec(p).kind == "clock":  # the policy's input, not a searched number
+                weights[p] = v
+                continue
             spread = sigma * (CALIBRATED_SPREAD if fixed and p in fixed else 1.0)
             weights[p] = _clip_param(p, _from_search(p, _to_search(p, v) + spread * rng.standard_normal()))
         return CandidatePlan(list(plan.terms), weights)

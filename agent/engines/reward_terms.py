@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-ParamKind = Literal["weight", "target"]
+from vid2reward.sim.gait_clock import CLOCK_NAME
+
+ParamKind = Literal["weight", "target", "clock"]
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,10 @@ class Param:
 
     default: float
     kind: ParamKind
-    """"weight": positive, searched in log space; "target": any sign, searched additively."""
+    """"weight": positive, searched in log space; "target": any sign, searched additively;
+    "clock": the gait clock's frequency (Hz), written as the program's ``GAIT_CLOCK_HZ`` rather
+    than in WEIGHTS and never searched (the policy's observation carries the clock: a program
+    at another frequency is another policy's problem, not a step)."""
     scale: float = 1.0
     """A step of 1 in the search is this much (log units for weights, own units for targets)."""
     low: float = -1e9
@@ -166,6 +171,20 @@ TERMS: dict[str, RewardTerm] = {t.name: t for t in [
                       "stride_hz": {"pose_cadence_hz": +1}},
                description="thighs swinging against each other at a target stride frequency "
                            "(Hz) and amplitude (rad): a person's rhythm"),
+    # The same rhythm on a clock the policy sees (sim/gait_clock.py): the thighs' difference
+    # follows A sin(2 pi f t). A target in time, not a property of the swing, so each step pays
+    # for being in phase and the policy can tell which way to move its legs now.
+    RewardTerm("gait_clock", f'W["gait_clock"] * float(np.exp(-abs({_hip_difference("gait_angles")} - '
+                             f'W["clock_amplitude"] * np.sin(2 * np.pi * {CLOCK_NAME} * s.time)) / '
+                             f'(0.4 * W["clock_amplitude"])))',
+               {"gait_clock": Param(1.0, "weight", 0.5, 0.01, 20.0),
+                "clock_amplitude": Param(0.6, "target", 0.1, 0.1, 1.5),
+                "gait_clock_hz": Param(1.0, "clock", 1.0, 0.2, 3.0)},
+               moves={"gait_clock": {"pose_lr_phase_deg": +1, "pose_hip_range_deg": +1},
+                      "gait_clock_hz": {"pose_cadence_hz": +1},  # set, never stepped
+                      "clock_amplitude": {"pose_hip_range_deg": +1, "pose_step_length": +1}},
+               description="thighs swinging against each other in step with the gait clock "
+                           "(GAIT_CLOCK_HZ, which the policy sees) at a target amplitude (rad)"),
 ]}
 """Every term the offline engineer may use, by name."""
 
@@ -186,8 +205,12 @@ def param_spec(name: str) -> Param:
 def write_program(terms: list[str], weights: dict[str, float], header: str) -> str:
     """Source of a reward program made of ``terms`` with ``weights`` (a valid reward program:
     it imports only numpy and returns ``(total, components)``)."""
-    lines = [f'"""{header}"""', "", "import numpy as np", "", "WEIGHTS = {"]
-    for name in [p for t in terms for p in TERMS[t].params]:
+    lines = [f'"""{header}"""', "", "import numpy as np", ""]
+    params = [p for t in terms for p in TERMS[t].params]
+    for name in [p for p in params if param_spec(p).kind == "clock"][:1]:
+        lines += [f"{CLOCK_NAME} = {_number(weights[name])}  # Hz: the policy sees this clock", ""]
+    lines.append("WEIGHTS = {")
+    for name in [p for p in params if param_spec(p).kind != "clock"]:
         lines.append(f'    "{name}": {_number(weights[name])},')
     lines += ["}", "", "", "def compute_reward(s, a):", "    W = WEIGHTS", "    components = {"]
     for t in terms:

@@ -10,6 +10,7 @@ from vid2reward.agent.engines.numeric_engineer import CandidatePlan, NumericEngi
 from vid2reward.agent.engines.reward_terms import TERMS, default_params, write_program
 from vid2reward.agent.messages import EditAudit
 from vid2reward.sim.envs import get_spec
+from vid2reward.sim.gait_clock import declared_clock_hz
 from vid2reward.sim.reward import load_reward_program
 
 EXPERT = {"forward_speed": 0.6, "cadence_hz": 2.0, "vertical_oscillation": 0.05}
@@ -32,7 +33,9 @@ def test_critic_similarity_and_deltas():
 def test_every_library_term_writes_a_valid_program():
     source = write_program(list(TERMS), default_params(list(TERMS)), "all terms")
     program = load_reward_program(source)
-    assert set(program.weights) == {p for t in TERMS.values() for p in t.params}
+    assert set(program.weights) == {p for t in TERMS.values() for p, spec in t.params.items()
+                                     if spec.kind != "clock"}
+    assert declared_clock_hz(source) == TERMS["gait_clock"].params["gait_clock_hz"].default
 
 
 def _simulated_features(weights):

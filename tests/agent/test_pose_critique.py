@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vid2reward.agent.engines.feature_critic import FeatureCritic
-from vid2reward.agent.engines.numeric_engineer import NumericEngineer
+from vid2reward.agent.engines.numeric_engineer import NumericEngineer, Observation
 from vid2reward.agent.engines.reward_terms import default_params, write_program
 from vid2reward.agent.nodes.expert import _with_pose
 from vid2reward.sim.envs import get_spec
@@ -98,11 +98,55 @@ def test_gait_rhythm_pays_for_the_persons_stride_frequency_and_swing():
     assert _mean_rhythm_reward(compute, 0.0, 0.6, phase=math.pi / 2) < 0.2  # a held split
 
 
-def test_the_draft_swings_the_thighs_at_the_persons_rhythm():
+def _mean_clock_reward(compute, stride_hz, amplitude, phase=0.0, seconds=2.0):
+    """The gait_clock term's mean over a thigh swing d(t) = amplitude sin(2 pi stride_hz t + phase)."""
+    values = []
+    for t in np.arange(0.0, seconds, 0.008):
+        d = amplitude * math.sin(2 * math.pi * stride_hz * t + phase)
+        s = SimpleNamespace(time=t, gait_angles={"hip_left": d / 2, "hip_right": -d / 2})
+        values.append(compute(s, np.zeros(6))[1]["gait_clock"])
+    return float(np.mean(values))
+
+
+def test_gait_clock_pays_for_swinging_in_step_with_the_clock():
+    weights = {**default_params(["gait_clock"]), "gait_clock_hz": 1.29, "clock_amplitude": 0.6}
+    source = write_program(["gait_clock"], weights, "clock")
+    assert "GAIT_CLOCK_HZ = 1.29" in source and '"gait_clock_hz"' not in source
+    compute = load_reward_program(source, name="c").compute
+    assert _mean_clock_reward(compute, 1.29, 0.6) > 0.99
+    # out of phase, slower, faster, smaller, standing still, a small fast jitter
+    for other in [(1.29, 0.6, math.pi), (0.8, 0.6), (2.6, 0.6), (1.29, 0.15), (0.0, 0.0),
+                  (5.16, 0.15)]:
+        assert _mean_clock_reward(compute, *other) < 0.5, other
+
+
+def test_the_draft_swings_the_thighs_at_the_persons_rhythm_on_a_clock_the_search_keeps():
     person = {"forward_speed": 0.6, "pose_cadence_hz": 2.58, "pose_hip_range_deg": 34.3}
-    plan = NumericEngineer(get_spec("Walker2d-v5"), seed=0).draft(person, 3).candidates[0]
-    assert "gait_rhythm" in plan.terms
-    assert plan.weights["stride_hz"] == pytest.approx(1.29)  # two steps per stride
-    assert plan.weights["rhythm_amplitude"] == pytest.approx(math.radians(34.3))
+    engineer = NumericEngineer(get_spec("Walker2d-v5"), seed=0)
+    plans = engineer.draft(person, 3).candidates
+    assert "gait_clock" in plans[0].terms
+    assert all(p.weights["gait_clock_hz"] == pytest.approx(1.29) for p in plans)  # 2 steps/stride
+    assert plans[0].weights["clock_amplitude"] == pytest.approx(math.radians(34.3))
+    assert plans[1].weights["clock_amplitude"] != plans[0].weights["clock_amplitude"]  # searched
     robot = NumericEngineer(get_spec("Walker2d-v5"), seed=0).draft({"forward_speed": 0.6}, 1)
-    assert "gait_rhythm" not in robot.candidates[0].terms  # no person seen: no human rhythm
+    assert "gait_clock" not in robot.candidates[0].terms  # no person seen: no human rhythm
+
+
+def test_the_engineers_steps_leave_the_clock_as_drafted():
+    """The clock is the policy's input, not a searched number: no step or perturbation moves
+    it, and a cadence delta does not bring in a second rhythm term (the clock sets it)."""
+    person = {"forward_speed": 0.6, "pose_cadence_hz": 2.58, "pose_hip_range_deg": 34.3}
+    engineer = NumericEngineer(get_spec("Walker2d-v5"), seed=0)
+    draft = engineer.draft(person, 3).candidates
+    learner = {"forward_speed": 0.3, "pose_cadence_hz": 4.0, "pose_hip_range_deg": 8.0}
+    observations = [Observation(f"iter-001/cand-0{i}", 1, plan, learner, 0.2 + 0.01 * i)
+                    for i, plan in enumerate(draft)]
+    fb = FeatureCritic().critique(person, learner, feedback_id="fb", iteration=1,
+                                  candidate_id="iter-001/cand-02")
+    assert any(d.feature == "pose_cadence_hz" for d in fb.deltas)
+    step = engineer.propose(observations, fb, 2, 3, [0.22])
+    assert all(c.weights["gait_clock_hz"] == pytest.approx(1.29) for c in step.candidates)
+    assert "gait_clock_hz" not in step.notes["gradient"]
+    assert all("gait_rhythm" not in c.terms for c in step.candidates)
+    assert any(c.weights["clock_amplitude"] != draft[2].weights["clock_amplitude"]
+               for c in step.candidates)  # the amplitude is searched
