@@ -35,7 +35,7 @@ _ALLOWED_CLASSES = {
     ("gymnasium.spaces.multi_binary", "MultiBinary"), ("gymnasium.spaces.dict", "Dict"),
     ("gymnasium.spaces.tuple", "Tuple"), ("collections", "OrderedDict"),
     ("vid2reward.sim.vec_env", "WorkerFailure"), ("vid2reward.sim.vec_env", "EnvWorkerError"),
-    ("vid2reward.sim.reward", "RewardError"), ("vid2reward.sim.errors", "UserError"),
+    ("vid2reward.sim.errors", "RewardError"), ("vid2reward.sim.errors", "UserError"),
     ("vid2reward.tools.reward_runtime", "RewardTestReport"),
     ("vid2reward.tools.reward_runtime", "SeriesStats"),
 }

@@ -27,6 +27,7 @@ import numpy as np
 
 from vid2reward.sim.envs import get_spec
 from vid2reward.sim.envs import make_env as make_plain_env
+from vid2reward.sim.gait_clock import declared_clock_hz
 from vid2reward.sim.reward import RewardError, RewardWrapper
 from vid2reward.sim.state import StateView
 from vid2reward.sim.vec_env import BatchedSubprocVecEnv
@@ -47,19 +48,20 @@ budget scales with its steps; an env's lifetime is the caller's). Each step stay
 
 
 def _make_worker_env(env_id: str, source: str, name: str, trust: bool, load_seconds: float,
-                     max_episode_steps: int | None) -> gym.Env:
+                     max_episode_steps: int | None, gait_clock_hz: float | None) -> gym.Env:
     # Runs in the worker: build the env (reads model files), then the program loads and the
     # process is isolated at the first step, as in a training worker.
     kwargs = {"max_episode_steps": max_episode_steps} if max_episode_steps else {}
     program = load_deferred(source, name, load_seconds=load_seconds, trust=trust)
-    return RewardWrapper(make_plain_env(env_id, **kwargs), program, env_id)
+    return RewardWrapper(make_plain_env(env_id, gait_clock_hz, **kwargs), program, env_id)
 
 
 class SandboxedRewardEnv(gym.Env):
     """A Gymnasium env whose reward is a reward program's total, run in a sandboxed worker.
 
-    Observations, actions, termination and truncation are the unmodified env's; ``reward`` is
-    the program's total; ``info["env_reward"]`` is the env's own reward, and at the end of an
+    Observations, actions, termination and truncation are the unmodified env's (observations
+    with the program's gait clock appended when it declares ``GAIT_CLOCK_HZ``, as in
+    training); ``reward`` is the program's total; ``info["env_reward"]`` is the env's own reward, and at the end of an
     episode ``info["episode_components"]`` and ``info["episode_env_return"]`` hold the sums.
     ``render`` is not supported (``vid2reward render`` renders a trained policy).
 
@@ -80,8 +82,9 @@ class SandboxedRewardEnv(gym.Env):
         self.spec = gym.spec(env_id)
         if max_episode_steps is not None:
             self.spec = dataclasses.replace(self.spec, max_episode_steps=max_episode_steps)
+        self.gait_clock_hz = declared_clock_hz(self.program.source, self.program.name)
         factory = partial(_make_worker_env, env_id, self.program.source, self.program.name, trust,
-                          limits.load_seconds, max_episode_steps)
+                          limits.load_seconds, max_episode_steps, self.gait_clock_hz)
         forkserver_context()  # the clean, preloaded forkserver the sandbox's jobs use
         self._venv = BatchedSubprocVecEnv([factory], num_workers=1, start_method="forkserver",
                                           worker_init=partial(apply_limits, limits),

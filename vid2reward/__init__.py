@@ -30,7 +30,9 @@ def make_env(env_id: str, reward: str | _os.PathLike[str] | None = None, *,
     The physics and the program run in one worker process that the OS isolates before the
     program's first line, as in training: reward code is untrusted input. Observations,
     actions, termination and truncation are the unmodified env's; the reward is the program's
-    total, ``info["env_reward"]`` the env's own. Without ``reward``, the plain env.
+    total, ``info["env_reward"]`` the env's own. A program that declares a gait clock
+    (``GAIT_CLOCK_HZ = f``) gets its phase appended to the observation, ``(sin, cos)`` of
+    ``2 pi f t``, as in training. Without ``reward``, the plain env.
 
     Create it under ``if __name__ == "__main__":`` in a script (its worker starts from a
     forkserver, as SB3's SubprocVecEnv does), and ``close()`` it when done.

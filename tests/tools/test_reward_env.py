@@ -55,6 +55,22 @@ def test_reward_is_the_programs_and_the_rest_is_the_env(tmp_path):
         plain.close()
 
 
+def test_a_program_with_a_gait_clock_gives_the_clocked_observation_as_in_training(tmp_path):
+    program = tmp_path / "clocked.py"
+    program.write_text("GAIT_CLOCK_HZ = 2.0\n" + CONSTANT)
+    env = vid2reward.make_env("Hopper-v5", reward=program)
+    clocked = make_plain_env("Hopper-v5", 2.0)
+    try:
+        assert env.observation_space.shape == (13,)  # Hopper's 11 + sin, cos
+        np.testing.assert_array_equal(env.reset(seed=1)[0], clocked.reset(seed=1)[0])
+        action = np.zeros(3)
+        for _ in range(5):
+            np.testing.assert_allclose(env.step(action)[0], clocked.step(action)[0], atol=1e-12)
+    finally:
+        env.close()
+        clocked.close()
+
+
 def test_hostile_or_broken_programs_fail_in_one_line(tmp_path):
     evil = tmp_path / "evil.py"
     evil.write_text("import os\nWEIGHTS = {}\ndef compute_reward(s, a):\n    return 0.0, {}\n")
