@@ -43,7 +43,7 @@ def declared_clock_hz(source: str, name: str = "<reward>") -> float | None:
     """
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     assigned: ast.expr | None = None  # the last module-level assignment wins, as when run
     for node in tree.body:
