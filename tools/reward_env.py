@@ -61,8 +61,9 @@ class SandboxedRewardEnv(gym.Env):
 
     Observations, actions, termination and truncation are the unmodified env's (observations
     with the program's gait clock appended when it declares ``GAIT_CLOCK_HZ``, as in
-    training); ``reward`` is the program's total; ``info["env_reward"]`` is the env's own reward, and at the end of an
-    episode ``info["episode_components"]`` and ``info["episode_env_return"]`` hold the sums.
+    training); ``reward`` is the program's total; ``info["env_reward"]`` is the env's own
+    reward, and at the end of an episode ``info["episode_components"]`` and
+    ``info["episode_env_return"]`` hold the sums.
     ``render`` is not supported (``vid2reward render`` renders a trained policy).
 
     Raises (from the constructor):
