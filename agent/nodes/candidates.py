@@ -22,6 +22,7 @@ from vid2reward.agent.state import CandidateRecord, RunState
 from vid2reward.agent.training_backend import TrainingJob
 from vid2reward.sim.envs import steps_for_seconds
 from vid2reward.sim.errors import UserError
+from vid2reward.sim.gait_clock import declared_clock_hz
 from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.render import write_clip_and_sheet, write_mp4
 from vid2reward.sim.rollout import load_policy, run_episodes
@@ -34,20 +35,30 @@ EVAL_SEED_OFFSET = 1000
 """Evaluation episode k of a candidate is seeded ``run seed + EVAL_SEED_OFFSET + k``."""
 
 
-def train_config(ctx: RunContext, parent: str | None = None) -> TrainConfig:
+def train_config(ctx: RunContext, parent: str | None = None, cid: str | None = None) -> TrainConfig:
     """The PPO settings every candidate of the run is trained with; with ``warm_start`` and a
-    ``parent`` candidate (the run's best so far), its policy is the starting point."""
+    ``parent`` candidate (the run's best so far), its policy is the starting point, unless
+    candidate ``cid``'s program sees another gait clock (another observation) than the
+    parent's."""
     cfg = ctx.config
     overrides: dict[str, Any] = {} if cfg.n_envs is None else {"n_envs": cfg.n_envs}
-    if cfg.warm_start and parent is not None and ctx.record.has_policy(parent):
+    if cfg.warm_start and parent is not None and ctx.record.has_policy(parent) \
+            and (cid is None or _clock(ctx, cid) == _clock(ctx, parent)):
         overrides["init_from"] = str(ctx.record.candidate_dir(parent))
     return TrainConfig.for_env(cfg.env_id, total_steps=cfg.steps, seed=cfg.seed,
                                n_workers=cfg.n_workers, **overrides)
 
 
-def train_key(ctx: RunContext, reward_sha: str, parent: str | None = None) -> dict[str, Any]:
+def _clock(ctx: RunContext, cid: str) -> float | None:
+    """The gait clock candidate ``cid``'s program declares (None: none, or no program)."""
+    path = ctx.record.program_path(cid)
+    return declared_clock_hz(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def train_key(ctx: RunContext, reward_sha: str, parent: str | None = None,
+              cid: str | None = None) -> dict[str, Any]:
     """What a finished training result depends on (in its JSON form, as stored)."""
-    config = train_config(ctx, parent)
+    config = train_config(ctx, parent, cid)
     return json.loads(json.dumps({"reward_sha256": reward_sha, **config.cache_key()}))
 
 
@@ -81,7 +92,7 @@ def train_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
     for rec in records:
         if rec["status"] != "tested":
             continue
-        key = train_key(ctx, rec["reward_sha256"], parent)
+        key = train_key(ctx, rec["reward_sha256"], parent, rec["id"])
         if not ctx.record.is_trained(rec["id"], key):
             ctx.record.reuse_training(rec["id"], key)
         if ctx.record.is_trained(rec["id"], key):
@@ -89,7 +100,7 @@ def train_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
             continue
         job = next((j for j in jobs if j.key == key), None)
         if job is None:
-            jobs.append(TrainingJob(rec["id"], train_config(ctx, parent), key))
+            jobs.append(TrainingJob(rec["id"], train_config(ctx, parent, rec["id"]), key))
         else:
             twins[rec["id"]] = job
     by_id = {rec["id"]: rec for rec in records}

@@ -1,0 +1,57 @@
+"""A run from real footage of a person drafts a rhythm on the gait clock, and every policy of the
+run (candidates, their warm starts, the final policy) is trained and measured on the clocked
+observation; a candidate whose program sees another clock does not continue the parent's
+policy."""
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+from stable_baselines3 import PPO
+
+from vid2reward.agent.cli import main
+from vid2reward.agent.nodes.candidates import train_config
+from vid2reward.sim.gait_clock import declared_clock_hz
+
+WALKERS = Path(__file__).resolve().parents[1] / "data" / "people" / "vtest_walkers.mp4"
+
+
+def test_a_run_from_a_person_walking_trains_every_policy_on_the_clock(tmp_path):
+    out = tmp_path / "run"
+    code = main(["run", "--env", "Walker2d-v5", "--video", str(WALKERS), "--subject", "356,214,26,78",
+                 "--forward", "auto", "--iterations", "2", "--candidates", "2", "--steps", "2048",
+                 "--envs", "4", "--final-steps", "2048", "--out", str(out), "--quiet"])
+    assert code == 0
+    person = json.loads((out / "expert" / "features.json").read_text())["features"]
+    clock = declared_clock_hz((out / "iter-001" / "cand-00" / "reward.py").read_text())
+    assert clock is not None and abs(clock - person["pose_cadence_hz"] / 2) < 1e-3
+    for cand in ("iter-001/cand-00", "iter-002/cand-00"):
+        metrics = json.loads((out / cand / "metrics.json").read_text())
+        assert metrics["gait_clock_hz"] == clock
+        assert PPO.load(out / cand / "policy.zip").observation_space.shape == (19,)  # 17 + clock
+    # iteration 2 keeps the clock, so it continues the best policy of iteration 1
+    second = json.loads((out / "iter-002" / "cand-00" / "metrics.json").read_text())
+    assert "iter-001" in second["config"]["init_from"]
+    summary = json.loads((out / "best" / "summary.json").read_text())
+    final = summary["final_training"]["evaluation"]
+    assert final["episodes"] == 5 and "pose_cadence_hz" in final["pose"]
+    assert PPO.load(out / "best" / "policy.zip").observation_space.shape == (19,)
+
+
+def test_a_candidate_on_another_clock_starts_fresh_instead_of_continuing_its_parent(tmp_path):
+    def program(clock):
+        return (f"GAIT_CLOCK_HZ = {clock}\n" if clock else "") + \
+            "def compute_reward(s, a):\n    return 0.0, {}\n"
+
+    dirs = {cid: tmp_path / cid for cid in ("parent", "same", "other", "none")}
+    for cid, clock in (("parent", 1.3), ("same", 1.3), ("other", 0.9), ("none", None)):
+        dirs[cid].mkdir()
+        (dirs[cid] / "reward.py").write_text(program(clock))
+    record = SimpleNamespace(candidate_dir=dirs.__getitem__,
+                             program_path=lambda cid: dirs[cid] / "reward.py",
+                             has_policy=lambda cid: cid == "parent")
+    ctx = SimpleNamespace(record=record, config=SimpleNamespace(
+        n_envs=None, warm_start=True, env_id="Walker2d-v5", steps=1000, seed=0, n_workers=1))
+    assert train_config(ctx, "parent", "same").init_from == str(dirs["parent"])
+    assert train_config(ctx, "parent", "other").init_from is None
+    assert train_config(ctx, "parent", "none").init_from is None
