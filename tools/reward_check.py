@@ -18,8 +18,8 @@ them. The rules close the known ways out of a restricted Python namespace:
 - no classes, no ``async``, no bare ``except:`` or ``except BaseException`` (they would swallow
   the sandbox's time limit);
 - ``compute_reward(s, a)`` defined at the top level; ``WEIGHTS``, if present, a literal dict of
-  names to numbers that nothing changes afterwards; ``GAIT_CLOCK_HZ``, if present, a number
-  literal of Hz; the source at most :data:`MAX_SOURCE_CHARS` characters.
+  names to numbers that nothing changes afterwards; ``GAIT_CLOCK_HZ``, if present, one number
+  literal of Hz at the top level that nothing changes; the source at most :data:`MAX_SOURCE_CHARS` characters.
 
 The restricted builtins, the process limits and the OS isolation
 (:mod:`vid2reward.tools.reward_isolation`) are the other gates, and the boundary that holds when
@@ -34,7 +34,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from vid2reward.sim.gait_clock import declared_clock_hz
+from vid2reward.sim.gait_clock import CLOCK_NAME, declared_clock_hz
 from vid2reward.sim.reward import RewardError
 
 MAX_SOURCE_CHARS = 20_000
@@ -154,10 +154,7 @@ def find_violations(source: str) -> list[Violation]:
     for node in ast.walk(tree):  # iterative: deep nesting cannot overflow the checker's stack
         found.extend(_check_node(node))
     found.extend(_check_contract(tree))
-    try:
-        declared_clock_hz(source)
-    except RewardError as exc:
-        found.append(Violation(0, "clock", exc.what))
+    found.extend(_check_clock(tree, source))
     return sorted(set(found), key=lambda v: (v.line, v.rule, v.message))
 
 
@@ -367,6 +364,30 @@ def _weights_changes(tree: ast.Module, definition: list[ast.stmt]) -> list[Viola
         if changed:
             out.append(Violation(line, "weights", "WEIGHTS may only be read (WEIGHTS['x'], "
                                                   ".get, .items); change its literal instead"))
+    return out
+
+
+def _check_clock(tree: ast.Module, source: str) -> list[Violation]:
+    """``GAIT_CLOCK_HZ``: one number literal at the top of the program, never changed. The
+    observation's clock is read from that literal, so the reward's must be the same number."""
+    definitions = [n for n in tree.body if isinstance(n, ast.Assign | ast.AnnAssign)
+                   and any(isinstance(t, ast.Name) and t.id == CLOCK_NAME
+                           for t in (n.targets if isinstance(n, ast.Assign) else [n.target]))]
+    allowed = {id(t) for n in definitions[:1]
+               for t in (n.targets if isinstance(n, ast.Assign) else [n.target])}
+    out = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Name) and node.id == CLOCK_NAME and id(node) not in allowed
+                and isinstance(node.ctx, ast.Store | ast.Del)) or CLOCK_NAME in _bound_names(node):
+            out.append(Violation(getattr(node, "lineno", 0), "clock",
+                                 f"{CLOCK_NAME} is set once, as a number literal at the top of "
+                                 f"the program; it may only be read (the policy's clock is "
+                                 f"read from that literal)"))
+    if definitions:
+        try:
+            declared_clock_hz(source)
+        except RewardError as exc:
+            out.append(Violation(definitions[0].lineno, "clock", exc.what))
     return out
 
 
