@@ -30,6 +30,7 @@ from vid2reward.agent.expert_tasks import EXPERT_TASKS
 from vid2reward.agent.run_record import read_json, write_json
 from vid2reward.sim.evaluation import CheckpointEvaluation, PolicyEvaluation
 from vid2reward.sim.expert_score import normalized_expert_score
+from vid2reward.sim.gait_clock import declared_clock_hz
 from vid2reward.sim.hyperparams import RL_ZOO_PPO
 from vid2reward.sim.reward import load_reward_program
 from vid2reward.sim.train import TrainConfig, train
@@ -159,7 +160,8 @@ def run_learning(method: str, ground: TaskGround, cfg: LearningBenchConfig, seed
     checkpoint = CheckpointEvaluation(ground.env_id, cfg.eval_every, on_checkpoint,
                                       episodes=cfg.eval_episodes, seed=EVAL_SEED,
                                       max_steps=ground.max_steps, reward=reference.compute,
-                                      time_limit=anchor_limit)
+                                      time_limit=anchor_limit,
+                                      gait_clock_hz=declared_clock_hz(source, name))
     if method == "train":
         from vid2reward.tools.reward_sandbox import sandboxed_program
         from vid2reward.tools.reward_training import train_sandboxed

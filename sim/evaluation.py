@@ -112,8 +112,11 @@ class CheckpointEvaluation(BaseCallback):
 
     def __init__(self, env_id: str, every_steps: int, on_checkpoint: Checkpoint, *,
                  episodes: int = 5, seed: int = 0, max_steps: int = 1000,
-                 reward: RewardFn | None = None, time_limit: float | None = None) -> None:
+                 reward: RewardFn | None = None, time_limit: float | None = None,
+                 gait_clock_hz: float | None = None) -> None:
         super().__init__()
+        self.gait_clock_hz = gait_clock_hz
+        """The gait clock of the program being trained (its GAIT_CLOCK_HZ), if any."""
         self.env_id = env_id
         self.every_steps = every_steps
         self.on_checkpoint = on_checkpoint
@@ -152,16 +155,19 @@ class CheckpointEvaluation(BaseCallback):
         """Evaluate the current policy and report it."""
         seconds = self.training_seconds()
         began = time.monotonic()
-        evaluation = evaluate_policy(self.env_id, current_policy(self.model, self.env_id),
-                                     episodes=self.episodes, seed=self.seed,
+        policy = current_policy(self.model, self.env_id, self.gait_clock_hz)
+        evaluation = evaluate_policy(self.env_id, policy, episodes=self.episodes, seed=self.seed,
                                      max_steps=self.max_steps, reward=self.reward)
         self.evaluating += time.monotonic() - began
         self.last_evaluated_at = self.num_timesteps
         self.on_checkpoint(int(self.num_timesteps), seconds, evaluation)
 
 
-def current_policy(model: BaseAlgorithm, env_id: str) -> LoadedPolicy:
-    """The policy being trained, with a snapshot of its observation normalisation."""
-    policy = LoadedPolicy(env_id=env_id, model=model)  # type: ignore[arg-type]
+def current_policy(model: BaseAlgorithm, env_id: str,
+                   gait_clock_hz: float | None = None) -> LoadedPolicy:
+    """The policy being trained (on envs with ``gait_clock_hz``'s clock, if any), with a
+    snapshot of its observation normalisation."""
+    policy = LoadedPolicy(env_id=env_id, model=model,  # type: ignore[arg-type]
+                          gait_clock_hz=gait_clock_hz)
     policy.take_normalisation(model.get_vec_normalize_env())
     return policy

@@ -17,7 +17,9 @@ hostile input, and the process that builds the envs is not its sandbox.
 from __future__ import annotations
 
 import ast
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -66,30 +68,45 @@ def declared_clock_hz(source: str, name: str = "<reward>") -> float | None:
     return float(value)
 
 
+def policy_gait_clock(policy_dir: str | Path) -> float | None:
+    """The gait clock a trained policy observes: its program's (``reward.py`` beside
+    ``policy.zip``), else the one its ``metrics.json`` recorded; None when neither has one."""
+    policy_dir = Path(policy_dir)
+    program = policy_dir / "reward.py"
+    if program.is_file():
+        return declared_clock_hz(program.read_text(encoding="utf-8"), str(program))
+    try:
+        recorded = json.loads((policy_dir / "metrics.json").read_text()).get("gait_clock_hz")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(recorded) if isinstance(recorded, int | float) else None
+
+
 class GaitClock(gym.Wrapper):
     """Appends the clock's ``(sin, cos)`` at the env's time since reset to each observation."""
 
     def __init__(self, env: gym.Env, hz: float) -> None:
         super().__init__(env)
         self.hz = float(hz)
+        """The clock's frequency (Hz)."""
         self.dt = float(env.unwrapped.dt)  # type: ignore[attr-defined]  # a MujocoEnv
         inner = env.observation_space
         assert isinstance(inner, gym.spaces.Box) and len(inner.shape) == 1, inner
         self.observation_space = gym.spaces.Box(
             low=np.concatenate([inner.low, [-1.0, -1.0]]).astype(inner.dtype),
             high=np.concatenate([inner.high, [1.0, 1.0]]).astype(inner.dtype), dtype=inner.dtype)
-        self.steps = 0
+        self.steps_since_reset = 0
 
     def _with_phase(self, obs: np.ndarray) -> np.ndarray:
-        phase = 2 * math.pi * self.hz * self.steps * self.dt
+        phase = 2 * math.pi * self.hz * self.steps_since_reset * self.dt
         return np.concatenate([obs, [math.sin(phase), math.cos(phase)]]).astype(obs.dtype)
 
     def reset(self, **kwargs: Any):  # type: ignore[override]
         obs, info = self.env.reset(**kwargs)
-        self.steps = 0
+        self.steps_since_reset = 0
         return self._with_phase(obs), info
 
     def step(self, action: np.ndarray):  # type: ignore[override]
         obs, reward, terminated, truncated, info = self.env.step(action)
-        self.steps += 1  # s.time after this step is steps * dt: the reward sees the same phase
+        self.steps_since_reset += 1  # s.time after this step: the reward sees this phase
         return self._with_phase(obs), reward, terminated, truncated, info

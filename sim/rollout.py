@@ -20,7 +20,7 @@ from stable_baselines3 import PPO
 
 from vid2reward.sim.envs import get_spec, make_env
 from vid2reward.sim.errors import UserError
-from vid2reward.sim.gait_clock import declared_clock_hz
+from vid2reward.sim.gait_clock import policy_gait_clock
 from vid2reward.sim.render import ClipRenderer, frame_stride
 from vid2reward.sim.reward import RewardFn
 from vid2reward.sim.state import StateTracker, StateView
@@ -65,10 +65,13 @@ class LoadedPolicy:
 
 
 def load_policy(policy_dir: str | Path, env_id: str | None = None) -> LoadedPolicy:
-    """Load ``policy.zip`` (and ``vecnormalize.pkl``) from a training output directory.
+    """Load ``policy.zip`` (and ``vecnormalize.pkl``) from a training output directory; the
+    gait clock its observations carry is the one ``reward.py`` declares (or, without it, the
+    one ``metrics.json`` recorded).
 
     Raises:
-        UserError: the directory or its policy.zip is missing, or the env cannot be told.
+        UserError: the directory or its policy.zip is missing, the env cannot be told, or the
+            policy's observation is not the env's (with its clock, if any).
     """
     policy_dir = Path(policy_dir)
     if not (policy_dir / "policy.zip").is_file():
@@ -86,9 +89,16 @@ def load_policy(policy_dir: str | Path, env_id: str | None = None) -> LoadedPoli
         model = PPO.load(policy_dir / "policy.zip", device="cpu")
     except Exception as exc:  # a corrupt or foreign zip
         raise UserError(f"cannot load policy.zip: {exc}", where=str(policy_dir)) from None
-    program = policy_dir / "reward.py"
-    clock = (declared_clock_hz(program.read_text(encoding="utf-8"), str(program))
-             if program.is_file() else None)
+    clock = policy_gait_clock(policy_dir)
+    probe = make_env(env_id, clock)
+    expected = probe.observation_space.shape
+    probe.close()
+    if model.observation_space.shape != expected:
+        raise UserError(f"the policy observes {model.observation_space.shape} values, the env "
+                        f"{expected}" + (f" with a {clock:g} Hz gait clock" if clock else ""),
+                        where=str(policy_dir),
+                        fix="pass --env of the env it was trained on, and keep the reward.py it "
+                            "was trained with beside policy.zip (its GAIT_CLOCK_HZ)")
     policy = LoadedPolicy(env_id=env_id, model=model, gait_clock_hz=clock)
     norm_path = policy_dir / "vecnormalize.pkl"
     if norm_path.is_file():

@@ -35,7 +35,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 from vid2reward.sim.envs import get_spec, make_env
 from vid2reward.sim.errors import UserError
-from vid2reward.sim.gait_clock import declared_clock_hz
+from vid2reward.sim.gait_clock import declared_clock_hz, policy_gait_clock
 from vid2reward.sim.reward import (
     RewardError,
     RewardProgram,
@@ -414,6 +414,16 @@ def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader:
     model = make_ppo(config, venv, tensorboard_log=str(work / "tb"))
     if config.init_from is not None:
         try:
+            theirs = policy_gait_clock(config.init_from)
+            ours = declared_clock_hz(program.source, program.name)
+            if theirs != ours:
+                def clock(hz: float | None) -> str:
+                    return f"a {hz:g} Hz gait clock" if hz else "no gait clock"
+                raise UserError(f"the policy to continue from observes {clock(theirs)}, this "
+                                f"program declares {clock(ours)}",
+                                where=config.init_from,
+                                fix="continue from a policy trained with the same GAIT_CLOCK_HZ, "
+                                    "or train from scratch")
             warm_start(model, venv, config.init_from)
         except BaseException:
             venv.close()

@@ -10,7 +10,7 @@ import pytest
 from stable_baselines3 import PPO
 
 from vid2reward.sim.envs import make_env
-from vid2reward.sim.errors import RewardError
+from vid2reward.sim.errors import RewardError, UserError
 from vid2reward.sim.gait_clock import declared_clock_hz
 from vid2reward.sim.rollout import load_policy, run_episodes
 from vid2reward.sim.train import TrainConfig, train
@@ -79,8 +79,52 @@ def test_a_clocked_program_trains_a_policy_whose_rollouts_see_the_clock(tmp_path
     assert PPO.load(tmp_path / "p" / "policy.zip").observation_space.shape == (19,)  # 17 + 2
     policy = load_policy(tmp_path / "p")
     assert policy.gait_clock_hz == 1.25
-    episode = run_episodes("Walker2d-v5", policy, episodes=1, seed=0, max_steps=30)[0]
-    assert episode.length > 0  # a 17-wide observation would not fit the 19-wide network
+    seen = []
+    policy.act = lambda obs: (seen.append(obs), np.zeros(6))[1]  # what its network is given
+    run_episodes("Walker2d-v5", policy, episodes=1, seed=0, max_steps=30)
+    assert len(seen[5]) == 19 and seen[5][-2] == pytest.approx(math.sin(2 * math.pi * 1.25 * 5 * 0.008))
+
+    # a clocked policy's evaluation during training sees the clock too (bench learning)
+    from vid2reward.sim.evaluation import CheckpointEvaluation
+
+    done = []
+    evaluation = CheckpointEvaluation("Walker2d-v5", 512, lambda *a: done.append(a), episodes=1,
+                                      max_steps=20, gait_clock_hz=1.25)
+    train_sandboxed(TrainConfig(env_id="Walker2d-v5", n_workers=1, **TINY),
+                    sandboxed_program(CLOCKED, "clocked.py"), tmp_path / "q", callbacks=[evaluation])
+    assert done and done[-1][2].episodes == 1
+
+    # the policy's clock is part of what it observes: continuing it needs the same clock,
+    # and without its reward.py, metrics.json still says which clock it saw
+    other = CLOCKED.replace("GAIT_CLOCK_HZ = 1.25", "GAIT_CLOCK_HZ = 2.0")
+    with pytest.raises(UserError, match="observes a 1.25 Hz gait clock, this program declares a 2 Hz"):
+        train_sandboxed(TrainConfig(env_id="Walker2d-v5", n_workers=1, init_from=str(tmp_path / "p"),
+                                    **TINY), sandboxed_program(other, "other.py"), tmp_path / "r")
+    (tmp_path / "p" / "reward.py").unlink()
+    assert load_policy(tmp_path / "p").gait_clock_hz == 1.25
+    (tmp_path / "p" / "metrics.json").unlink()
+    with pytest.raises(UserError, match=r"observes \(19,\) values, the env \(17,\)"):
+        load_policy(tmp_path / "p", "Walker2d-v5")
+
+
+def test_the_rewards_phase_is_the_observations_across_automatic_resets():
+    """In a vectorised env the next episode starts inside step(): the program's s.time and the
+    observation's clock restart together."""
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from vid2reward.sim.reward import RewardWrapper, load_reward_program
+
+    source = CLOCKED.replace("return follow + float(s.is_healthy)",
+                             "return float(np.sin(2 * np.pi * GAIT_CLOCK_HZ * s.time))")
+    program = load_reward_program(source, name="phase")
+    venv = DummyVecEnv([lambda: RewardWrapper(make_env("Walker2d-v5", 1.25, max_episode_steps=30),
+                                              program, "Walker2d-v5")])
+    venv.reset()
+    for _ in range(100):  # three automatic resets
+        obs, reward, done, info = venv.step(np.zeros((1, 6)))
+        last = info[0]["terminal_observation"] if done[0] else obs[0]
+        assert reward[0] == pytest.approx(last[-2], abs=1e-6)
+    venv.close()
 
 
 def test_a_program_without_a_clock_trains_on_the_envs_own_observation(tmp_path, examples_dir):
