@@ -9,6 +9,7 @@ import ast
 from typing import Any
 
 from vid2reward.sim.envs import get_spec, make_env
+from vid2reward.sim.gait_clock import declared_clock_hz
 from vid2reward.sim.state import STATE_FIELDS, StateView
 
 
@@ -54,6 +55,7 @@ def contract_readme(*, run_id: str, env_id: str, versions: dict[str, str], sourc
     env = env_facts(env_id)
     fields = {f.name: f for f in STATE_FIELDS}
     read = state_fields_read(source)
+    clock = declared_clock_hz(source)
     lo, hi = get_spec(env_id).typical_height
     field_lines = [f"| `s.{name}` | {fields[name].unit} | {fields[name].meaning} |"
                    if name in fields else f"| `s.{name}` | | see the env context |" for name in read]
@@ -78,9 +80,16 @@ def contract_readme(*, run_id: str, env_id: str, versions: dict[str, str], sourc
         f"({env['entry_point']}); made with {versions_line}.",
         f"- One step is {env['dt']:.4f} s of simulated time; episodes are truncated after "
         f"{env['max_episode_steps']} steps.",
-        f"- Observation: the unmodified env's vector, shape {tuple(env['observation_shape'])}, "
-        f"{env['observation_dtype']}. The policy expects it normalised with the running mean "
-        f"and variance in `vecnormalize.pkl` (SB3 `VecNormalize`, clipped to ±10).",
+        (f"- Observation: the unmodified env's vector, shape {tuple(env['observation_shape'])}, "
+         f"{env['observation_dtype']}"
+         if clock is None else
+         f"- Observation: the env's vector, shape {tuple(env['observation_shape'])}, "
+         f"{env['observation_dtype']}, followed by the gait clock the program declares "
+         f"(`GAIT_CLOCK_HZ = {clock:g}`): sin and cos of 2 pi {clock:g} t, t the time since the "
+         f"episode started (shape ({env['observation_shape'][0] + 2},) in all; "
+         f"`vid2reward.make_env` builds it so)")
+        + ". The policy expects it normalised with the running mean "
+        "and variance in `vecnormalize.pkl` (SB3 `VecNormalize`, clipped to ±10).",
         f"- Action: shape {tuple(env['action_shape'])}, each in "
         f"[{min(env['action_low'], default=0):g}, {max(env['action_high'], default=0):g}].",
         f"- Termination: the episode {termination}.",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -65,6 +65,8 @@ class SandboxedRewardEnv(gym.Env):
     reward, and at the end of an episode ``info["episode_components"]`` and
     ``info["episode_env_return"]`` hold the sums.
     ``render`` is not supported (``vid2reward render`` renders a trained policy).
+    ``gait_clock_hz`` overrides the observation's clock (None: none) where the policy acting
+    was trained on another program than the one that scores it.
 
     Raises (from the constructor):
         UserError: unknown env, a missing or statically rejected program, or an OS that cannot
@@ -74,7 +76,8 @@ class SandboxedRewardEnv(gym.Env):
     metadata: dict[str, Any] = {"render_modes": []}
 
     def __init__(self, env_id: str, reward: str | Path, *, max_episode_steps: int | None = None,
-                 trust_reward_code: bool | None = None, limits: SandboxLimits = ENV_LIMITS) -> None:
+                 trust_reward_code: bool | None = None, limits: SandboxLimits = ENV_LIMITS,
+                 gait_clock_hz: float | None | Literal["program"] = "program") -> None:
         get_spec(env_id)
         trust = trusted_by_user() if trust_reward_code is None else trust_reward_code
         require_isolation(trust)
@@ -83,7 +86,8 @@ class SandboxedRewardEnv(gym.Env):
         self.spec = gym.spec(env_id)
         if max_episode_steps is not None:
             self.spec = dataclasses.replace(self.spec, max_episode_steps=max_episode_steps)
-        self.gait_clock_hz = declared_clock_hz(self.program.source, self.program.name)
+        self.gait_clock_hz = (declared_clock_hz(self.program.source, self.program.name)
+                              if gait_clock_hz == "program" else gait_clock_hz)
         factory = partial(_make_worker_env, env_id, self.program.source, self.program.name, trust,
                           limits.load_seconds, max_episode_steps, self.gait_clock_hz)
         forkserver_context()  # the clean, preloaded forkserver the sandbox's jobs use

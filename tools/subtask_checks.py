@@ -136,22 +136,31 @@ def fire_rates(programs: Sequence[tuple[str, str]], env_id: str, policy_dirs: Se
     Raises:
         RewardError: a check raised or returned something that is not a truth value.
     """
-    from vid2reward.sim.rollout import load_policy
+    from vid2reward.sim.rollout import LoadedPolicy, load_policy
     from vid2reward.tools.reward_env import SandboxedRewardEnv
 
     if not policy_dirs:
         raise UserError("no expert-like policies to verify the sub-task checks on")
     source = verification_program(programs)
     names, _ = _joined(programs)
-    env = SandboxedRewardEnv(env_id, source, max_episode_steps=max_steps, trust_reward_code=trust)
+    envs: dict[float | None, SandboxedRewardEnv] = {}
+
+    def env_for(clock: float | None) -> SandboxedRewardEnv:
+        # a policy trained with a gait clock acts on observations that carry it
+        if clock not in envs:
+            envs[clock] = SandboxedRewardEnv(env_id, source, max_episode_steps=max_steps,
+                                             trust_reward_code=trust, gait_clock_hz=clock)
+        return envs[clock]
+
     try:
-        def measure(act: object, n: int, first_seed: int) -> dict[str, float]:
+        def measure(policy: LoadedPolicy | None, n: int, first_seed: int) -> dict[str, float]:
+            env = env_for(policy.gait_clock_hz if policy else None)
             fired = dict.fromkeys(names, 0)
             for ep in range(n):
                 obs, _ = env.reset(seed=first_seed + ep)
                 env.action_space.seed(first_seed + ep)
                 while True:
-                    action = env.action_space.sample() if act is None else act(obs)  # type: ignore[operator]
+                    action = env.action_space.sample() if policy is None else policy.act(obs)
                     obs, _, terminated, truncated, info = env.step(action)
                     if terminated or truncated:
                         sums = info.get("episode_components", {})
@@ -160,9 +169,10 @@ def fire_rates(programs: Sequence[tuple[str, str]], env_id: str, policy_dirs: Se
                         break
             return {k: v / n for k, v in fired.items()}
 
-        expert = [measure(load_policy(d, env_id).act, episodes, seed) for d in policy_dirs]
+        expert = [measure(load_policy(d, env_id), episodes, seed) for d in policy_dirs]
         expert_like = {k: float(np.mean([e[k] for e in expert])) for k in names}
         random = measure(None, random_episodes, seed + 100)
     finally:
-        env.close()
+        for env in envs.values():
+            env.close()
     return FireRates(expert_like, random, (episodes * len(policy_dirs), random_episodes))

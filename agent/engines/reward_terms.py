@@ -195,7 +195,8 @@ def default_params(terms: list[str]) -> dict[str, float]:
 
 
 def param_spec(name: str) -> Param:
-    """The :class:`Param` of a WEIGHTS entry, looked up across all terms."""
+    """The :class:`Param` of a plan's number (a WEIGHTS entry, or the gait clock), looked up
+    across all terms."""
     for term in TERMS.values():
         if name in term.params:
             return term.params[name]
@@ -207,7 +208,9 @@ def write_program(terms: list[str], weights: dict[str, float], header: str) -> s
     it imports only numpy and returns ``(total, components)``)."""
     lines = [f'"""{header}"""', "", "import numpy as np", ""]
     params = [p for t in terms for p in TERMS[t].params]
-    for name in [p for p in params if param_spec(p).kind == "clock"][:1]:
+    clocks = [p for p in params if param_spec(p).kind == "clock"]
+    assert len(clocks) <= 1, f"one gait clock per program, not {clocks}"
+    for name in clocks:
         lines += [f"{CLOCK_NAME} = {_number(weights[name])}  # Hz: the policy sees this clock", ""]
     lines.append("WEIGHTS = {")
     for name in [p for p in params if param_spec(p).kind != "clock"]:

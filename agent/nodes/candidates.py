@@ -52,7 +52,7 @@ def train_config(ctx: RunContext, parent: str | None = None, cid: str | None = N
 def _clock(ctx: RunContext, cid: str) -> float | None:
     """The gait clock candidate ``cid``'s program declares (None: none, or no program)."""
     path = ctx.record.program_path(cid)
-    return declared_clock_hz(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return declared_clock_hz(path.read_text(encoding="utf-8"), str(path)) if path.is_file() else None
 
 
 def train_key(ctx: RunContext, reward_sha: str, parent: str | None = None,

@@ -48,6 +48,26 @@ def standing_policy(tmp_path_factory):
     return folder
 
 
+def test_checks_are_measured_on_a_policy_trained_with_a_gait_clock(tmp_path):
+    """An expert-like policy from a run on a person's video observes a gait clock: the sandboxed
+    env the checks run in gives it that clock (the checks' own program declares none)."""
+    from stable_baselines3 import PPO
+
+    from vid2reward.sim.envs import make_env
+    from vid2reward.tools.subtask_checks import fire_rates
+
+    model = PPO("MlpPolicy", make_env("Hopper-v5", 1.0), device="cpu", seed=0)
+    with torch.no_grad():
+        model.policy.action_net.weight.zero_()
+        model.policy.action_net.bias.zero_()
+    model.save(tmp_path / "policy.zip")
+    (tmp_path / "reward.py").write_text("GAIT_CLOCK_HZ = 1.0\n\ndef compute_reward(s, a):\n"
+                                        "    return 0.0, {}\n")
+    rates = fire_rates([("survive", SURVIVE)], "Hopper-v5", [tmp_path], episodes=1,
+                       random_episodes=2, trust=True)
+    assert rates.expert_like["survive"] == 1.0 and rates.random["survive"] == 0.0
+
+
 def test_subtask_names_are_prefixed_and_joined():
     joined = subtask_module(UPRIGHT, "st0_")
     assert "def st0_tall(s)" in joined and "st0_tall(s) and s.step >= st0_LIMIT" in joined

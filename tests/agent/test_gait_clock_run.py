@@ -36,6 +36,12 @@ def test_a_run_from_a_person_walking_trains_every_policy_on_the_clock(tmp_path):
     final = summary["final_training"]["evaluation"]
     assert final["episodes"] == 5 and "pose_cadence_hz" in final["pose"]
     assert PPO.load(out / "best" / "policy.zip").observation_space.shape == (19,)
+    # what users do next: evaluate the best policy and export the reward with its contract
+    assert main(["evaluate", "--policy", str(out / "best"), "--reward", str(out / "best" / "reward.py"),
+                 "--episodes", "1", "--trust-reward-code"]) == 0
+    assert main(["export", str(out), "--out", str(tmp_path / "exported"), "--episodes", "1"]) == 0
+    readme = (tmp_path / "exported" / "README.md").read_text()
+    assert f"`GAIT_CLOCK_HZ = {clock:g}`" in readme and "shape (19,) in all" in readme
 
 
 def test_a_candidate_on_another_clock_starts_fresh_instead_of_continuing_its_parent(tmp_path):
