@@ -47,14 +47,11 @@ def declared_clock_hz(source: str, name: str = "<reward>") -> float | None:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-    assigned: ast.expr | None = None  # the last module-level assignment wins, as when run
-    for node in tree.body:
-        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if any(isinstance(t, ast.Name) and t.id == CLOCK_NAME for t in targets):
-                assigned = node.value
-    if assigned is None:
+    assignments = clock_assignments(tree)
+    if not assignments:
         return None
+    assigned = assignments[-1].value  # the last module-level assignment wins, as when run
+    assert assigned is not None
     try:
         value: Any = ast.literal_eval(assigned)
     except (ValueError, TypeError, SyntaxError):
@@ -66,6 +63,14 @@ def declared_clock_hz(source: str, name: str = "<reward>") -> float | None:
                           f"literal, not {ast.get_source_segment(source, assigned) or '?'}",
                           where=name, fix=f"write e.g. {CLOCK_NAME} = 1.3 at the top of the program")
     return float(value)
+
+
+def clock_assignments(tree: ast.Module) -> list[ast.Assign | ast.AnnAssign]:
+    """The module-level statements of ``tree`` that assign ``GAIT_CLOCK_HZ`` a value, in order."""
+    return [node for node in tree.body
+            if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None
+            and any(isinstance(t, ast.Name) and t.id == CLOCK_NAME
+                    for t in (node.targets if isinstance(node, ast.Assign) else [node.target]))]
 
 
 def policy_gait_clock(policy_dir: str | Path) -> float | None:

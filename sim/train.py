@@ -364,13 +364,24 @@ def _linear(initial: float, progress_remaining: float) -> float:
     return initial * progress_remaining
 
 
-def warm_start(model: PPO, venv: VecNormalize, init_dir: str | Path) -> None:
-    """Load a previous training's policy (and optimiser) and observation/return statistics.
+def warm_start(model: PPO, venv: VecNormalize, init_dir: str | Path,
+               gait_clock_hz: float | None = None) -> None:
+    """Load a previous training's policy (and optimiser) and observation/return statistics;
+    ``gait_clock_hz`` is the clock the new training's observation carries.
 
     Raises:
-        UserError: the directory lacks policy.zip, or its network does not fit ``model``.
+        UserError: the directory lacks policy.zip, its policy observed another gait clock, or
+            its network does not fit ``model``.
     """
     init_dir = Path(init_dir)
+    theirs = policy_gait_clock(init_dir)
+    if theirs != gait_clock_hz:
+        def clock(hz: float | None) -> str:
+            return f"a {hz:g} Hz gait clock" if hz else "no gait clock"
+        raise UserError(f"the policy to continue from observes {clock(theirs)}, this program "
+                        f"declares {clock(gait_clock_hz)}", where=str(init_dir),
+                        fix="continue from a policy trained with the same GAIT_CLOCK_HZ, or "
+                            "train from scratch")
     policy = init_dir / "policy.zip"
     if not policy.is_file():
         raise UserError("no policy.zip to start from", where=str(init_dir),
@@ -401,6 +412,7 @@ def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader:
                 reward_source: RewardSource | None = None) -> dict[str, Any]:
     torch.set_num_threads(config.torch_threads)
     started = time.monotonic()
+    clock = declared_clock_hz(program.source, program.name)
     try:
         frames = None if reward_source is None else reward_source.frames
         envs = make_training_env(config, program, loader, worker_init, frames)
@@ -414,17 +426,7 @@ def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader:
     model = make_ppo(config, venv, tensorboard_log=str(work / "tb"))
     if config.init_from is not None:
         try:
-            theirs = policy_gait_clock(config.init_from)
-            ours = declared_clock_hz(program.source, program.name)
-            if theirs != ours:
-                def clock(hz: float | None) -> str:
-                    return f"a {hz:g} Hz gait clock" if hz else "no gait clock"
-                raise UserError(f"the policy to continue from observes {clock(theirs)}, this "
-                                f"program declares {clock(ours)}",
-                                where=config.init_from,
-                                fix="continue from a policy trained with the same GAIT_CLOCK_HZ, "
-                                    "or train from scratch")
-            warm_start(model, venv, config.init_from)
+            warm_start(model, venv, config.init_from, clock)
         except BaseException:
             venv.close()
             raise
@@ -448,7 +450,7 @@ def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader:
         "reward_name": program.name,
         "reward_sha256": program.sha256,
         "weights": program.weights,
-        "gait_clock_hz": declared_clock_hz(program.source, program.name),
+        "gait_clock_hz": clock,
         "steps": steps,
         "wall_seconds": round(wall, 3),
         "steps_per_second": round(steps / wall, 1) if wall > 0 else None,

@@ -34,7 +34,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from vid2reward.sim.gait_clock import CLOCK_NAME, declared_clock_hz
+from vid2reward.sim.gait_clock import CLOCK_NAME, clock_assignments, declared_clock_hz
 from vid2reward.sim.reward import RewardError
 
 MAX_SOURCE_CHARS = 20_000
@@ -370,9 +370,7 @@ def _weights_changes(tree: ast.Module, definition: list[ast.stmt]) -> list[Viola
 def _check_clock(tree: ast.Module, source: str) -> list[Violation]:
     """``GAIT_CLOCK_HZ``: one number literal at the top of the program, never changed. The
     observation's clock is read from that literal, so the reward's must be the same number."""
-    definitions = [n for n in tree.body if isinstance(n, ast.Assign | ast.AnnAssign)
-                   and any(isinstance(t, ast.Name) and t.id == CLOCK_NAME
-                           for t in (n.targets if isinstance(n, ast.Assign) else [n.target]))]
+    definitions = clock_assignments(tree)
     allowed = {id(t) for n in definitions[:1]
                for t in (n.targets if isinstance(n, ast.Assign) else [n.target])}
     out = []

@@ -22,7 +22,7 @@ from vid2reward.agent.state import CandidateRecord, RunState
 from vid2reward.agent.training_backend import TrainingJob
 from vid2reward.sim.envs import steps_for_seconds
 from vid2reward.sim.errors import UserError
-from vid2reward.sim.gait_clock import declared_clock_hz
+from vid2reward.sim.gait_clock import policy_gait_clock
 from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.render import write_clip_and_sheet, write_mp4
 from vid2reward.sim.rollout import load_policy, run_episodes
@@ -43,16 +43,11 @@ def train_config(ctx: RunContext, parent: str | None = None, cid: str | None = N
     cfg = ctx.config
     overrides: dict[str, Any] = {} if cfg.n_envs is None else {"n_envs": cfg.n_envs}
     if cfg.warm_start and parent is not None and ctx.record.has_policy(parent) \
-            and (cid is None or _clock(ctx, cid) == _clock(ctx, parent)):
+            and (cid is None or policy_gait_clock(ctx.record.candidate_dir(cid))
+                 == policy_gait_clock(ctx.record.candidate_dir(parent))):
         overrides["init_from"] = str(ctx.record.candidate_dir(parent))
     return TrainConfig.for_env(cfg.env_id, total_steps=cfg.steps, seed=cfg.seed,
                                n_workers=cfg.n_workers, **overrides)
-
-
-def _clock(ctx: RunContext, cid: str) -> float | None:
-    """The gait clock candidate ``cid``'s program declares (None: none, or no program)."""
-    path = ctx.record.program_path(cid)
-    return declared_clock_hz(path.read_text(encoding="utf-8"), str(path)) if path.is_file() else None
 
 
 def train_key(ctx: RunContext, reward_sha: str, parent: str | None = None,
