@@ -170,8 +170,9 @@ class RayTraining:
             self._ray.shutdown()
 
 
-WARM_START_FILES = ("policy.zip", "vecnormalize.pkl")
-"""What a warm-started training needs of the policy it continues (sim.train.warm_start)."""
+WARM_START_FILES = ("policy.zip", "vecnormalize.pkl", "reward.py")
+"""What a warm-started training needs of the policy it continues (sim.train.warm_start): its
+network, its normalisation, and its program (whose GAIT_CLOCK_HZ says what it observed)."""
 
 
 def warm_start_files(config: TrainConfig) -> dict[str, bytes]:
