@@ -31,6 +31,10 @@ cadence_hz (Hz)           cadence_hz               cadence of torso_height     y
 yaw_rate (rad/s)          turning_rate             mean yaw_rate               y = a x (per clip)
 ========================  ======================  ==========================  =================
 
+A fit is used when it rests on enough points, explains enough of the variance (R²) and, for
+speed, height and lean, scatters less than a tolerance around its line (QuantitySpec.tolerance:
+0.1 m/s, 5 cm, 0.05 rad).
+
 A learner that never walked sideways or turned gives no points for those two; the probe clips
 of a 3D body (``tools/direction_probe.py``: the body carried along known directions) do.
 """
@@ -65,6 +69,12 @@ MIN_CLIP_POINTS = 4
 frequency bin, can tilt the slope by 20 %."""
 MIN_R2 = 0.5
 """A fit explaining less of the simulator value's variance than this is not used."""
+EXTRAPOLATION = 0.25
+"""A line with an intercept reads the expert only within the learners' pixel range widened by
+this fraction of it either side: two free parameters fitted on barely moving learners (1-2
+degrees of tilt) once read a level HalfCheetah 80 degrees away as pitched by -1 rad. Lines
+through the origin (speed) may reach further: zero pixels is zero speed, a point they know.
+"""
 
 
 @dataclass(frozen=True)
@@ -88,16 +98,25 @@ class QuantitySpec:
     """Seconds per paired window (per-window quantities)."""
     length: bool = False
     """The pixel feature is a length in L (converted to body sizes before fitting)."""
+    tolerance: float | None = None
+    """The largest residual (in ``unit``) at which the fit is used: points scattered wider
+    than this around the line read the expert too coarsely to set a target. None: no bound."""
 
 
 QUANTITIES: tuple[QuantitySpec, ...] = (
     QuantitySpec("forward_velocity", "forward_velocity", "forward_speed", "m/s", intercept=False,
-                 length=True, window=SPEED_WINDOW_SECONDS),
+                 length=True, window=SPEED_WINDOW_SECONDS, tolerance=0.1),
     QuantitySpec("lateral_velocity", "lateral_velocity", "depth_speed", "m/s", intercept=False,
-                 length=True, window=SPEED_WINDOW_SECONDS),
+                 length=True, window=SPEED_WINDOW_SECONDS, tolerance=0.1),
     QuantitySpec("torso_height", "torso_height_mean", "height_ratio", "m", intercept=True,
-                 length=True),
-    QuantitySpec("torso_pitch", "torso_pitch", "tilt_deg", "rad", intercept=True),
+                 length=True, tolerance=0.05),
+    # The image's tilt is the upper body's lean from vertical: on an upright body (Hopper,
+    # Walker2d) it follows the torso's pitch within 0.01-0.02 rad; on a horizontal one
+    # (HalfCheetah) the silhouette's "upper body" is a changing mix of back and legs, and the
+    # points scatter by 0.1-0.16 rad around a line that read a level expert (0.09 rad) as
+    # -1.0 to +0.68 rad. The tolerance keeps such a reading from becoming a lean target.
+    QuantitySpec("torso_pitch", "torso_pitch", "tilt_deg", "rad", intercept=True,
+                 tolerance=0.05),
     QuantitySpec("torso_height_std", "torso_height_std", "vertical_oscillation", "m",
                  intercept=False, per_clip=True, length=True),
     QuantitySpec("cadence_hz", "cadence_hz", "cadence_hz", "Hz", intercept=False, per_clip=True,
@@ -229,7 +248,8 @@ class QuantityFit:
     expert_value: float | None = None
     """The expert's value of the quantity: ``slope * expert_pixel + intercept``."""
     note: str = ""
-    """"identity...": a same-unit quantity, read as the pixels give it (see QuantitySpec)."""
+    """"identity...": a same-unit quantity, read as the pixels give it (see QuantitySpec);
+    "residual above ...": a fit too scattered to use (``QuantitySpec.tolerance``)."""
 
     def apply(self, pixel: float) -> float:
         """The quantity a pixel value stands for."""
@@ -302,15 +322,22 @@ def fit_calibration(pairs: CalibrationPairs, expert: Mapping[str, float], expert
         spread = float(np.sum((y - y.mean()) ** 2)) if spec.intercept else float(np.sum(y * y))
         r2 = None if pts.shape[0] < 2 or spread < 1e-12 else 1.0 - float(np.sum((y - fitted) ** 2)) / spread
         needed = MIN_CLIP_POINTS if spec.per_clip else min_points
-        usable = (pts.shape[0] >= needed and math.isfinite(slope)
+        precise = spec.tolerance is None or residual <= spec.tolerance
+        usable = (pts.shape[0] >= needed and math.isfinite(slope) and precise
                   and (spec.per_clip or (r2 is not None and r2 >= min_r2)))
         fit = QuantityFit(quantity=spec.quantity, feature=spec.feature, unit=spec.unit,
                           slope=round(slope, 6), intercept=round(intercept, 6),
                           points=int(pts.shape[0]), r2=None if r2 is None else round(r2, 4),
-                          residual=round(residual, 5), usable=bool(usable))
+                          residual=round(residual, 5), usable=bool(usable),
+                          note="" if precise else f"residual above {spec.tolerance:g} {spec.unit}")
         if spec.feature in expert and expert[spec.feature] is not None:
             fit.expert_pixel = float(expert[spec.feature]) * (expert_to_size if spec.length else 1.0)
             fit.expert_value = round(fit.apply(fit.expert_pixel), 5)
+            reach = EXTRAPOLATION * float(np.ptp(x))
+            if spec.intercept and not x.min() - reach <= fit.expert_pixel <= x.max() + reach:
+                fit.usable = False
+                fit.note = (f"the expert's {fit.expert_pixel:.3g} is outside the learners' "
+                            f"{x.min():.3g}..{x.max():.3g}")
         if spec.same_unit:
             # Hz are Hz: the pixels' own reading is used; the fit is kept only as a check. On
             # learner clips (falls, shuffles) it did not carry over to the expert: hopper-steady's

@@ -71,6 +71,33 @@ def test_a_fit_with_too_few_points_or_no_signal_is_not_used():
     assert any("[not used]" in line for line in cal.table())
 
 
+def test_a_well_correlated_but_scattered_lean_fit_is_not_used():
+    # HalfCheetah's case: the tilt follows the pitch (R² 0.9) but scatters by ~0.1 rad, too
+    # coarse to set a lean target from; the same line with 0.01 rad of scatter is used
+    rng = np.random.default_rng(0)
+    tilt = np.linspace(-60.0, 60.0, 40)
+    for scatter, used in ((0.12, False), (0.01, True)):
+        pitch = 0.6 - 0.01 * tilt + rng.normal(0.0, scatter, tilt.size)
+        pairs = CalibrationPairs(points={"torso_pitch": np.c_[tilt, pitch].tolist()})
+        fit = fit_calibration(pairs, {"tilt_deg": -2.5}, 1.0, clips=18).fits["torso_pitch"]
+        assert fit.r2 > 0.8 and fit.usable is used
+        assert ("residual above 0.05 rad" in fit.note) is not used
+
+
+def test_a_line_with_an_intercept_does_not_read_an_expert_far_outside_its_points():
+    # barely moving HalfCheetahs: tilts within 2 degrees, a clean line that says nothing
+    # about an expert 78 degrees away; one within the points' range is read
+    tilt = np.linspace(75.0, 77.0, 40)
+    pairs = CalibrationPairs(points={"torso_pitch": np.c_[tilt, 0.0126 * tilt - 0.965].tolist()})
+    far = fit_calibration(pairs, {"tilt_deg": -2.5}, 1.0, clips=6).fits["torso_pitch"]
+    assert far.r2 > 0.99 and not far.usable and "outside the learners'" in far.note
+    near = fit_calibration(pairs, {"tilt_deg": 77.2}, 1.0, clips=6).fits["torso_pitch"]
+    assert near.usable
+    # a speed line passes through the origin, so reading beyond the learners' speeds is kept
+    speed = CalibrationPairs(points={"forward_velocity": [[x, 0.4 * x] for x in np.linspace(0, 0.3, 8)]})
+    assert fit_calibration(speed, {"forward_speed": 3.0}, 1.0, clips=6).fits["forward_velocity"].usable
+
+
 def test_calibration_round_trips_through_json():
     pairs = CalibrationPairs(points={"torso_pitch": [[x, 0.02 * x + 0.01] for x in range(8)]})
     cal = fit_calibration(pairs, {"tilt_deg": 4.0}, 1.0, clips=1)
