@@ -103,10 +103,12 @@ class RunConfig:
     """Pause before training each iteration's rewards for a person to approve (chat)."""
     n_envs: int | None = None
     """Parallel envs per training; None: the env's preset (sim/hyperparams.py)."""
-    final_steps: int = 0
+    final_steps: int = 500_000
     """After the search, train the best reward again from scratch for this many steps (it
     verifies the reward, not only a candidate's policy); best/ then holds that policy
-    (0: best/ keeps the candidate's)."""
+    (0: best/ keeps the candidate's). Search candidates train too briefly to be the policy a
+    user wants; 500k steps is where the expert tasks' own rewards learn their gaits
+    (docs/performance.md), 2-3 minutes here."""
     n_workers: int = 2
     """Worker processes that step the envs of one training (reward code runs only there)."""
     search: Search = "chain_rule"
@@ -156,4 +158,5 @@ class RunConfig:
         # candidate, every candidate from scratch): their finished work stays valid.
         known.setdefault("warm_start", False)
         known.setdefault("eval_episodes", 1)
+        known.setdefault("final_steps", 0)
         return cls(**known)

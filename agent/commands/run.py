@@ -55,7 +55,8 @@ def add_run_options(p: argparse.ArgumentParser, required: bool = True) -> None:
                    help="parallel envs per training (default: the env's preset, see sim/hyperparams.py)")
     p.add_argument("--final-steps", type=int, default=d.final_steps, metavar="N",
                    help="after the search, train the best reward again from scratch for N steps; "
-                        "best/ then holds that policy (default 0: off)")
+                        f"best/ then holds that policy (default {d.final_steps:,}; 0: off, best/ "
+                        "keeps the winning candidate's)")
     p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<time>-<env>)")
     p.add_argument("--trust-reward-code", action="store_true",
                    help="run reward programs even where the OS cannot isolate them (no "

@@ -86,7 +86,7 @@ def llm_config(base_url: str, **settings: Any) -> RunConfig:
     further LLMSettings fields)."""
     llm = LLMSettings(**{"timeout": 1.0, "backoff": 0.01, "retries": 2, **settings})
     return RunConfig(engine="llm", critic=CRITIC, engineer=ENGINEER, base_url=base_url,
-                     task="hop forward", llm=llm)
+                     task="hop forward", final_steps=0, llm=llm)
 
 
 class Sink:

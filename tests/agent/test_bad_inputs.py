@@ -16,7 +16,7 @@ EXAMPLES = Path(examples.__file__).parent
 REWARD = str(EXAMPLES / "hopper_default.py")
 VIDEO = str(EXAMPLES / "demo_expert_hopper.mp4")
 RUN = ["run", "--env", "Hopper-v5", "--iterations", "1", "--candidates", "1", "--steps", "512",
-       "--envs", "2", "--quiet"]
+       "--envs", "2", "--quiet", "--final-steps", "0"]
 TRAIN = ["train", "--env", "Hopper-v5", "--reward", REWARD, "--steps", "512", "--envs", "2"]
 
 

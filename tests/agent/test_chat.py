@@ -27,7 +27,7 @@ def test_scripted_chat_session(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO(SCRIPT))
     code = main(["chat", "--env", "Hopper-v5", "--video", "examples/demo_expert_hopper.mp4",
                  "--iterations", "2", "--candidates", "2", "--steps", "2048", "--envs", "4",
-                 "--out", str(out)])
+                 "--final-steps", "0", "--out", str(out)])
     text = capsys.readouterr().out
     assert code == 0
     # approve: iteration 1 was trained; feedback reached the engineer as a human message.
@@ -70,7 +70,7 @@ def test_rollback_keeps_a_valid_best_and_feedback_after_the_end_waits(tmp_path, 
     monkeypatch.setattr("sys.stdin", io.StringIO(script))
     code = main(["chat", "--env", "Hopper-v5", "--video", "examples/demo_expert_hopper.mp4",
                  "--iterations", "2", "--candidates", "1", "--steps", "1024", "--envs", "2",
-                 "--out", str(out)])
+                 "--final-steps", "0", "--out", str(out)])
     text = capsys.readouterr().out
     assert code == 0 and "run finished" in text
     # Feedback typed after the end is not dropped: it waits, then reaches the forked run.

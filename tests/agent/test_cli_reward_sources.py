@@ -8,7 +8,7 @@ from tiny_clip import write_tiny_clip
 from vid2reward.agent.cli import main
 
 TINY = ["--env", "Hopper-v5", "--iterations", "1", "--candidates", "1", "--steps", "512",
-        "--envs", "2"]
+        "--envs", "2", "--final-steps", "0"]
 
 
 def test_vlm_rm_run_end_to_end_with_a_tiny_clip(tmp_path, examples_dir, capsys):

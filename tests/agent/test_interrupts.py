@@ -17,7 +17,8 @@ from vid2reward.agent.interrupts import StepClock, stop_message
 from vid2reward.agent.nodes import candidates
 from vid2reward.agent.run_log import NodeFinished, NodeStarted, TrainingSummary, read_events
 
-TINY = ["--env", "Hopper-v5", "--iterations", "1", "--candidates", "2", "--envs", "4", "--quiet"]
+TINY = ["--env", "Hopper-v5", "--iterations", "1", "--candidates", "2", "--envs", "4", "--quiet",
+        "--final-steps", "0"]
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,8 @@ from vid2reward.agent.training_backend import RAY_ADDRESS_ENV, chosen_ray_addres
 from vid2reward.sim.errors import UserError
 
 EXPERT = Path(examples.__file__).parent / "demo_expert_hopper.mp4"
-TINY = ["--env", "Hopper-v5", "--iterations", "1", "--candidates", "2", "--envs", "4", "--quiet"]
+TINY = ["--env", "Hopper-v5", "--iterations", "1", "--candidates", "2", "--envs", "4", "--quiet",
+        "--final-steps", "0"]
 HEAD = """
 import sys
 from vid2reward.agent.ray_training import RayTraining

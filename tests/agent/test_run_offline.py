@@ -20,7 +20,8 @@ from vid2reward.agent.run_log import read_events
 from vid2reward.agent.trace.load import load_trace
 from vid2reward.agent.trace.view import render_trace
 
-TINY = ["--env", "Hopper-v5", "--candidates", "2", "--steps", "2048", "--envs", "4", "--quiet"]
+TINY = ["--env", "Hopper-v5", "--candidates", "2", "--steps", "2048", "--envs", "4", "--quiet",
+        "--final-steps", "0"]
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +139,8 @@ def test_a_sideways_walker_gets_a_sideways_reward(tmp_path):
     truth = json.loads(clip.with_suffix(".json").read_text())["state_metrics"]["lateral_velocity"]
     out = tmp_path / "ant"
     code = main(["run", "--video", str(clip), "--iterations", "2", "--out", str(out),
-                 "--env", "Ant-v5", "--candidates", "2", "--steps", "2048", "--envs", "4", "--quiet"])
+                 "--env", "Ant-v5", "--candidates", "2", "--steps", "2048", "--envs", "4", "--quiet",
+                 "--final-steps", "0"])
     assert code == 0
     probe = json.loads((out / "expert" / "direction_probe.json").read_text())
     assert len(probe["readings"]) == 5 and probe["points"]["lateral_velocity"]
