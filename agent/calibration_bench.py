@@ -78,7 +78,7 @@ def calibration_accuracy(task: str, policies: list[Path], *, random_episodes: in
         probes = len(readings_of_probes)
     calibration = fit_calibration(pairs, expert["features"],
                                   length_to_size(details["body_length_px"], details.get("body_size_px", 0.0)),
-                                  clips)
+                                  clips, upright=get_spec(env_id).upright)
     readings = []
     for spec in QUANTITIES:
         quantity = spec.quantity

@@ -57,6 +57,10 @@ class EnvSpec:
     ends_on_fall: bool = True
     """Whether an unhealthy body (fallen, flipped) ends the episode; False for HalfCheetah,
     which has no health, so a reward for staying alive means nothing there."""
+    upright: bool = True
+    """Whether the torso stands vertical on the legs (Hopper, Walker2d, Humanoid). A body that
+    carries it horizontally (HalfCheetah, Ant) has no upper body in its silhouette, so the
+    image's tilt says nothing of its pitch."""
 
     @property
     def body_length(self) -> float:
@@ -105,7 +109,7 @@ ENV_SPECS: dict[str, EnvSpec] = {
             planar=True, torso_body="torso",
             foot_geoms={"back_foot": "bfoot", "front_foot": "ffoot"},
             forward_from="root_qpos", typical_height=(0.3, 0.8),
-            camera_distance=4.0, ends_on_fall=False,
+            camera_distance=4.0, ends_on_fall=False, upright=False,
         ),
         EnvSpec(
             env_id="Ant-v5",
@@ -117,7 +121,7 @@ ENV_SPECS: dict[str, EnvSpec] = {
             foot_geoms={"front_left_foot": "left_ankle_geom", "front_right_foot": "right_ankle_geom",
                         "back_left_foot": "third_ankle_geom", "back_right_foot": "fourth_ankle_geom"},
             forward_from="torso_xpos", typical_height=(0.3, 0.9),
-            camera_distance=5.0,
+            camera_distance=5.0, upright=False,
         ),
         EnvSpec(
             env_id="Humanoid-v5",

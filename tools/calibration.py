@@ -31,9 +31,10 @@ cadence_hz (Hz)           cadence_hz               cadence of torso_height     y
 yaw_rate (rad/s)          turning_rate             mean yaw_rate               y = a x (per clip)
 ========================  ======================  ==========================  =================
 
-A fit is used when it rests on enough points, explains enough of the variance (R²) and, for
-speed, height and lean, scatters less than a tolerance around its line (QuantitySpec.tolerance:
-0.1 m/s, 5 cm, 0.05 rad).
+A fit is used when it rests on enough points, explains enough of the variance (R²), for
+speed, height and lean scatters less than a tolerance around its line (QuantitySpec.tolerance:
+0.1 m/s, 5 cm, 0.05 rad), reads the expert within the learners' pixel range where it has an
+intercept (``EXTRAPOLATION``), and, for the lean, the body stands upright (``EnvSpec.upright``).
 
 A learner that never walked sideways or turned gives no points for those two; the probe clips
 of a 3D body (``tools/direction_probe.py``: the body carried along known directions) do.
@@ -98,6 +99,8 @@ class QuantitySpec:
     """Seconds per paired window (per-window quantities)."""
     length: bool = False
     """The pixel feature is a length in L (converted to body sizes before fitting)."""
+    upright_only: bool = False
+    """The pixel feature measures the quantity only on an upright body (``EnvSpec.upright``)."""
     tolerance: float | None = None
     """The largest residual (in ``unit``) at which the fit is used: points scattered wider
     than this around the line read the expert too coarsely to set a target. None: no bound."""
@@ -112,11 +115,10 @@ QUANTITIES: tuple[QuantitySpec, ...] = (
                  length=True, tolerance=0.05),
     # The image's tilt is the upper body's lean from vertical: on an upright body (Hopper,
     # Walker2d) it follows the torso's pitch within 0.01-0.02 rad; on a horizontal one
-    # (HalfCheetah) the silhouette's "upper body" is a changing mix of back and legs, and the
-    # points scatter by 0.1-0.16 rad around a line that read a level expert (0.09 rad) as
-    # -1.0 to +0.68 rad. The tolerance keeps such a reading from becoming a lean target.
+    # (HalfCheetah) the silhouette's "upper body" is a changing mix of back and legs: fits with
+    # R² 0.84-0.97 read a level expert (0.09 rad) as -1.0 to +0.68 rad, and set lean targets.
     QuantitySpec("torso_pitch", "torso_pitch", "tilt_deg", "rad", intercept=True,
-                 tolerance=0.05),
+                 upright_only=True, tolerance=0.05),
     QuantitySpec("torso_height_std", "torso_height_std", "vertical_oscillation", "m",
                  intercept=False, per_clip=True, length=True),
     QuantitySpec("cadence_hz", "cadence_hz", "cadence_hz", "Hz", intercept=False, per_clip=True,
@@ -294,9 +296,12 @@ class Calibration:
 
 
 def fit_calibration(pairs: CalibrationPairs, expert: Mapping[str, float], expert_to_size: float,
-                    clips: int, min_points: int = MIN_POINTS, min_r2: float = MIN_R2) -> Calibration:
+                    clips: int, min_points: int = MIN_POINTS, min_r2: float = MIN_R2,
+                    upright: bool = True) -> Calibration:
     """Fit every quantity with points and read the expert's pixel features (``expert``, in the
     pixel features' own units; ``expert_to_size`` its clip's :func:`length_to_size`) through it.
+    ``upright``: the body's ``EnvSpec.upright`` (a horizontal body's upright-only fits are
+    kept for the record, not used).
 
     A per-clip quantity (cadence, bob) has one point per clip; it is usable from 2 clips on.
     Cadence is in Hz on both sides, so its fit is a check that the pixels count the same
@@ -338,6 +343,9 @@ def fit_calibration(pairs: CalibrationPairs, expert: Mapping[str, float], expert
                 fit.usable = False
                 fit.note = (f"the expert's {fit.expert_pixel:.3g} is outside the learners' "
                             f"{x.min():.3g}..{x.max():.3g}")
+        if spec.upright_only and not upright:
+            fit.usable = False
+            fit.note = f"{spec.feature} is an upright body's lean, not this body's {spec.quantity}"
         if spec.same_unit:
             # Hz are Hz: the pixels' own reading is used; the fit is kept only as a check. On
             # learner clips (falls, shuffles) it did not carry over to the expert: hopper-steady's

@@ -102,8 +102,9 @@ def calibrate(ctx: RunContext, iteration: int, expert: ExpertView) -> Calibratio
     probe = direction_probe(ctx)
     if probe is not None:
         pairs.extend(CalibrationPairs(points=probe["points"]))
-    calibration = with_person_speed(fit_calibration(pairs, expert.features, expert.body_to_size, clips),
-                                    ctx.record.expert_measured() or {}, ctx.config.env_id)
+    fitted = fit_calibration(pairs, expert.features, expert.body_to_size, clips,
+                             upright=get_spec(ctx.config.env_id).upright)
+    calibration = with_person_speed(fitted, ctx.record.expert_measured() or {}, ctx.config.env_id)
     ctx.record.write_calibration(iteration, calibration.to_dict())
     ctx.emit(Calibrated(iteration=iteration, clips=clips,
                         probe_clips=len(probe["readings"]) if probe is not None else 0,

@@ -98,6 +98,15 @@ def test_a_line_with_an_intercept_does_not_read_an_expert_far_outside_its_points
     assert fit_calibration(speed, {"forward_speed": 3.0}, 1.0, clips=6).fits["forward_velocity"].usable
 
 
+def test_a_horizontal_bodys_tilt_does_not_read_its_pitch():
+    tilt = np.linspace(-10.0, 10.0, 20)
+    pairs = CalibrationPairs(points={"torso_pitch": np.c_[tilt, 0.017 * tilt + 0.1].tolist()})
+    assert fit_calibration(pairs, {"tilt_deg": 2.0}, 1.0, clips=6).fits["torso_pitch"].usable
+    lying = fit_calibration(pairs, {"tilt_deg": 2.0}, 1.0, clips=6, upright=False).fits["torso_pitch"]
+    assert not lying.usable and "upright body's lean" in lying.note
+    assert lying.expert_value == pytest.approx(0.134)  # kept for the record
+
+
 def test_calibration_round_trips_through_json():
     pairs = CalibrationPairs(points={"torso_pitch": [[x, 0.02 * x + 0.01] for x in range(8)]})
     cal = fit_calibration(pairs, {"tilt_deg": 4.0}, 1.0, clips=1)
