@@ -31,6 +31,7 @@ CALIBRATED_TARGETS: dict[str, tuple[str, str]] = {
     "torso_pitch": ("lean", "lean_target"),
     "lateral_velocity": ("sideways", "lateral_target"),
     "yaw_rate": ("turn", "turn_target"),
+    "torso_height_std": ("bob_clock", "bob_std"),
 }
 """Calibrated quantity (``tools/calibration.py``) -> the (term, target) it sets."""
 CALIBRATED_SPREAD = 0.25
@@ -103,6 +104,11 @@ class NumericEngineer:
             if "pose_hip_range_deg" in expert:  # hips in antiphase: their difference swings +- one range
                 weights["clock_amplitude"] = _clip_param("clock_amplitude",
                                                          math.radians(expert["pose_hip_range_deg"]))
+        elif expert.get("cadence_hz", 0.0) > 0:  # any other body's bob (0: no rhythm seen)
+            terms.append("bob_clock")
+            weights.update(default_params(["bob_clock"]))
+            weights["gait_clock_hz"] = _clip_param("gait_clock_hz", expert["cadence_hz"])
+            weights["bob_std"] = _clip_param("bob_std", expert.get("vertical_oscillation", 0.0) * body)
         centre = CandidatePlan(terms, weights)
         edits = [RewardEdit(op="add", component=t, addresses=sorted(
             {f for effects in TERMS[t].moves.values() for f in effects}),
@@ -195,8 +201,8 @@ class NumericEngineer:
                 continue
             value = _clip_param(param, float(calibrated[quantity]))
             if term not in centre.terms:
-                if abs(value - param_spec(param).default) < param_spec(param).scale:
-                    continue  # the default is close enough: no new term for it
+                if abs(value - param_spec(param).default) < param_spec(param).scale or _clocked(term):
+                    continue  # the default is close enough, or the term needs the draft's clock
                 centre.terms.append(term)
                 centre.weights.update(default_params([term]))
                 edits.append(RewardEdit(op="add", component=term, addresses=[],
@@ -232,7 +238,8 @@ class NumericEngineer:
                 continue
             want = +1 if delta.direction == "increase" else -1
             for t in TERMS.values():
-                if t.name in active or t.name in added or (t.needs_3d and self.spec.planar):
+                if (t.name in active or t.name in added or (t.needs_3d and self.spec.planar)
+                        or _clocked(t.name)):  # a clock is set from the expert in the draft
                     continue
                 signs = [eff[delta.feature] for eff in t.moves.values() if delta.feature in eff]
                 if signs and (signs[0] == want or t.params[next(iter(t.params))].kind == "target"):
@@ -334,6 +341,12 @@ def _to_search(name: str, value: float) -> float:
 def _from_search(name: str, theta: float) -> float:
     spec = param_spec(name)
     return math.exp(theta * spec.scale) if spec.kind == "weight" else theta * spec.scale
+
+
+def _clocked(term: str) -> bool:
+    """Whether a term follows the gait clock (its frequency comes from the expert's cadence
+    when drafting; a term added later would bring the default clock)."""
+    return any(p.kind == "clock" for p in TERMS[term].params.values())
 
 
 def _clip_param(name: str, value: float) -> float:
