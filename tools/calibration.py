@@ -250,8 +250,9 @@ class QuantityFit:
     expert_value: float | None = None
     """The expert's value of the quantity: ``slope * expert_pixel + intercept``."""
     note: str = ""
-    """"identity...": a same-unit quantity, read as the pixels give it (see QuantitySpec);
-    "residual above ...": a fit too scattered to use (``QuantitySpec.tolerance``)."""
+    """How the fit is read, or why it is not used: "identity..." (a same-unit quantity, read as
+    the pixels give it), "residual above ..." (``QuantitySpec.tolerance``), "... outside the
+    learners' ..." (``EXTRAPOLATION``), "... an upright body's lean ..." (``upright_only``)."""
 
     def apply(self, pixel: float) -> float:
         """The quantity a pixel value stands for."""
