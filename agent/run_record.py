@@ -39,10 +39,11 @@ TRAINED_FILES = ("policy.zip", "vecnormalize.pkl", "metrics.json", "train_key.js
 """What one training leaves in a candidate directory (copied when a training is reused)."""
 BEST_FILES = ("reward.py", "policy.zip", "vecnormalize.pkl", "clip.mp4", "sheet.png",
               "metrics.json", "evaluation.json", "feedback.json", "state_metrics.json")
-FINAL_FILES = ("policy.zip", "vecnormalize.pkl", "clip.mp4", "sheet.png", "metrics.json",
-               "state_metrics.json")
-"""What the final training replaces in ``best/``: the policy and what shows it.
-evaluation.json and feedback.json stay the critic's view of the search candidate."""
+FINAL_FILES = ("reward.py", "policy.zip", "vecnormalize.pkl", "clip.mp4", "sheet.png",
+               "metrics.json", "state_metrics.json")
+"""What the final training replaces in ``best/``: the program it trained (the winner's, or the
+engineer's update of it), the policy and what shows it. evaluation.json and feedback.json stay
+the critic's view of the search candidate."""
 
 
 def candidate_id(iteration: int, index: int) -> str:

@@ -141,3 +141,9 @@ class Engineer(Protocol):
                 audits: list[EditAudit]) -> EngineerAnswer:
         """The next iteration's programs, answering ``feedback`` (None without a video critic)."""
         ...
+
+    def final_program(self, brief: EngineerBrief, winner: CandidateView) -> ProgramDraft | None:
+        """The program the run hands out, trained from scratch after the search: the winner
+        updated with what the run measured since it was written (``brief.calibrated``), or
+        None for the winner as it is."""
+        ...

@@ -140,6 +140,10 @@ class LLMEngineer:
                     "The critic reported no deltas: addresses name the behaviours each edit keeps or refines.")
         return self._answer(brief, task, rule, feedback=feedback, base=base)
 
+    def final_program(self, brief: EngineerBrief, winner: CandidateView) -> ProgramDraft | None:
+        """The winner as it is: the model saw the calibration while it wrote its programs."""
+        return None
+
     def repair(self, brief: EngineerBrief, source: str, report: str) -> str:
         """A fixed version of ``source`` (``report`` says why its test failed)."""
         ws = self._workspace(brief, draft=source)

@@ -188,18 +188,30 @@ class NumericEngineer:
         return Proposal([], [self._perturb(centre, radius / 2, rng) for _ in range(k)],
                         notes={"radius": radius, "base": best.candidate_id, "mode": "explore"})
 
+    def calibrated_plan(self, plan: CandidatePlan, calibrated: Mapping[str, float],
+                        ) -> tuple[CandidatePlan, list[RewardEdit]] | None:
+        """``plan`` with its terms' targets set to the calibrated expert (no term added: the
+        plan was judged with these terms), and the edits that did it; None when none moves."""
+        update = CandidatePlan(list(plan.terms), dict(plan.weights))
+        edits: list[RewardEdit] = []
+        self._set_calibrated_targets(update, dict(plan.weights), calibrated, edits, add_terms=False)
+        edits = [e for e in edits if e.op == "reweight"]
+        return (update, edits) if edits else None
+
     # -- pieces -------------------------------------------------------------------------
     def _set_calibrated_targets(self, centre: CandidatePlan, before: dict[str, float],
                                 calibrated: Mapping[str, float],
-                                edits: list[RewardEdit]) -> set[str]:
-        """Set each target a calibrated quantity measures (adding its term when the expert
-        differs from the term's default); the targets set (held nearly still in the
-        perturbations)."""
+                                edits: list[RewardEdit], add_terms: bool = True) -> set[str]:
+        """Set each target a calibrated quantity measures (adding its term, if ``add_terms``,
+        when the expert differs from the term's default); the targets set (held nearly still
+        in the perturbations)."""
         fixed: set[str] = set()
         for quantity, (term, param) in CALIBRATED_TARGETS.items():
             if quantity not in calibrated or (TERMS[term].needs_3d and self.spec.planar):
                 continue
             value = _clip_param(param, float(calibrated[quantity]))
+            if term not in centre.terms and not add_terms:
+                continue
             if term not in centre.terms:
                 if abs(value - param_spec(param).default) < param_spec(param).scale or _clocked(term):
                     continue  # the default is close enough, or the term needs the draft's clock

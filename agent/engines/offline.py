@@ -103,6 +103,23 @@ class OfflineEngineer:
                                             brief.candidates, run_best, audits, calibrated)
         return self._answer(proposal, brief.iteration + 1)
 
+    def final_program(self, brief: EngineerBrief, winner: CandidateView) -> ProgramDraft | None:
+        """The winner with the targets the run's last calibration measured (a winner from an
+        early iteration was written before the learner clips could read the expert in
+        physical units); None when it has no plan or they change nothing."""
+        if winner.plan is None:
+            return None
+        calibrated = {q: float(fit["value"]) for q, fit in brief.calibrated.items()}
+        update = self.numeric.calibrated_plan(CandidatePlan(**winner.plan), calibrated)
+        if update is None:
+            return None
+        plan, edits = update
+        changes = "; ".join(f"{e.component} {e.old_value:.3g} -> {e.new_value:.3g}" for e in edits)
+        header = (f"Reward program by vid2reward's offline engineer: {winner.id}'s, with the "
+                  f"targets of the run's last calibration ({changes}).")
+        return ProgramDraft(source=write_program(plan.terms, plan.weights, header),
+                            plan={"terms": plan.terms, "weights": plan.weights})
+
     @staticmethod
     def _answer(proposal: Proposal, iteration: int) -> EngineerAnswer:
         programs = []

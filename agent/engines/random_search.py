@@ -13,7 +13,13 @@ import math
 
 import numpy as np
 
-from vid2reward.agent.engines.base import EngineerAnswer, EngineerBrief, EventSink, ProgramDraft
+from vid2reward.agent.engines.base import (
+    CandidateView,
+    EngineerAnswer,
+    EngineerBrief,
+    EventSink,
+    ProgramDraft,
+)
 from vid2reward.agent.engines.reward_terms import TERMS, fallback_program, write_program
 from vid2reward.agent.messages import EditAudit, VisualFeedback
 from vid2reward.sim.envs import get_spec
@@ -52,6 +58,10 @@ class RandomSearchEngineer:
                 audits: list[EditAudit]) -> EngineerAnswer:
         """The next iteration: K new random programs (feedback is ignored on purpose)."""
         return self._random(brief.candidates, brief.iteration + 1)
+
+    def final_program(self, brief: EngineerBrief, winner: CandidateView) -> ProgramDraft | None:
+        """The winner as it is: random search's programs never use what the video measures."""
+        return None
 
     def _random(self, k: int, iteration: int) -> EngineerAnswer:
         rng = np.random.default_rng([self.seed, iteration, 7])

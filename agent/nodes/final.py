@@ -6,7 +6,10 @@ Search candidates are trained briefly (their job is to rank rewards); a policy a
 keep needs more. The final training starts from a fresh policy rather than the candidate's, so
 it also verifies what the run hands out: the reward itself, trained from nothing, must produce
 the behaviour (a warm start could carry a lucky candidate's policy past a reward that does not
-teach it). It is measured honestly (sim/evaluation.py: seeded full-length episodes, falls counted). Its
+teach it). It is measured honestly (sim/evaluation.py: seeded full-length episodes, falls counted). The
+engineer may first bring the winner up to date with what the run measured after it was
+written (the offline engineer: the last calibration's targets; see ``Engineer.final_program``);
+final/reward.py is the program trained, and best/ hands it out with its policy. Its
 output lives in ``final/``; ``final/train_key.json``, written last, marks it complete, so a
 resumed run never trains it twice.
 """
@@ -18,11 +21,13 @@ from typing import Any
 
 from vid2reward.agent.context import RunContext
 from vid2reward.agent.nodes.expert import learner_pose
+from vid2reward.agent.nodes.programs import brief
 from vid2reward.agent.state import RunState
 from vid2reward.sim.envs import steps_for_seconds
 from vid2reward.sim.evaluation import summarise
 from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.render import write_clip_and_sheet
+from vid2reward.sim.reward import RewardProgram
 from vid2reward.sim.rollout import load_policy, run_episodes
 from vid2reward.sim.train import TrainConfig
 from vid2reward.tools.reward_sandbox import sandboxed_program
@@ -48,12 +53,13 @@ def train_final(state: RunState, ctx: RunContext) -> dict[str, Any]:
         return {}
     record = ctx.record
     config = final_config(ctx)
-    key = json.loads(json.dumps({"candidate": best["id"], **config.cache_key()}))
+    program, update = final_program(state, ctx, best["id"])
+    key = json.loads(json.dumps({"candidate": best["id"], "reward_sha256": program.sha256,
+                                 **config.cache_key()}))
     if record.final_done(key):
         ctx.note(f"final training of {best['id']} already done")
         return {}
     ctx.stop.check()  # a safe point: nothing of the final training exists yet
-    program = sandboxed_program(record.program_path(best["id"]))
     on_progress = None
     if ctx.progress is not None:
         progress = ctx.progress
@@ -64,11 +70,22 @@ def train_final(state: RunState, ctx: RunContext) -> dict[str, Any]:
         return {}
     evaluation = _render_and_measure(ctx)
     record.write_final({"candidate": best["id"], "steps": result.metrics["steps"],
-                        "wall_seconds": result.metrics["wall_seconds"], "evaluation": evaluation},
-                       key)
-    ctx.note(f"final training of {best['id']}'s reward from scratch: {result.metrics['steps']:,} steps; "
+                        "wall_seconds": result.metrics["wall_seconds"], "evaluation": evaluation,
+                        **({"updated": update} if update else {})}, key)
+    ctx.note(f"final training of {best['id']}'s reward{' (updated)' if update else ''} from "
+             f"scratch: {result.metrics['steps']:,} steps; "
              f"fell in {evaluation['fall_rate']:.0%} of {evaluation['episodes']} episodes")
     return {}
+
+
+def final_program(state: RunState, ctx: RunContext, winner: str) -> tuple[RewardProgram, str | None]:
+    """The program the final training trains: the engineer's update of the winner, or the
+    winner's own; and the update's header line (None: the winner as it is)."""
+    view = ctx.record.candidate_view(winner)
+    draft = ctx.engineer.final_program(brief(state, ctx, state.get("iteration", view.iteration)), view)
+    if draft is None:
+        return sandboxed_program(ctx.record.program_path(winner)), None
+    return sandboxed_program(draft.source, name="final/reward.py"), draft.source.splitlines()[0].strip('"')
 
 
 def _render_and_measure(ctx: RunContext) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from stable_baselines3 import PPO
 
 import vid2reward.examples as examples
 from vid2reward.agent.cli import main
+from vid2reward.sim.reward import program_sha256
 
 TINY = ["--env", "Hopper-v5", "--candidates", "2", "--steps", "2048", "--envs", "4", "--quiet",
         "--iterations", "1"]
@@ -33,8 +34,16 @@ def test_final_training_retrains_the_winning_reward_and_fills_best(tmp_path, exp
     assert (out / "best" / "policy.zip").read_bytes() == (out / "final" / "policy.zip").read_bytes()
     metrics = json.loads((out / "best" / "metrics.json").read_text())
     candidate = json.loads((out / summary["best_candidate_id"] / "metrics.json").read_text())
-    # the winner's reward, from scratch: same program, no warm start, a policy of its own
-    assert metrics["reward_sha256"] == candidate["reward_sha256"]
+    # the winner's reward (or the engineer's update of it), from scratch, handed out with its
+    # policy: no warm start, a policy of its own
+    handed_out = (out / "best" / "reward.py").read_text()
+    assert handed_out == (out / "final" / "reward.py").read_text()
+    assert metrics["reward_sha256"] == program_sha256(handed_out)
+    if "updated" in final:
+        assert "the run's last calibration" in final["updated"]
+        assert metrics["reward_sha256"] != candidate["reward_sha256"]
+    else:
+        assert metrics["reward_sha256"] == candidate["reward_sha256"]
     assert metrics["config"]["init_from"] is None
     cand = PPO.load(out / summary["best_candidate_id"] / "policy.zip", device="cpu")
     best = PPO.load(out / "best" / "policy.zip", device="cpu")
