@@ -151,6 +151,8 @@ def final_lines(trace: RunTrace) -> list[str]:
             f"{num(ev.get('env_return_mean'), '.1f')} ± {num(ev.get('env_return_std'), '.1f')}, "
             f"episode length {num(ev.get('length_mean'), '.0f')} of {ev.get('max_steps', '-')}, "
             f"fell in {ev.get('fall_rate', 0.0):.0%} of {ev.get('episodes', '-')} episodes")
+        if ft.get("updated"):  # type: ignore[union-attr]
+            lines.append(f"its program: {ft['updated']}")  # type: ignore[index]
     else:
         lines.append("no final training (run with --final-steps N to train the best reward on "
                      "and evaluate it)")

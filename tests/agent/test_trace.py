@@ -286,7 +286,9 @@ def test_html_ends_with_the_final_result(run_dir, tmp_path):
         "best_candidate_id": "iter-002/cand-00", "best_similarity": 0.67, "stop_reason": "all 2 iterations done",
         "final_training": {"steps": 300000, "wall_seconds": 600.0, "evaluation": {
             "episodes": 5, "env_return_mean": 1234.5, "env_return_std": 10.0, "length_mean": 980.0,
-            "length_std": 5.0, "max_steps": 1000, "fall_rate": 0.2}}}))
+            "length_std": 5.0, "max_steps": 1000, "fall_rate": 0.2},
+        "updated": "iter-002/cand-00's, with the targets of the run's last calibration "
+                   "(speed_target -2.5 -> -3.9)."}}))
     html = export_html(load_trace(run_dir), tmp_path / "t.html").read_text(encoding="utf-8")
     assert html.rindex("<h2") == html.index("<h2 id='result'>final result</h2>")  # the last section
     result = html[html.index("id='result'"):]
@@ -294,8 +296,10 @@ def test_html_ends_with_the_final_result(run_dir, tmp_path):
     assert "<svg" in result and "<polyline" in result  # the similarity curve
     assert "fell in 20% of 5 episodes" in result and "1234.5" in result
     assert "0.670" in result and "visible difference" in result  # the scale explained
+    assert "its program: iter-002/cand-00&#x27;s, with the targets" in result
     text = rendered_text(load_trace(run_dir))
-    assert text.rstrip().endswith("fell in 20% of 5 episodes")
+    assert "fell in 20% of 5 episodes" in text
+    assert text.rstrip().endswith("(speed_target -2.5 -> -3.9).")
 
 
 def test_cli_json_round_trips(run_dir, capsys):
