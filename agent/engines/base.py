@@ -87,6 +87,10 @@ class EngineerBrief:
     (``tools/calibration.py``): quantity -> {value, unit, feature, points, r2, residual}; only
     fits good enough to use. Empty before the first clips."""
 
+    def calibrated_values(self) -> dict[str, float]:
+        """The calibrated expert as quantity -> value (in its unit)."""
+        return {q: float(fit["value"]) for q, fit in self.calibrated.items()}
+
 
 class EventSink(Protocol):
     """Where an engine reports what it did: the run context (``RunContext`` has these three

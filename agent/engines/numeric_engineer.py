@@ -195,7 +195,6 @@ class NumericEngineer:
         update = CandidatePlan(list(plan.terms), dict(plan.weights))
         edits: list[RewardEdit] = []
         self._set_calibrated_targets(update, dict(plan.weights), calibrated, edits, add_terms=False)
-        edits = [e for e in edits if e.op == "reweight"]
         return (update, edits) if edits else None
 
     # -- pieces -------------------------------------------------------------------------
@@ -210,11 +209,10 @@ class NumericEngineer:
             if quantity not in calibrated or (TERMS[term].needs_3d and self.spec.planar):
                 continue
             value = _clip_param(param, float(calibrated[quantity]))
-            if term not in centre.terms and not add_terms:
-                continue
             if term not in centre.terms:
-                if abs(value - param_spec(param).default) < param_spec(param).scale or _clocked(term):
-                    continue  # the default is close enough, or the term needs the draft's clock
+                if (not add_terms or _clocked(term)
+                        or abs(value - param_spec(param).default) < param_spec(param).scale):
+                    continue  # not asked to add, the term needs the draft's clock, or the default is close
                 centre.terms.append(term)
                 centre.weights.update(default_params([term]))
                 edits.append(RewardEdit(op="add", component=term, addresses=[],

@@ -98,7 +98,7 @@ class OfflineEngineer:
             proposal = self.numeric.explore(observations, brief.iteration + 1, brief.candidates,
                                             run_best)
         else:
-            calibrated = {q: float(fit["value"]) for q, fit in brief.calibrated.items()}
+            calibrated = brief.calibrated_values()
             proposal = self.numeric.propose(observations, feedback, brief.iteration + 1,
                                             brief.candidates, run_best, audits, calibrated)
         return self._answer(proposal, brief.iteration + 1)
@@ -109,7 +109,7 @@ class OfflineEngineer:
         physical units); None when it has no plan or they change nothing."""
         if winner.plan is None:
             return None
-        calibrated = {q: float(fit["value"]) for q, fit in brief.calibrated.items()}
+        calibrated = brief.calibrated_values()
         update = self.numeric.calibrated_plan(CandidatePlan(**winner.plan), calibrated)
         if update is None:
             return None
