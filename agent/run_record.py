@@ -460,18 +460,27 @@ class RunRecord:
         return self.root / "final"
 
     @property
-    def final_clip(self) -> Path:
-        """final/clip.mp4: the final policy's clip."""
-        return self.final_dir / "clip.mp4"
+    def final_winner_dir(self) -> Path:
+        """final/winner/: the winner's own program trained the same way, when the final
+        training verified an update of it."""
+        return self.final_dir / "winner"
 
-    @property
-    def final_sheet(self) -> Path:
-        """final/sheet.png: its contact sheet."""
-        return self.final_dir / "sheet.png"
+    def write_final_state_metrics(self, directory: Path, metrics: dict[str, Any]) -> None:
+        """Simulator-state behaviour metrics of the clip of a final policy (in ``directory``)."""
+        write_json(directory / "state_metrics.json", metrics)
 
-    def write_final_state_metrics(self, metrics: dict[str, Any]) -> None:
-        """Simulator-state behaviour metrics of the final policy's clip."""
-        write_json(self.final_dir / "state_metrics.json", metrics)
+    def hand_out_final_winner(self) -> None:
+        """Make final/winner/'s policy the final one: final/'s (the update's) files move to
+        final/update/ and final/winner/'s are copied into final/."""
+        update_dir = self.final_dir / "update"
+        shutil.rmtree(update_dir, ignore_errors=True)
+        update_dir.mkdir()
+        for name in (*FINAL_FILES, "final.json"):
+            if (self.final_dir / name).is_file():
+                shutil.move(self.final_dir / name, update_dir / name)
+        for name in FINAL_FILES:
+            if (self.final_winner_dir / name).is_file():
+                shutil.copy2(self.final_winner_dir / name, self.final_dir / name)
 
     def final_done(self, key: dict[str, Any]) -> bool:
         """Whether final/ holds a finished final training with exactly this key."""

@@ -9,14 +9,19 @@ the behaviour (a warm start could carry a lucky candidate's policy past a reward
 teach it). It is measured honestly (sim/evaluation.py: seeded full-length episodes, falls counted). The
 engineer may first bring the winner up to date with what the run measured after it was
 written (the offline engineer: the last calibration's targets; see ``Engineer.final_program``);
-final/reward.py is the program trained, and best/ hands it out with its policy. Its
-output lives in ``final/``; ``final/train_key.json``, written last, marks it complete, so a
-resumed run never trains it twice.
+final/reward.py is the program trained, and best/ hands it out with its policy. An update is
+verified: if its policy falls, the winner's own program is trained the same way (in
+``final/winner/``) and whichever falls in fewer episodes is handed out — calibrated targets can
+ask a body for more than it learns to do upright in the final budget (a hopper asked to hop
+faster folds), and a fall is what a user can least use. Its output lives in ``final/``;
+``final/train_key.json``, written last, marks it complete, so a resumed run never trains it
+twice.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from vid2reward.agent.context import RunContext
@@ -29,7 +34,7 @@ from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.render import write_clip_and_sheet
 from vid2reward.sim.reward import RewardProgram
 from vid2reward.sim.rollout import load_policy, run_episodes
-from vid2reward.sim.train import TrainConfig
+from vid2reward.sim.train import ProgressFn, TrainConfig
 from vid2reward.tools.reward_sandbox import sandboxed_program
 from vid2reward.tools.reward_training import train_sandboxed
 
@@ -68,14 +73,56 @@ def train_final(state: RunState, ctx: RunContext) -> dict[str, Any]:
     if result.status == "failed":
         ctx.note(f"final training failed: {result.metrics['failure']}; best/ keeps the candidate")
         return {}
-    evaluation = _render_and_measure(ctx)
-    record.write_final({"candidate": best["id"], "steps": result.metrics["steps"],
-                        "wall_seconds": result.metrics["wall_seconds"], "evaluation": evaluation,
-                        **({"updated": update} if update else {})}, key)
-    ctx.note(f"final training of {best['id']}'s reward{' (updated)' if update else ''} from "
-             f"scratch: {result.metrics['steps']:,} steps; "
-             f"fell in {evaluation['fall_rate']:.0%} of {evaluation['episodes']} episodes")
+    evaluation = _render_and_measure(ctx, record.final_dir)
+    summary: dict[str, Any] = {"candidate": best["id"], "steps": result.metrics["steps"],
+                               "wall_seconds": result.metrics["wall_seconds"],
+                               "evaluation": evaluation, **({"updated": update} if update else {})}
+    if update and evaluation["fall_rate"] > 0:
+        summary = _verify_update(ctx, config, best["id"], summary, on_progress)
+    record.write_final(summary, key)
+    ev = summary["evaluation"]
+    ctx.note(f"final training of {best['id']}'s reward{' (updated)' if 'updated' in summary else ''} "
+             f"from scratch: {summary['steps']:,} steps; "
+             f"fell in {ev['fall_rate']:.0%} of {ev['episodes']} episodes")
     return {}
+
+
+def handed_out(update: dict[str, Any], winner: dict[str, Any]) -> str:
+    """Which final policy a run hands out, from two evaluations: the one that falls in fewer
+    episodes; on a tie the update (it carries what the run measured last)."""
+    return "winner" if winner["fall_rate"] < update["fall_rate"] else "update"
+
+
+def _verify_update(ctx: RunContext, config: TrainConfig, winner: str, summary: dict[str, Any],
+                   on_progress: ProgressFn | None) -> dict[str, Any]:
+    """Train the winner's own program as well (``final/winner/``) and hand out whichever of the
+    two falls less; the other's files stay beside it (``final/update/`` or ``final/winner/``).
+    Returns the final summary of the one handed out, with both evaluations."""
+    record = ctx.record
+    own_dir = record.final_winner_dir  # inside final/, which the update's training replaced
+    ctx.note(f"the updated reward's policy fell in {summary['evaluation']['fall_rate']:.0%} of "
+             f"episodes; training {winner}'s own reward to compare")
+    result = train_sandboxed(config, sandboxed_program(record.program_path(winner)), own_dir,
+                             on_progress=on_progress)
+    if result.status == "failed":
+        ctx.note(f"the winner's own reward failed to train: {result.metrics['failure']}")
+        return summary
+    own = _render_and_measure(ctx, own_dir)
+    choice = handed_out(summary["evaluation"], own)
+    verification = {"update": _brief_evaluation(summary["evaluation"]),
+                    "winner": _brief_evaluation(own), "handed_out": choice,
+                    "update_program": summary.get("updated")}
+    if choice == "update":
+        return {**summary, "verification": verification}
+    record.hand_out_final_winner()  # the winner's own program falls less
+    return {"candidate": winner, "steps": result.metrics["steps"],
+            "wall_seconds": summary["wall_seconds"] + result.metrics["wall_seconds"],
+            "evaluation": own, "verification": verification}
+
+
+def _brief_evaluation(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """What the verification compares, for final.json and the trace."""
+    return {k: evaluation[k] for k in ("fall_rate", "episodes", "length_mean", "env_return_mean")}
 
 
 def final_program(state: RunState, ctx: RunContext, winner: str) -> tuple[RewardProgram, str | None]:
@@ -88,17 +135,17 @@ def final_program(state: RunState, ctx: RunContext, winner: str) -> tuple[Reward
     return sandboxed_program(draft.source, name="final/reward.py"), draft.source.splitlines()[0].strip('"')
 
 
-def _render_and_measure(ctx: RunContext) -> dict[str, Any]:
-    """The final policy's clip and sheet (like a candidate's), its state metrics, and an honest
-    evaluation over full-length seeded episodes."""
+def _render_and_measure(ctx: RunContext, directory: Path) -> dict[str, Any]:
+    """A final policy's clip and sheet (like a candidate's), its state metrics, and an honest
+    evaluation over full-length seeded episodes; ``directory`` holds the policy."""
     cfg = ctx.config
-    policy = load_policy(ctx.record.final_dir, cfg.env_id)
+    policy = load_policy(directory, cfg.env_id)
     clip_steps = steps_for_seconds(cfg.env_id, cfg.clip_seconds)
     shown = run_episodes(cfg.env_id, policy, episodes=1, seed=cfg.seed + 1000,
                          max_steps=clip_steps, render_size=cfg.render_size)
     ep = shown[0]
-    write_clip_and_sheet(ep.frames, ep.fps, ctx.record.final_clip, ctx.record.final_sheet)
-    ctx.record.write_final_state_metrics(behaviour_metrics(shown).to_dict())
+    write_clip_and_sheet(ep.frames, ep.fps, directory / "clip.mp4", directory / "sheet.png")
+    ctx.record.write_final_state_metrics(directory, behaviour_metrics(shown).to_dict())
     episodes = run_episodes(cfg.env_id, policy, episodes=FINAL_EVAL_EPISODES, seed=FINAL_EVAL_SEED,
                             max_steps=1000)
     # a person's gait in the expert clip: the final body's joints in the same terms

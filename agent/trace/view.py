@@ -153,6 +153,12 @@ def final_lines(trace: RunTrace) -> list[str]:
             f"fell in {ev.get('fall_rate', 0.0):.0%} of {ev.get('episodes', '-')} episodes")
         if ft.get("updated"):  # type: ignore[union-attr]
             lines.append(f"its program: {ft['updated']}")  # type: ignore[index]
+        check = ft.get("verification")  # type: ignore[union-attr]
+        if isinstance(check, dict):
+            lines.append(
+                f"verified: the updated program's policy fell in {check['update']['fall_rate']:.0%} "
+                f"of episodes, the winner's own program's in {check['winner']['fall_rate']:.0%}; "
+                f"handed out: {'the update' if check['handed_out'] == 'update' else 'the winner as it was'}")
     else:
         lines.append("no final training (run with --final-steps N to train the best reward on "
                      "and evaluate it)")

@@ -61,3 +61,75 @@ def test_negative_final_steps_is_one_line(tmp_path, expert_clip, capsys):
     assert main(["run", "--video", str(expert_clip), "--out", str(tmp_path / "r"),
                  "--final-steps", "-1", *TINY]) == 2
     assert "--final-steps must not be negative" in capsys.readouterr().err
+
+
+def _force_an_update(monkeypatch):
+    """The offline engineer updates every winner: its program with one weight changed."""
+    from vid2reward.agent.engines.base import ProgramDraft
+    from vid2reward.agent.engines.offline import OfflineEngineer
+
+    def update(self, brief, winner):
+        source = winner.source.replace('"""', '"""An update for the test. ', 1)
+        return ProgramDraft(source=source + "\n# updated\n")
+    monkeypatch.setattr(OfflineEngineer, "final_program", update)
+
+
+def test_handed_out_is_the_policy_that_falls_less_and_the_update_on_a_tie():
+    from vid2reward.agent.nodes.final import handed_out
+    assert handed_out({"fall_rate": 0.6}, {"fall_rate": 0.2}) == "winner"
+    assert handed_out({"fall_rate": 0.2}, {"fall_rate": 0.6}) == "update"
+    assert handed_out({"fall_rate": 1.0}, {"fall_rate": 1.0}) == "update"
+
+
+def test_an_update_that_falls_is_verified_against_the_winners_own_program(tmp_path, expert_clip,
+                                                                          monkeypatch, capsys):
+    _force_an_update(monkeypatch)
+    out = tmp_path / "run"
+    # 4096 steps: a hopper that falls in every episode, so the update is checked
+    assert main(["run", "--video", str(expert_clip), "--out", str(out), "--final-steps", "4096",
+                 *TINY]) == 0
+    summary = json.loads((out / "best" / "summary.json").read_text())
+    final = summary["final_training"]
+    check = final["verification"]
+    assert check["update"]["fall_rate"] > 0 and check["update"]["episodes"] == 5
+    assert check["handed_out"] == ("winner" if check["winner"]["fall_rate"] < check["update"]["fall_rate"]
+                                   else "update")
+    winner_source = (out / summary["best_candidate_id"] / "reward.py").read_text()
+    assert (out / "final" / "winner" / "reward.py").read_text() == winner_source
+    handed = (out / "best" / "reward.py").read_text()
+    assert handed == (winner_source if check["handed_out"] == "winner" else
+                      (out / "final" / "reward.py").read_text())
+    assert "verified: the updated program's policy fell in" in "\n".join(_final_lines(out))
+
+
+def test_a_winner_that_falls_less_is_handed_out_and_the_update_kept_aside(tmp_path, expert_clip,
+                                                                         monkeypatch):
+    import vid2reward.agent.nodes.final as final_node
+    _force_an_update(monkeypatch)
+    monkeypatch.setattr(final_node, "handed_out", lambda update, winner: "winner")
+    out = tmp_path / "run"
+    assert main(["run", "--video", str(expert_clip), "--out", str(out), "--final-steps", "4096",
+                 *TINY]) == 0
+    summary = json.loads((out / "best" / "summary.json").read_text())
+    final = summary["final_training"]
+    assert "updated" not in final and final["verification"]["handed_out"] == "winner"
+    winner = out / summary["best_candidate_id"]
+    assert (out / "best" / "reward.py").read_text() == (winner / "reward.py").read_text()
+    assert (out / "best" / "policy.zip").read_bytes() == \
+        (out / "final" / "winner" / "policy.zip").read_bytes()
+    metrics = json.loads((out / "best" / "metrics.json").read_text())
+    assert metrics["reward_sha256"] == json.loads((winner / "metrics.json").read_text())["reward_sha256"]
+    # the update's policy and program stay beside it, for the user to look at
+    assert "# updated" in (out / "final" / "update" / "reward.py").read_text()
+    assert (out / "final" / "update" / "policy.zip").is_file()
+    assert final["evaluation"]["fall_rate"] == final["verification"]["winner"]["fall_rate"]
+    # resume after the end: nothing is trained again
+    before = (out / "final" / "policy.zip").stat().st_mtime_ns
+    assert main(["resume", str(out), "--quiet"]) == 0
+    assert (out / "final" / "policy.zip").stat().st_mtime_ns == before
+
+
+def _final_lines(out):
+    from vid2reward.agent.trace.load import load_trace
+    from vid2reward.agent.trace.view import final_lines
+    return final_lines(load_trace(out))
