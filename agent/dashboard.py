@@ -54,12 +54,13 @@ class RunProgress:
         self.steps_cached = 0
         self.steps_trained = 0
         self.finished_candidates: set[str] = set()
+        self.check_steps = 0
 
     @property
     def total_steps(self) -> int:
         """Training steps of the whole run (every candidate, then the final training)."""
         cfg = self.config
-        return cfg.iterations * cfg.candidates * cfg.steps + cfg.final_steps
+        return cfg.iterations * cfg.candidates * cfg.steps + cfg.final_steps + self.check_steps
 
     def on_event(self, event: LogEvent) -> None:
         """Listener for run events."""
@@ -80,7 +81,11 @@ class RunProgress:
                 self.candidate, self.candidate_done = None, 0
 
     def on_progress(self, candidate: str, done: int, total: int) -> None:
-        """Training progress of one candidate (or of the final training)."""
+        """Training progress of one candidate (or of the final training, or its check)."""
+        if self.candidate == "final" and candidate == "final check":
+            # the update's policy fell: the winner's own reward trains as long again
+            self.steps_trained += self.candidate_done
+            self.check_steps = total
         self.candidate, self.candidate_done = candidate, done
 
     def candidate_label(self) -> str:
@@ -89,6 +94,8 @@ class RunProgress:
             return ""
         if self.candidate == "final":
             return "final training"
+        if self.candidate == "final check":
+            return "final check (the winner's own reward)"
         match = re.match(r"iter-(\d+)/cand-(\d+)$", self.candidate)
         if match is None:
             return self.candidate

@@ -34,7 +34,7 @@ from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.render import write_clip_and_sheet
 from vid2reward.sim.reward import RewardProgram
 from vid2reward.sim.rollout import load_policy, run_episodes
-from vid2reward.sim.train import ProgressFn, TrainConfig
+from vid2reward.sim.train import TrainConfig
 from vid2reward.tools.reward_sandbox import sandboxed_program
 from vid2reward.tools.reward_training import train_sandboxed
 
@@ -78,7 +78,7 @@ def train_final(state: RunState, ctx: RunContext) -> dict[str, Any]:
                                "wall_seconds": result.metrics["wall_seconds"],
                                "evaluation": evaluation, **({"updated": update} if update else {})}
     if update and evaluation["fall_rate"] > 0:
-        summary = _verify_update(ctx, config, best["id"], summary, on_progress)
+        summary = _verify_update(ctx, config, best["id"], summary)
     record.write_final(summary, key)
     ev = summary["evaluation"]
     ctx.note(f"final training of {best['id']}'s reward{' (updated)' if 'updated' in summary else ''} "
@@ -93,8 +93,8 @@ def handed_out(update: dict[str, Any], winner: dict[str, Any]) -> str:
     return "winner" if winner["fall_rate"] < update["fall_rate"] else "update"
 
 
-def _verify_update(ctx: RunContext, config: TrainConfig, winner: str, summary: dict[str, Any],
-                   on_progress: ProgressFn | None) -> dict[str, Any]:
+def _verify_update(ctx: RunContext, config: TrainConfig, winner: str,
+                   summary: dict[str, Any]) -> dict[str, Any]:
     """Train the winner's own program as well (``final/winner/``) and hand out whichever of the
     two falls less; the other's files stay beside it (``final/update/`` or ``final/winner/``).
     Returns the final summary of the one handed out, with both evaluations."""
@@ -102,6 +102,9 @@ def _verify_update(ctx: RunContext, config: TrainConfig, winner: str, summary: d
     own_dir = record.final_winner_dir  # inside final/, which the update's training replaced
     ctx.note(f"the updated reward's policy fell in {summary['evaluation']['fall_rate']:.0%} of "
              f"episodes; training {winner}'s own reward to compare")
+    progress = ctx.progress
+    on_progress = None if progress is None else \
+        (lambda done, total: progress("final check", done, total))  # noqa: E731
     result = train_sandboxed(config, sandboxed_program(record.program_path(winner)), own_dir,
                              on_progress=on_progress)
     if result.status == "failed":

@@ -62,6 +62,12 @@ def test_candidate_k_of_n_and_a_whole_run_eta():
     assert progress.eta() == 20.0 * (10000 - 1000 - 1000) / 1000  # cached steps are done, set no pace
     progress.on_progress("final", 1, 2000)
     assert "training final training" in progress.line()
+    # the update's policy fell: the winner's own reward trains as long again, and the ETA knows
+    progress.on_progress("final", 2000, 2000)
+    clock[0] = 140.0
+    progress.on_progress("final check", 1000, 2000)
+    assert "training final check (the winner's own reward)" in progress.line()
+    assert progress.eta() == 40.0 * (12000 - 1000 - 1000 - 2000 - 1000) / 4000
 
 
 def test_plain_lines_when_output_is_not_a_terminal(tmp_path):
