@@ -59,6 +59,8 @@ class ProgramDraft:
 
     source: str
     plan: dict[str, Any] | None = None
+    summary: str | None = None
+    """One line on what the program is, for the record (e.g. what a final update changed)."""
 
 
 @dataclass

@@ -118,7 +118,7 @@ class OfflineEngineer:
         header = (f"Reward program by vid2reward's offline engineer: {winner.id}'s, with the "
                   f"targets of the run's last calibration ({changes}).")
         return ProgramDraft(source=write_program(plan.terms, plan.weights, header),
-                            plan={"terms": plan.terms, "weights": plan.weights})
+                            plan={"terms": plan.terms, "weights": plan.weights}, summary=header)
 
     @staticmethod
     def _answer(proposal: Proposal, iteration: int) -> EngineerAnswer:

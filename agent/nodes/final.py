@@ -130,12 +130,13 @@ def _brief_evaluation(evaluation: dict[str, Any]) -> dict[str, Any]:
 
 def final_program(state: RunState, ctx: RunContext, winner: str) -> tuple[RewardProgram, str | None]:
     """The program the final training trains: the engineer's update of the winner, or the
-    winner's own; and the update's header line (None: the winner as it is)."""
+    winner's own; and the update's summary (None: the winner as it is)."""
     view = ctx.record.candidate_view(winner)
     draft = ctx.engineer.final_program(brief(state, ctx, state.get("iteration", view.iteration)), view)
     if draft is None:
         return sandboxed_program(ctx.record.program_path(winner)), None
-    return sandboxed_program(draft.source, name="final/reward.py"), draft.source.splitlines()[0].strip('"')
+    return (sandboxed_program(draft.source, name="final/reward.py"),
+            draft.summary or "the engineer's update of the winner")
 
 
 def _render_and_measure(ctx: RunContext, directory: Path) -> dict[str, Any]:

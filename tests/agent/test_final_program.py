@@ -43,6 +43,7 @@ def test_the_winner_takes_the_last_calibrations_targets_and_nothing_else():
         {k: v for k, v in WEIGHTS.items() if not k.endswith(("_target", "_std"))}
     assert declared_clock_hz(draft.source) == 1.32
     assert "speed_target -2.5 -> -3.9" in draft.source.splitlines()[0]
+    assert draft.summary is not None and "speed_target -2.5 -> -3.9" in draft.summary
     assert load_reward_program(draft.source, name="final").weights["speed_target"] == -3.9
 
 
