@@ -153,16 +153,25 @@ def final_lines(trace: RunTrace) -> list[str]:
             f"fell in {ev.get('fall_rate', 0.0):.0%} of {ev.get('episodes', '-')} episodes")
         if ft.get("updated"):  # type: ignore[union-attr]
             lines.append(f"its program: {ft['updated']}")  # type: ignore[index]
-        check = ft.get("verification")  # type: ignore[union-attr]
-        if isinstance(check, dict):
-            lines.append(
-                f"verified: the updated program's policy fell in {check['update']['fall_rate']:.0%} "
-                f"of episodes, the winner's own program's in {check['winner']['fall_rate']:.0%}; "
-                f"handed out: {'the update' if check['handed_out'] == 'update' else 'the winner as it was'}")
+        check = verification_line(ft)  # type: ignore[arg-type]
+        if check:
+            lines.append(check)
     else:
         lines.append("no final training (run with --final-steps N to train the best reward on "
                      "and evaluate it)")
     return lines
+
+
+def verification_line(final_training: dict[str, Any]) -> str | None:
+    """One sentence on the final check (an update whose policy fell, against the winner's own
+    program), or None when there was none."""
+    check = final_training.get("verification")
+    if not isinstance(check, dict):
+        return None
+    kept = "the update" if check["handed_out"] == "update" else "the winner as it was"
+    return (f"verified: the updated program's policy fell in {check['update']['fall_rate']:.0%} "
+            f"of episodes, the winner's own program's in {check['winner']['fall_rate']:.0%}; "
+            f"handed out: {kept}")
 
 
 def final_view(trace: RunTrace) -> RenderableType:

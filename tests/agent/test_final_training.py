@@ -100,6 +100,7 @@ def test_an_update_that_falls_is_verified_against_the_winners_own_program(tmp_pa
     assert handed == (winner_source if check["handed_out"] == "winner" else
                       (out / "final" / "reward.py").read_text())
     assert "verified: the updated program's policy fell in" in "\n".join(_final_lines(out))
+    assert "verified: the updated program's policy fell in" in capsys.readouterr().out
 
 
 def test_a_winner_that_falls_less_is_handed_out_and_the_update_kept_aside(tmp_path, expert_clip,
