@@ -475,7 +475,7 @@ class RunRecord:
         update_dir = self.final_dir / "update"
         shutil.rmtree(update_dir, ignore_errors=True)
         update_dir.mkdir()
-        for name in (*FINAL_FILES, "final.json"):
+        for name in FINAL_FILES:
             if (self.final_dir / name).is_file():
                 shutil.move(self.final_dir / name, update_dir / name)
         for name in FINAL_FILES:

@@ -34,7 +34,7 @@ from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.render import write_clip_and_sheet
 from vid2reward.sim.reward import RewardProgram
 from vid2reward.sim.rollout import load_policy, run_episodes
-from vid2reward.sim.train import TrainConfig
+from vid2reward.sim.train import ProgressFn, TrainConfig
 from vid2reward.tools.reward_sandbox import sandboxed_program
 from vid2reward.tools.reward_training import train_sandboxed
 
@@ -65,11 +65,8 @@ def train_final(state: RunState, ctx: RunContext) -> dict[str, Any]:
         ctx.note(f"final training of {best['id']} already done")
         return {}
     ctx.stop.check()  # a safe point: nothing of the final training exists yet
-    on_progress = None
-    if ctx.progress is not None:
-        progress = ctx.progress
-        on_progress = lambda done, total: progress("final", done, total)  # noqa: E731
-    result = train_sandboxed(config, program, record.final_dir, on_progress=on_progress)
+    result = train_sandboxed(config, program, record.final_dir,
+                             on_progress=_progress_as(ctx, "final"))
     if result.status == "failed":
         ctx.note(f"final training failed: {result.metrics['failure']}; best/ keeps the candidate")
         return {}
@@ -87,6 +84,14 @@ def train_final(state: RunState, ctx: RunContext) -> dict[str, Any]:
     return {}
 
 
+def _progress_as(ctx: RunContext, label: str) -> ProgressFn | None:
+    """The run's progress callback for a training shown as ``label`` (None: no display)."""
+    progress = ctx.progress
+    if progress is None:
+        return None
+    return lambda done, total: progress(label, done, total)
+
+
 def handed_out(update: dict[str, Any], winner: dict[str, Any]) -> str:
     """Which final policy a run hands out, from two evaluations: the one that falls in fewer
     episodes; on a tie the update (it carries what the run measured last)."""
@@ -102,11 +107,8 @@ def _verify_update(ctx: RunContext, config: TrainConfig, winner: str,
     own_dir = record.final_winner_dir  # inside final/, which the update's training replaced
     ctx.note(f"the updated reward's policy fell in {summary['evaluation']['fall_rate']:.0%} of "
              f"episodes; training {winner}'s own reward to compare")
-    progress = ctx.progress
-    on_progress = None if progress is None else \
-        (lambda done, total: progress("final check", done, total))  # noqa: E731
     result = train_sandboxed(config, sandboxed_program(record.program_path(winner)), own_dir,
-                             on_progress=on_progress)
+                             on_progress=_progress_as(ctx, "final check"))
     if result.status == "failed":
         ctx.note(f"the winner's own reward failed to train: {result.metrics['failure']}")
         return summary
