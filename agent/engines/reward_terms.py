@@ -129,10 +129,13 @@ TERMS: dict[str, RewardTerm] = {t.name: t for t in [
                moves={"bounce": {"vertical_oscillation": +1, "flight_fraction": +1,
                                  "motion_energy": +1}},
                description="reward vertical motion of the torso (hopping, bouncing)"),
-    RewardTerm("flight", 'W["flight"] * float(s.airborne)',
+    # Paid only right side up: a HalfCheetah on its back has no foot on the floor either, and
+    # one trained with the bare airborne flag (cheetah-steady, 500k steps) flipped over and
+    # waved its legs (NES 0).
+    RewardTerm("flight", 'W["flight"] * float(s.airborne) * max(0.0, s.uprightness)',
                {"flight": Param(0.2, "weight", 0.7, 0.001, 20.0)},
                moves={"flight": {"flight_fraction": +1, "vertical_oscillation": +1}},
-               description="reward time with no foot on the floor"),
+               description="reward time with no foot on the floor, right side up"),
     RewardTerm("smooth", '-W["smooth"] * float(np.sum(np.square(a - s.prev_action)))',
                {"smooth": Param(0.05, "weight", 0.7, 1e-4, 10.0)},
                moves={"smooth": {"cadence_hz": -1, "motion_energy": -1}},

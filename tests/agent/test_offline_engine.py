@@ -38,6 +38,18 @@ def test_every_library_term_writes_a_valid_program():
     assert declared_clock_hz(source) == TERMS["gait_clock"].params["gait_clock_hz"].default
 
 
+def test_the_flight_term_pays_only_right_side_up():
+    """A HalfCheetah on its back has no foot on the floor either (one trained on the bare
+    airborne flag flipped over and waved its legs)."""
+    from types import SimpleNamespace
+    source = write_program(["flight"], {"flight": 2.0}, "flight only")
+    namespace: dict = {}
+    exec(compile(source, "flight.py", "exec"), namespace)
+    pay = [namespace["compute_reward"](SimpleNamespace(airborne=air, uprightness=up), np.zeros(6))[0]
+           for air, up in [(True, 1.0), (True, -1.0), (True, 0.5), (False, 1.0)]]
+    assert pay == [2.0, 0.0, 1.0, 0.0]
+
+
 def _simulated_features(weights):
     """A stand-in for train+render+measure whose features respond to the weights smoothly:
     speed follows the target; bounce raises oscillation; smooth lowers cadence."""
