@@ -148,8 +148,10 @@ class Engineer(Protocol):
         """The next iteration's programs, answering ``feedback`` (None without a video critic)."""
         ...
 
-    def final_program(self, brief: EngineerBrief, winner: CandidateView) -> ProgramDraft | None:
+    def final_program(self, brief: EngineerBrief, winner: CandidateView,
+                      feedback: VisualFeedback | None) -> ProgramDraft | None:
         """The program the run hands out, trained from scratch after the search: the winner
-        updated with what the run measured since it was written (``brief.calibrated``), or
-        None for the winner as it is."""
+        updated with what the run measured since it was written (``brief.calibrated``, and
+        ``feedback``, the critic's on the winner; None without a video critic), or None for
+        the winner as it is."""
         ...

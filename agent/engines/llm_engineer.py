@@ -140,7 +140,8 @@ class LLMEngineer:
                     "The critic reported no deltas: addresses name the behaviours each edit keeps or refines.")
         return self._answer(brief, task, rule, feedback=feedback, base=base)
 
-    def final_program(self, brief: EngineerBrief, winner: CandidateView) -> ProgramDraft | None:
+    def final_program(self, brief: EngineerBrief, winner: CandidateView,
+                      feedback: VisualFeedback | None) -> ProgramDraft | None:
         """The winner as it is: the model saw the calibration while it wrote its programs."""
         return None
 

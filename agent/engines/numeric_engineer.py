@@ -16,7 +16,7 @@ observations it is given, so a resumed run proposes exactly what the interrupted
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +37,15 @@ CALIBRATED_TARGETS: dict[str, tuple[str, str]] = {
 CALIBRATED_SPREAD = 0.25
 """Perturbations move a calibrated target by this fraction of the usual spread: the
 calibration's residual is small, but not zero."""
+UNPINNED_IMPORTANCE = 1.0
+"""A feature the critic finds this far from the expert gets a term of its own at the final
+training when the calibration pinned its only levers. Importance is |z| / 2 capped at 1, so
+this is a gap of two scales or more: the pixels under-read a learner's time in the air (feet
+that skim the floor by a few cm look grounded: final learners airborne 0.4-0.58 of the time
+read 0.04-0.17), and a smaller gap is within that bias (a flight term added for one, on
+cheetah-steady, made the body bound too high: NES 0.61 -> 0.27)."""
+UNPINNED_WEIGHT = 1.0
+"""That term's weight: the weight the draft gives its main terms (speed, the bob clock)."""
 PRIOR_GAIN = 0.3
 """Prior |∂z/∂θ| (scaled feature units per search unit) for a declared term effect."""
 RIDGE = 1.0
@@ -189,12 +198,20 @@ class NumericEngineer:
                         notes={"radius": radius, "base": best.candidate_id, "mode": "explore"})
 
     def calibrated_plan(self, plan: CandidatePlan, calibrated: Mapping[str, float],
+                        feedback: VisualFeedback | None = None,
+                        covered: Collection[str] = (),
                         ) -> tuple[CandidatePlan, list[RewardEdit]] | None:
-        """``plan`` with its terms' targets set to the calibrated expert (no term added: the
-        plan was judged with these terms), and the edits that did it; None when none moves."""
+        """``plan`` with its terms' targets set to the calibrated expert, and the edits that
+        did it; None when nothing changes. No term is added for a calibrated quantity (the
+        plan was judged with these terms), only for a feature the pins leave without a lever
+        (:meth:`_unpinned_terms`; ``feedback``: the critic's on the plan, ``covered``: the
+        features the calibration reads)."""
         update = CandidatePlan(list(plan.terms), dict(plan.weights))
         edits: list[RewardEdit] = []
-        self._set_calibrated_targets(update, dict(plan.weights), calibrated, edits, add_terms=False)
+        pinned = self._set_calibrated_targets(update, dict(plan.weights), calibrated, edits,
+                                              add_terms=False)
+        if feedback is not None:
+            self._unpinned_terms(update, feedback, pinned, covered, edits)
         return (update, edits) if edits else None
 
     # -- pieces -------------------------------------------------------------------------
@@ -234,6 +251,42 @@ class NumericEngineer:
                               f"the calibration fitted on the learner clips: {value:.3g}"))
         return fixed
 
+
+    def _unpinned_terms(self, plan: CandidatePlan, feedback: VisualFeedback, pinned: set[str],
+                        covered: Collection[str], edits: list[RewardEdit]) -> None:
+        """Add to ``plan`` the library term that moves a feature whose only levers in it are
+        targets the calibration pinned to another quantity (``pinned``), when the critic still
+        finds the feature far from the expert's (importance >= UNPINNED_IMPORTANCE) and no
+        calibration reads it (``covered``).
+
+        The case it is for: the bob target moves the bob and the time in the air, the
+        calibration sets it to the expert's bob, and a HalfCheetah that runs backward at the
+        expert's speed, height and bob still skims the floor (airborne 0.54-0.58 of the time
+        against the expert's 0.73; 30k-step candidates barely move, so the search never saw
+        what a flight term does). The term enters at UNPINNED_WEIGHT."""
+        for delta in feedback.deltas:
+            if delta.importance < UNPINNED_IMPORTANCE or delta.feature in covered:
+                continue
+            levers = [p for t in plan.terms for p, effects in TERMS[t].moves.items()
+                      if delta.feature in effects]
+            if not levers or any(p not in pinned for p in levers):
+                continue  # no lever at all is the search's case (_missing_terms); a free one works
+            want = +1 if delta.direction == "increase" else -1
+            # the term whose own weight moves the feature the right way and moves the fewest
+            # others (flight, not bounce, for the time in the air)
+            fits = [t for t in TERMS.values()
+                    if t.name not in plan.terms and t.moves.get(t.name, {}).get(delta.feature) == want
+                    and not (t.needs_3d and self.spec.planar) and not _clocked(t.name)]
+            for term in sorted(fits, key=lambda t: len(t.moves[t.name]))[:1]:
+                plan.terms.append(term.name)
+                plan.weights.update(default_params([term.name]))
+                plan.weights[term.name] = UNPINNED_WEIGHT
+                edits.append(RewardEdit(
+                    op="add", component=term.name, addresses=[delta.feature],
+                    expected={delta.feature: delta.direction},
+                    rationale=f"{delta.feature}: learner {delta.learner:.3g} vs expert "
+                              f"{delta.expert:.3g}, and its only levers ({', '.join(levers)}) are "
+                              f"set by the calibration: {term.description}"))
 
     def _missing_terms(self, feedback: VisualFeedback, active: list[str]) -> list[str]:
         """Library terms to add: for each important delta no active term moves, the first

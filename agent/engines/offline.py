@@ -103,20 +103,29 @@ class OfflineEngineer:
                                             brief.candidates, run_best, audits, calibrated)
         return self._answer(proposal, brief.iteration + 1)
 
-    def final_program(self, brief: EngineerBrief, winner: CandidateView) -> ProgramDraft | None:
+    def final_program(self, brief: EngineerBrief, winner: CandidateView,
+                      feedback: VisualFeedback | None) -> ProgramDraft | None:
         """The winner with the targets the run's last calibration measured (a winner from an
         early iteration was written before the learner clips could read the expert in
-        physical units); None when it has no plan or they change nothing."""
+        physical units), and a term for a feature ``feedback`` still finds far off whose only
+        levers those targets pin (see ``NumericEngineer.calibrated_plan``); None when it has
+        no plan or nothing changes."""
         if winner.plan is None:
             return None
-        calibrated = brief.calibrated_values()
-        update = self.numeric.calibrated_plan(CandidatePlan(**winner.plan), calibrated)
+        covered = {str(fit.get("feature")) for fit in brief.calibrated.values()}
+        update = self.numeric.calibrated_plan(CandidatePlan(**winner.plan), brief.calibrated_values(),
+                                              feedback, covered)
         if update is None:
             return None
         plan, edits = update
-        changes = "; ".join(f"{e.component} {e.old_value:.3g} -> {e.new_value:.3g}" for e in edits)
-        header = (f"Reward program by vid2reward's offline engineer: {winner.id}'s, with the "
-                  f"targets of the run's last calibration ({changes}).")
+        changes = "; ".join(f"{e.component} {e.old_value:.3g} -> {e.new_value:.3g}"
+                            for e in edits if e.op == "reweight")
+        added = [f"{e.component} (weight {plan.weights[e.component]:.3g}) for {e.addresses[0]}"
+                 for e in edits if e.op == "add"]
+        parts = ([f"the targets of the run's last calibration ({changes})"] if changes else []) + \
+                ([f"a term the calibration left no lever for: {', '.join(added)}"] if added else [])
+        header = (f"Reward program by vid2reward's offline engineer: {winner.id}'s, with "
+                  f"{'; and '.join(parts)}.")
         return ProgramDraft(source=write_program(plan.terms, plan.weights, header),
                             plan={"terms": plan.terms, "weights": plan.weights}, summary=header)
 

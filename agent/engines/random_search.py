@@ -59,7 +59,8 @@ class RandomSearchEngineer:
         """The next iteration: K new random programs (feedback is ignored on purpose)."""
         return self._random(brief.candidates, brief.iteration + 1)
 
-    def final_program(self, brief: EngineerBrief, winner: CandidateView) -> ProgramDraft | None:
+    def final_program(self, brief: EngineerBrief, winner: CandidateView,
+                      feedback: VisualFeedback | None) -> ProgramDraft | None:
         """The winner as it is: random search's programs never use what the video measures."""
         return None
 

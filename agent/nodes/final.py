@@ -134,7 +134,8 @@ def final_program(state: RunState, ctx: RunContext, winner: str) -> tuple[Reward
     """The program the final training trains: the engineer's update of the winner, or the
     winner's own; and the update's summary (None: the winner as it is)."""
     view = ctx.record.candidate_view(winner)
-    draft = ctx.engineer.final_program(brief(state, ctx, state.get("iteration", view.iteration)), view)
+    draft = ctx.engineer.final_program(brief(state, ctx, state.get("iteration", view.iteration)),
+                                       view, ctx.record.feedback(winner))
     if draft is None:
         return sandboxed_program(ctx.record.program_path(winner)), None
     return (sandboxed_program(draft.source, name="final/reward.py"),

@@ -32,7 +32,7 @@ def _brief(calibrated) -> EngineerBrief:
 def test_the_winner_takes_the_last_calibrations_targets_and_nothing_else():
     measured = {"forward_velocity": -3.9, "torso_height": 0.57, "torso_height_std": 0.06,
                 "torso_pitch": 0.1}
-    draft = OfflineEngineer("HalfCheetah-v5").final_program(_brief(measured), _winner())
+    draft = OfflineEngineer("HalfCheetah-v5").final_program(_brief(measured), _winner(), None)
     assert draft is not None and draft.plan is not None
     weights = draft.plan["weights"]
     assert weights["speed_target"] == pytest.approx(-3.9)
@@ -49,9 +49,44 @@ def test_the_winner_takes_the_last_calibrations_targets_and_nothing_else():
 
 def test_without_a_measurement_or_a_plan_the_winner_is_handed_out_as_it_is():
     engineer = OfflineEngineer("HalfCheetah-v5")
-    assert engineer.final_program(_brief({}), _winner()) is None
-    assert engineer.final_program(_brief({"forward_velocity": -2.5}), _winner()) is None
-    assert engineer.final_program(_brief({"forward_velocity": -3.9}), _winner(plan=False)) is None
+    assert engineer.final_program(_brief({}), _winner(), None) is None
+    assert engineer.final_program(_brief({"forward_velocity": -2.5}), _winner(), None) is None
+    assert engineer.final_program(_brief({"forward_velocity": -3.9}), _winner(plan=False), None) is None
     # random search never uses what the video measures
     assert RandomSearchEngineer("HalfCheetah-v5").final_program(
-        _brief({"forward_velocity": -3.9}), _winner()) is None
+        _brief({"forward_velocity": -3.9}), _winner(), None) is None
+
+
+def _feedback(learner_flight: float, expert_flight: float = 0.5):
+    """The critic's feedback on the winner: only the time in the air differs."""
+    from vid2reward.agent.engines.feature_critic import FeatureCritic
+    expert = {"flight_fraction": expert_flight, "forward_speed": -4.0}
+    learner = {"flight_fraction": learner_flight, "forward_speed": -4.0}
+    return FeatureCritic().critique(expert, learner, feedback_id="fb", iteration=3,
+                                    candidate_id="iter-001/cand-01")
+
+
+def test_a_feature_whose_only_lever_the_calibration_pins_gets_a_term_of_its_own():
+    """bob_std moves the bob and the time in the air; calibrated to the expert's bob it is no
+    lever for the air time any more, and the critic still finds that far off."""
+    engineer = OfflineEngineer("HalfCheetah-v5")
+    brief = _brief({"torso_height_std": 0.06})
+    brief.calibrated["torso_height_std"]["feature"] = "vertical_oscillation"
+    draft = engineer.final_program(brief, _winner(), _feedback(0.0))
+    assert draft is not None and draft.plan is not None
+    assert draft.plan["terms"] == TERMS + ["flight"]  # flight, not bounce: it moves fewer features
+    assert draft.plan["weights"]["flight"] == 1.0
+    assert draft.plan["weights"]["bob_std"] == pytest.approx(0.06)
+    assert "flight (weight 1) for flight_fraction" in draft.source.splitlines()[0]
+    assert load_reward_program(draft.source, name="final").weights["flight"] == 1.0
+
+    # less than two scales off (0.15 each): within the pixels' under-reading, nothing to add
+    for closer in (0.40, 0.25):
+        near = engineer.final_program(brief, _winner(), _feedback(closer))
+        assert near is not None and near.plan is not None and "flight" not in near.plan["terms"]
+    # bob_std not pinned (no bob calibrated): it is still a lever, the search's to step
+    assert engineer.final_program(_brief({}), _winner(), _feedback(0.0)) is None
+    # a feature the calibration reads is set by its target, never by an added term
+    brief.calibrated["torso_height_std"]["feature"] = "flight_fraction"
+    covered = engineer.final_program(brief, _winner(), _feedback(0.0))
+    assert covered is not None and covered.plan is not None and "flight" not in covered.plan["terms"]

@@ -68,7 +68,7 @@ def _force_an_update(monkeypatch):
     from vid2reward.agent.engines.base import ProgramDraft
     from vid2reward.agent.engines.offline import OfflineEngineer
 
-    def update(self, brief, winner):
+    def update(self, brief, winner, feedback):
         source = winner.source.replace('"""', '"""An update for the test. ', 1)
         return ProgramDraft(source=source + "\n# updated\n")
     monkeypatch.setattr(OfflineEngineer, "final_program", update)
