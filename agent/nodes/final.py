@@ -8,7 +8,8 @@ it also verifies what the run hands out: the reward itself, trained from nothing
 the behaviour (a warm start could carry a lucky candidate's policy past a reward that does not
 teach it). It is measured honestly (sim/evaluation.py: seeded full-length episodes, falls counted). The
 engineer may first bring the winner up to date with what the run measured after it was
-written (the offline engineer: the last calibration's targets; see ``Engineer.final_program``);
+written (the offline engineer: the last calibration's targets, and a term for a feature those
+targets leave without a lever; see ``Engineer.final_program``);
 final/reward.py is the program trained, and best/ hands it out with its policy. An update is
 verified: if its policy falls, the winner's own program is trained the same way (in
 ``final/winner/``) and whichever falls in fewer episodes is handed out — calibrated targets can
