@@ -251,7 +251,6 @@ class NumericEngineer:
                               f"the calibration fitted on the learner clips: {value:.3g}"))
         return fixed
 
-
     def _unpinned_terms(self, plan: CandidatePlan, feedback: VisualFeedback, pinned: set[str],
                         covered: Collection[str], edits: list[RewardEdit]) -> None:
         """Add to ``plan`` the library term that moves a feature whose only levers in it are
