@@ -259,6 +259,8 @@ class Dashboard:
                       f"{ev['fall_rate']:.0%} of {ev['episodes']} episodes, episode length "
                       f"{ev['length_mean']:.0f} ± {ev['length_std']:.0f} of {ev['max_steps']}"
                       + _final_gait(ev, record.expert_measured()))
+            if final.get("updated"):  # what the engineer changed in the winner before training it
+                out.print(f"its program: {final['updated']}")
             check = verification_line(final)
             if check:
                 out.print(check)

@@ -38,6 +38,19 @@ def test_summary_table_reads_best_summary(tmp_path, capsys):
     board.print_summary(RunOutcome("budget", "wall-clock budget of 60s spent", tmp_path, 0.3))
     out = capsys.readouterr().out
     assert "budget" in out and "iter-001/cand-02" in out and "vid2reward trace" in out
+    assert "final policy" not in out and "its program" not in out
+
+
+def test_summary_says_what_the_final_training_trained(tmp_path, capsys):
+    updated = "iter-001/cand-02's, with a term the calibration left no lever for: flight (weight 1)"
+    write_json(tmp_path / "best" / "summary.json", {"history": [], "final_training": {
+        "steps": 4096, "updated": updated,
+        "evaluation": {"fall_rate": 0.0, "episodes": 5, "length_mean": 1000.0, "length_std": 0.0,
+                       "max_steps": 1000}}})
+    Dashboard(RunConfig(), tmp_path, quiet=True).print_summary(
+        RunOutcome("completed", "all iterations done", tmp_path, 0.3))
+    out = " ".join(capsys.readouterr().out.split())
+    assert "fell in 0% of 5 episodes" in out and f"its program: {updated}" in out
 
 
 def test_candidate_k_of_n_and_a_whole_run_eta():
