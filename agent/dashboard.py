@@ -28,7 +28,7 @@ from vid2reward.agent.run_log import (
 )
 from vid2reward.agent.run_record import RunRecord
 from vid2reward.agent.runner import RunOutcome
-from vid2reward.agent.trace.view import SIMILARITY_SCALE, shorten, verification_line
+from vid2reward.agent.trace.view import SIMILARITY_SCALE, final_program_lines, shorten
 
 
 class RunProgress:
@@ -259,11 +259,8 @@ class Dashboard:
                       f"{ev['fall_rate']:.0%} of {ev['episodes']} episodes, episode length "
                       f"{ev['length_mean']:.0f} ± {ev['length_std']:.0f} of {ev['max_steps']}"
                       + _final_gait(ev, record.expert_measured()))
-            if final.get("updated"):  # what the engineer changed in the winner before training it
-                out.print(f"its program: {final['updated']}")
-            check = verification_line(final)
-            if check:
-                out.print(check)
+            for line in final_program_lines(final):  # the same lines as the trace's
+                out.print(line)
         best_reward = record.best_program_path()
         if best_reward is not None:
             out.print(f"best reward: {best_reward}")

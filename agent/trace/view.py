@@ -151,27 +151,24 @@ def final_lines(trace: RunTrace) -> list[str]:
             f"{num(ev.get('env_return_mean'), '.1f')} ± {num(ev.get('env_return_std'), '.1f')}, "
             f"episode length {num(ev.get('length_mean'), '.0f')} of {ev.get('max_steps', '-')}, "
             f"fell in {ev.get('fall_rate', 0.0):.0%} of {ev.get('episodes', '-')} episodes")
-        if ft.get("updated"):  # type: ignore[union-attr]
-            lines.append(f"its program: {ft['updated']}")  # type: ignore[index]
-        check = verification_line(ft)  # type: ignore[arg-type]
-        if check:
-            lines.append(check)
+        lines += final_program_lines(ft)  # type: ignore[arg-type]
     else:
         lines.append("no final training (run with --final-steps N to train the best reward on "
                      "and evaluate it)")
     return lines
 
 
-def verification_line(final_training: dict[str, Any]) -> str | None:
-    """One sentence on the final check (an update whose policy fell, against the winner's own
-    program), or None when there was none."""
+def final_program_lines(final_training: dict[str, Any]) -> list[str]:
+    """What the final training trained (the engineer's update of the winner, if any) and one
+    sentence on its check (an update whose policy fell, against the winner's own program)."""
+    lines = [f"its program: {final_training['updated']}"] if final_training.get("updated") else []
     check = final_training.get("verification")
-    if not isinstance(check, dict):
-        return None
-    kept = "the update" if check["handed_out"] == "update" else "the winner as it was"
-    return (f"verified: the updated program's policy fell in {check['update']['fall_rate']:.0%} "
-            f"of episodes, the winner's own program's in {check['winner']['fall_rate']:.0%}; "
-            f"handed out: {kept}")
+    if isinstance(check, dict):
+        kept = "the update" if check["handed_out"] == "update" else "the winner as it was"
+        lines.append(f"verified: the updated program's policy fell in "
+                     f"{check['update']['fall_rate']:.0%} of episodes, the winner's own "
+                     f"program's in {check['winner']['fall_rate']:.0%}; handed out: {kept}")
+    return lines
 
 
 def final_view(trace: RunTrace) -> RenderableType:
