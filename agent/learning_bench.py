@@ -19,6 +19,7 @@ Each (task, method, seed) writes ``result.json`` when it ends; a rerun reads fin
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -28,6 +29,7 @@ from typing import Any
 from vid2reward.agent.benchmark import EVAL_SEED, BenchConfig, TaskGround, task_ground
 from vid2reward.agent.expert_tasks import EXPERT_TASKS
 from vid2reward.agent.run_record import read_json, write_json
+from vid2reward.sim.errors import UserError
 from vid2reward.sim.evaluation import CheckpointEvaluation, PolicyEvaluation
 from vid2reward.sim.expert_score import normalized_expert_score
 from vid2reward.sim.gait_clock import declared_clock_hz
@@ -60,6 +62,9 @@ class LearningBenchConfig:
     None = its whole step budget."""
     experts: Path | None = None
     """Folder of bundled experts (default examples/experts)."""
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+    """TrainConfig fields set on top of the env's preset for the ``train`` set-up (``--ppo``):
+    how a candidate preset is measured before it goes into sim/hyperparams.py."""
 
 
 FAST = {"seeds": 1, "steps": 8192, "eval_every": 4096, "eval_episodes": 2,
@@ -124,7 +129,7 @@ class LearningResult:
 def method_config(method: str, env_id: str, cfg: LearningBenchConfig, seed: int) -> TrainConfig:
     """The TrainConfig of a set-up: our per-env preset, or RL Zoo's on one in-process env."""
     if method == "train":
-        return TrainConfig.for_env(env_id, total_steps=cfg.steps, seed=seed)
+        return TrainConfig.for_env(env_id, total_steps=cfg.steps, seed=seed, **cfg.train_overrides)
     if method == "rl-zoo":
         if env_id not in RL_ZOO_PPO:
             raise ValueError(f"no RL Zoo hyperparameters for {env_id}")
@@ -138,12 +143,14 @@ def run_learning(method: str, ground: TaskGround, cfg: LearningBenchConfig, seed
     """Train the task's reference reward with one set-up, evaluating at checkpoints."""
     run_dir = out / "runs" / ground.task / f"{method}-s{seed}"
     done = run_dir / "result.json"
+    config = method_config(method, ground.env_id, cfg, seed)
     if done.is_file():
-        return LearningResult.from_json(read_json(done))
+        finished = LearningResult.from_json(read_json(done))
+        check_same_settings(finished, config, run_dir)
+        return finished
     source = EXPERT_TASKS[ground.task].reward_source
     name = f"{ground.task}.py"
     reference = load_reward_program(source, name=name)  # trusted: our own reference reward
-    config = method_config(method, ground.env_id, cfg, seed)
     checkpoints: list[LearningCheckpoint] = []
 
     def on_checkpoint(steps: int, seconds: float, ev: PolicyEvaluation) -> None:
@@ -179,6 +186,18 @@ def run_learning(method: str, ground: TaskGround, cfg: LearningBenchConfig, seed
         config=asdict(config))
     write_json(done, asdict(outcome))
     return outcome
+
+
+def check_same_settings(finished: LearningResult, config: TrainConfig, run_dir: Path) -> None:
+    """A finished run is read back only if it was trained with the settings asked for now
+    (another preset or ``--ppo`` in the same ``--out`` would mix two set-ups in one table).
+    Fields the stored config lacks (written by an older version) are not compared."""
+    wanted = json.loads(json.dumps(asdict(config)))
+    differing = sorted(k for k, v in finished.config.items() if k in wanted and wanted[k] != v)
+    if differing:
+        shown = ", ".join(f"{k}={finished.config[k]!r} (now {wanted[k]!r})" for k in differing)
+        raise UserError(f"{run_dir} was trained with other settings: {shown}; "
+                        "use another --out", where=str(run_dir / "result.json"))
 
 
 def run_learning_bench(cfg: LearningBenchConfig, out: Path, log: Callable[[str], None] = print,

@@ -3,9 +3,16 @@ rollouts) and ``train --init`` from the command line."""
 
 import json
 
-from vid2reward.agent.cli import main
-from vid2reward.agent.learning_bench import LearningBenchConfig, LearningCheckpoint, LearningResult
+from vid2reward.agent.cli import build_parser, main
+from vid2reward.agent.commands.bench_learning import learning_config
+from vid2reward.agent.learning_bench import (
+    LearningBenchConfig,
+    LearningCheckpoint,
+    LearningResult,
+    method_config,
+)
 from vid2reward.agent.learning_report import speedups, summarise
+from vid2reward.sim.hyperparams import PPO_PRESETS
 
 
 def _result(method, seconds_nes, seed=0):
@@ -61,12 +68,30 @@ def test_bench_learning_fast_runs_both_set_ups_and_writes_its_outputs(tmp_path, 
     before = (out / "runs" / "hopper-steady" / "train-s0" / "result.json").stat().st_mtime
     assert main(["bench", "learning", "--fast", "--out", str(out)]) == 0
     assert (out / "runs" / "hopper-steady" / "train-s0" / "result.json").stat().st_mtime == before
+    # ... but not when they were trained with other settings: one table would mix two set-ups
+    assert main(["bench", "learning", "--fast", "--ppo", "n_epochs=3", "--out", str(out)]) == 2
+    assert "trained with other settings: n_epochs=10 (now 3)" in capsys.readouterr().err
 
 
 def test_bench_learning_rejects_bad_flags(capsys):
     assert main(["bench", "learning", "--tasks", "nope"]) == 2
     assert "unknown expert task" in capsys.readouterr().err
     assert main(["bench", "learning", "--target", "1.5"]) == 2
+
+
+def test_ppo_flag_sets_train_fields_over_the_preset_and_checks_them(capsys, monkeypatch):
+    monkeypatch.setitem(PPO_PRESETS, "Walker2d-v5", {"n_envs": 32, "n_epochs": 5})
+    cfg = learning_config(build_parser("bench").parse_args(
+        ["bench", "learning", "--ppo", "n_epochs=3", "net_arch=(32, 16)", "activation=relu",
+         "learning_rate=1"]))
+    config = method_config("train", "Walker2d-v5", cfg, seed=1)
+    assert (config.n_epochs, config.net_arch, config.activation) == (3, (32, 16), "relu")
+    assert config.learning_rate == 1.0 and config.n_envs == 32  # the Walker2d preset stays
+    assert method_config("rl-zoo", "Walker2d-v5", cfg, seed=1).n_epochs == 20  # anchor untouched
+    for bad, says in [("seed=3", "FIELD one of"), ("n_envs=3.5", "an integer"),
+                      ("net_arch=(1.5,)", "a tuple of integers"), ("gamma", "FIELD one of")]:
+        assert main(["bench", "learning", "--ppo", bad]) == 2
+        assert says in capsys.readouterr().err
 
 
 def test_train_init_continues_from_a_previous_result(tmp_path, examples_dir, capsys):
