@@ -4,14 +4,13 @@ RL Zoo anchor (agent/learning_bench.py)."""
 from __future__ import annotations
 
 import argparse
-import ast
 import time
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
 from vid2reward.agent.commands.bench_nes import provenance
+from vid2reward.agent.commands.ppo_flag import add_ppo_argument, ppo_overrides
 from vid2reward.agent.expert_tasks import EXPERT_TASKS, check_task_names
 from vid2reward.agent.learning_bench import (
     FAST,
@@ -20,7 +19,6 @@ from vid2reward.agent.learning_bench import (
     run_learning_bench,
 )
 from vid2reward.sim.errors import UserError
-from vid2reward.sim.train import TrainConfig
 
 FULL_TASKS = ["hopper-steady", "cheetah-steady", "cheetah-backward"]
 """Default tasks of the full mode."""
@@ -54,10 +52,8 @@ def register_learning(kinds: argparse._SubParsersAction) -> None:
     p.add_argument("--target", type=float, default=0.7, help="NES that counts as competent (default 0.7)")
     p.add_argument("--anchor-time-limit", type=float, default=None, metavar="SECONDS",
                    help="training seconds the RL Zoo anchor may use (default 600; 0 = no limit)")
-    p.add_argument("--ppo", nargs="+", metavar="FIELD=VALUE", default=[],
-                   help="set train's PPO settings over the env's preset, to measure a candidate "
-                        "preset (e.g. --ppo n_envs=32 n_steps=128 batch_size=512 n_epochs=5); "
-                        f"fields: {', '.join(PPO_FIELDS)}")
+    add_ppo_argument(p, "set train's PPO settings over the env's preset, to measure a "
+                        "candidate preset")
     p.add_argument("--experts", type=Path, default=None,
                    help="folder of expert clips and JSONs (default: the bundled examples/experts)")
     p.add_argument("--out", type=Path, default=None,
@@ -87,41 +83,6 @@ def learning_config(args: argparse.Namespace) -> LearningBenchConfig:
                                target_nes=args.target, experts=args.experts,
                                train_overrides=ppo_overrides(args.ppo),
                                **base)  # type: ignore[arg-type]
-
-
-PPO_FIELDS = ("n_envs", "n_steps", "batch_size", "n_epochs", "learning_rate",
-              "learning_rate_schedule", "gamma", "gae_lambda", "clip_range", "ent_coef", "vf_coef",
-              "max_grad_norm", "net_arch", "activation", "log_std_init", "ortho_init",
-              "normalize_reward", "torch_threads", "n_workers")
-"""TrainConfig fields ``--ppo`` may set (the learning knobs, not the budget, seed or reward)."""
-
-
-def ppo_overrides(items: list[str]) -> dict[str, Any]:
-    """``["n_epochs=5", "net_arch=(256, 256)", "activation=relu"]`` as TrainConfig fields, each
-    value checked against the type of the field's default."""
-    defaults = TrainConfig()
-    overrides: dict[str, Any] = {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        if not sep or name not in PPO_FIELDS:
-            raise UserError(f"--ppo takes FIELD=VALUE with FIELD one of {', '.join(PPO_FIELDS)}",
-                            where=item)
-        default = getattr(defaults, name)
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            value = text  # a bare word: activation=relu
-        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if isinstance(default, tuple) and isinstance(value, list | tuple):
-            value = tuple(value)
-        if type(value) is not type(default) or (isinstance(value, tuple)
-                                                and not all(type(v) is int for v in value)):
-            kind = {"int": "an integer", "float": "a number", "str": "a word", "bool": "True or False",
-                    "tuple": "a tuple of integers"}[type(default).__name__]
-            raise UserError(f"--ppo {name} must be {kind}, like {name}={default!r}", where=item)
-        overrides[name] = value
-    return overrides
 
 
 def run(args: argparse.Namespace) -> int:

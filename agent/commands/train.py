@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from vid2reward.agent.commands.ppo_flag import add_ppo_argument, ppo_overrides
 from vid2reward.agent.output_dir import check_train_out, train_into
 from vid2reward.sim.envs import get_spec
 from vid2reward.sim.errors import UserError
@@ -44,6 +45,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=TrainConfig.n_workers,
                    help="env worker processes, at least 1: reward code runs only in these "
                         "sandboxed processes (default 2)")
+    add_ppo_argument(p, "set PPO settings over the env's preset (sim/hyperparams.py)")
     p.add_argument("--trust-reward-code", action="store_true",
                    help="run reward programs even where the OS cannot isolate them (no "
                         "seccomp: macOS, some containers); only for code you trust")
@@ -58,6 +60,12 @@ def run(args: argparse.Namespace) -> int:
                         "worker processes", where=f"--workers {args.workers}",
                         fix="use --workers 1 or more")
     check_train_args(args)
+    overrides = ppo_overrides(args.ppo)
+    if args.envs is not None:
+        if "n_envs" in overrides:
+            raise UserError("give the number of envs once: --envs or --ppo n_envs=",
+                            where=f"--envs {args.envs}")
+        overrides["n_envs"] = args.envs
     get_spec(args.env)  # fail on a bad id before drawing a progress bar
     set_trust(args.trust_reward_code)
     require_isolation()  # one line where the OS cannot isolate reward code
@@ -66,7 +74,6 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("no policy.zip to continue from", where=str(args.init),
                         fix="pass a train --out directory or a run's best/ to --init")
     created = check_train_out(args.out)  # before any work: never clobber what train did not make
-    overrides = {} if args.envs is None else {"n_envs": args.envs}
     config = TrainConfig.for_env(args.env, total_steps=args.steps, seed=args.seed,
                                  wall_clock_limit=args.time_limit, n_workers=args.workers,
                                  init_from=None if args.init is None else str(args.init),

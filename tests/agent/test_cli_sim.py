@@ -8,8 +8,11 @@ from vid2reward.agent.cli import main
 def test_train_then_render(tmp_path, examples_dir, capsys):
     out = tmp_path / "x"
     code = main(["train", "--env", "Hopper-v5", "--reward", str(examples_dir / "hopper_default.py"),
-                 "--steps", "2048", "--envs", "4", "--out", str(out)])
+                 "--steps", "2048", "--envs", "4", "--ppo", "n_epochs=2", "net_arch=(32, 32)",
+                 "--out", str(out)])
     assert code == 0 and (out / "policy.zip").is_file()
+    config = json.loads((out / "metrics.json").read_text())["config"]
+    assert (config["n_envs"], config["n_epochs"], config["net_arch"]) == (4, 2, [32, 32])
     code = main(["render", "--policy", str(out), "--out", str(out / "clip.mp4"), "--seconds", "1",
                  "--size", "160x128"])
     assert code == 0
@@ -25,6 +28,18 @@ def test_unknown_env_is_one_line_exit_2(tmp_path, examples_dir, capsys):
                  "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2 and "error: unknown env 'Nope-v1'" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_ppo_settings_are_one_line_exit_2(tmp_path, examples_dir, capsys):
+    base = ["train", "--env", "Hopper-v5", "--reward", str(examples_dir / "hopper_default.py"),
+            "--out", str(tmp_path / "o")]
+    for extra, says in [(["--ppo", "n_workers=0"], "FIELD one of"),
+                        (["--ppo", "batch_size=lots"], "must be an integer"),
+                        (["--envs", "4", "--ppo", "n_envs=8"], "--envs or --ppo n_envs")]:
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
 
 
