@@ -240,6 +240,11 @@ def _run_search(method: str, ground: TaskGround, cfg: BenchConfig, seed: int, ru
     finally:
         training.close()
     log(f"  {method}: run {outcome.status} ({outcome.reason})")
+    if outcome.status == "interrupted":
+        # Stop the whole bench and record nothing: a half-run search is not a result, and
+        # rerunning the same command resumes this run where it stopped.
+        log("  stopped; rerun the same command to resume")
+        raise KeyboardInterrupt
 
 
 def _train_once(method: str, ground: TaskGround, cfg: BenchConfig, seed: int,

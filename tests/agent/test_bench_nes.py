@@ -104,3 +104,25 @@ def test_bench_nes_retrains_the_winner_and_trains_the_reference(tmp_path):
     policy_metrics = json.loads((Path(reference["run_dir"]) / "policy" / "metrics.json").read_text())
     assert policy_metrics["reward_name"] == "hopper-steady_reference.py"
     assert "retrained NES" in (out / "summary.md").read_text()
+
+
+def test_an_interrupted_search_stops_the_bench_and_records_nothing(tmp_path, monkeypatch):
+    """A Ctrl-C or SIGTERM stops the run at a step boundary: the bench must stop too, without
+    writing result.json (which a rerun would read back as finished instead of resuming)."""
+    from vid2reward.agent import benchmark, runner
+
+    calls = []
+
+    def interrupted(paths, config, run_id, **kwargs):
+        calls.append(run_id)
+        return runner.RunOutcome("interrupted", "SIGTERM: stopped after the running step",
+                                 paths.root)
+
+    monkeypatch.setattr(runner, "execute", interrupted)
+    monkeypatch.setattr(benchmark, "measure_policy", lambda *a, **k: pytest.fail("scored"))
+    out = tmp_path / "bench"
+    assert main(["bench", "nes", "--fast", "--methods", "full", "random", "--seeds", "2",
+                 "--out", str(out)]) == 130
+    assert calls == ["full-s0"]  # neither the next method nor the next seed started
+    assert not (out / "runs" / "hopper-steady" / "full-s0" / "result.json").exists()
+
