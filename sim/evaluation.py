@@ -141,13 +141,15 @@ class CheckpointEvaluation(BaseCallback):
             return False
         return True
 
-    def _on_rollout_end(self) -> None:
+    def _on_rollout_start(self) -> None:
+        # At a rollout's start the policy has been updated on every step counted so far; at its
+        # end the update on the rollout just collected is still to come (one update behind).
         if self.num_timesteps >= self.next_at:
             self.next_at = (self.num_timesteps // self.every_steps + 1) * self.every_steps
             self.evaluate_now()
 
     def _on_training_end(self) -> None:
-        # The final policy is always measured (unless the last rollout just was).
+        # The final policy (the one saved) is always measured.
         if self.last_evaluated_at != self.num_timesteps:
             self.evaluate_now()
 

@@ -118,6 +118,21 @@ def test_checkpoints_come_every_n_steps_and_at_the_end(tmp_path, examples_dir):
     assert all(ev.episodes == 1 for _, _, ev in seen)
 
 
+def test_the_last_checkpoint_is_the_saved_policy(tmp_path, examples_dir):
+    """A checkpoint measures the policy after its update on the steps it counts: the last one
+    is the policy train saves, not the one before the final PPO update."""
+    program = load_reward_program(examples_dir / "hopper_default.py")
+    seen = []
+    callback = CheckpointEvaluation("Hopper-v5", 4096, lambda s, t, ev: seen.append((s, ev)),
+                                    episodes=2, max_steps=200)
+    train(TrainConfig(env_id="Hopper-v5", **{**TINY, "total_steps": 4096}), program,
+          tmp_path / "out", callbacks=[callback])
+    saved = evaluate_policy("Hopper-v5", load_policy(tmp_path / "out"), episodes=2, seed=0,
+                            max_steps=200)
+    assert [s for s, _ in seen] == [4096]
+    assert seen[-1][1].metrics == saved.metrics
+
+
 def test_checkpoint_time_limit_stops_training(tmp_path, examples_dir):
     program = load_reward_program(examples_dir / "hopper_default.py")
     callback = CheckpointEvaluation("Hopper-v5", 10**9, lambda *a: None, episodes=1,
