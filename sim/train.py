@@ -117,6 +117,25 @@ class TrainConfig:
     components are added to the program's (None: the program alone); :func:`train` fills it
     from the source it is given, so a cached result is reused only with the same source."""
 
+    def __post_init__(self) -> None:
+        # Out-of-range PPO numbers fail deep inside SB3 or torch (an assertion, an index error);
+        # here they fail in one line, whichever way they came (a preset, `--ppo`, Python).
+        at_least = {"n_envs": 1, "n_steps": 1, "batch_size": 2, "n_epochs": 1, "n_workers": 0,
+                    "torch_threads": 1}
+        for name, low in at_least.items():
+            if getattr(self, name) < low:
+                raise UserError(f"{name} must be at least {low}", where=f"{name}={getattr(self, name)}")
+        for name in ("learning_rate", "clip_range", "max_grad_norm"):
+            if not getattr(self, name) > 0:
+                raise UserError(f"{name} must be positive", where=f"{name}={getattr(self, name)}")
+        for name in ("gamma", "gae_lambda"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise UserError(f"{name} must be between 0 and 1",
+                                where=f"{name}={getattr(self, name)}")
+        if any(width < 1 for width in self.net_arch):
+            raise UserError("net_arch's layer sizes must be at least 1",
+                            where=f"net_arch={self.net_arch}")
+
     @classmethod
     def for_env(cls, env_id: str, **overrides: Any) -> TrainConfig:
         """The config for ``env_id``: defaults, then the env's preset (sim/hyperparams.py),

@@ -16,6 +16,7 @@ from vid2reward.agent.learning_bench import (
     FAST,
     LEARNING_METHODS,
     LearningBenchConfig,
+    method_config,
     run_learning_bench,
 )
 from vid2reward.sim.errors import UserError
@@ -79,10 +80,13 @@ def learning_config(args: argparse.Namespace) -> LearningBenchConfig:
             raise UserError("--anchor-time-limit must not be negative",
                             where=str(args.anchor_time_limit))
         base["anchor_time_limit"] = args.anchor_time_limit or None
-    return LearningBenchConfig(tasks=tasks, methods=list(args.methods or LEARNING_METHODS),
-                               target_nes=args.target, experts=args.experts,
-                               train_overrides=ppo_overrides(args.ppo),
-                               **base)  # type: ignore[arg-type]
+    cfg = LearningBenchConfig(tasks=tasks, methods=list(args.methods or LEARNING_METHODS),
+                              target_nes=args.target, experts=args.experts,
+                              train_overrides=ppo_overrides(args.ppo),
+                              **base)  # type: ignore[arg-type]
+    for task in tasks:  # out-of-range --ppo numbers fail here, before any training
+        method_config("train", EXPERT_TASKS[task].env_id, cfg, seed=0)
+    return cfg
 
 
 def run(args: argparse.Namespace) -> int:

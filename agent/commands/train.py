@@ -73,11 +73,11 @@ def run(args: argparse.Namespace) -> int:
     if args.init is not None and not (args.init / "policy.zip").is_file():
         raise UserError("no policy.zip to continue from", where=str(args.init),
                         fix="pass a train --out directory or a run's best/ to --init")
-    created = check_train_out(args.out)  # before any work: never clobber what train did not make
     config = TrainConfig.for_env(args.env, total_steps=args.steps, seed=args.seed,
                                  wall_clock_limit=args.time_limit, n_workers=args.workers,
                                  init_from=None if args.init is None else str(args.init),
                                  **overrides)
+    created = check_train_out(args.out)  # before any work: never clobber what train did not make
     console = Console(stderr=True)
     with Progress(TextColumn("[bold]train[/] {task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeRemainingColumn(), console=console,

@@ -89,7 +89,8 @@ def test_ppo_flag_sets_train_fields_over_the_preset_and_checks_them(capsys, monk
     assert config.learning_rate == 1.0 and config.n_envs == 32  # the Walker2d preset stays
     assert method_config("rl-zoo", "Walker2d-v5", cfg, seed=1).n_epochs == 20  # anchor untouched
     for bad, says in [("seed=3", "FIELD one of"), ("n_envs=3.5", "an integer"),
-                      ("net_arch=(1.5,)", "a tuple of integers"), ("gamma", "FIELD one of")]:
+                      ("net_arch=(1.5,)", "a tuple of integers"), ("gamma", "FIELD one of"),
+                      ("batch_size=1", "batch_size must be at least 2")]:
         assert main(["bench", "learning", "--ppo", bad]) == 2
         assert says in capsys.readouterr().err
 

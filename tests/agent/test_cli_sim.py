@@ -36,7 +36,9 @@ def test_bad_ppo_settings_are_one_line_exit_2(tmp_path, examples_dir, capsys):
             "--out", str(tmp_path / "o")]
     for extra, says in [(["--ppo", "n_workers=0"], "FIELD one of"),
                         (["--ppo", "batch_size=lots"], "must be an integer"),
-                        (["--envs", "4", "--ppo", "n_envs=8"], "--envs or --ppo n_envs")]:
+                        (["--envs", "4", "--ppo", "n_envs=8"], "--envs or --ppo n_envs"),
+                        (["--ppo", "n_epochs=0"], "n_epochs must be at least 1"),
+                        (["--ppo", "gamma=1.5"], "gamma must be between 0 and 1")]:
         assert main(base + extra) == 2
         err = capsys.readouterr().err
         assert says in err and "Traceback" not in err
