@@ -29,6 +29,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3 import PPO
+from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
@@ -44,6 +45,13 @@ from vid2reward.sim.reward import (
     one_line,
 )
 from vid2reward.sim.reward_sources import FrameSpec, FrameTap, RewardSource, SourceRewardVecEnv
+from vid2reward.sim.segment_reward import (
+    BatchReward,
+    SegmentRewardVecEnv,
+    SegmentVecNormalize,
+    SettlingRolloutBuffer,
+    StateRecorder,
+)
 from vid2reward.sim.vec_env import BatchedSubprocVecEnv, EnvWorkerError
 
 RewardLoader = Callable[[str, str], RewardProgram]
@@ -185,6 +193,26 @@ def _make_reward_env(env_id: str, source: str, name: str, loader: RewardLoader,
     if frames is not None:  # a reward source scores frames rendered here, in the worker
         env = FrameTap(env, env_id, frames)
     return Monitor(env)
+
+
+def _make_recording_env(env_id: str, fields: list[str], max_episode_steps: int | None,
+                        gait_clock_hz: float | None = None) -> gym.Env:
+    kwargs = {"max_episode_steps": max_episode_steps} if max_episode_steps else {}
+    return StateRecorder(make_env(env_id, gait_clock_hz, **kwargs), fields, env_id)
+
+
+def make_segment_env(config: TrainConfig, program: RewardProgram,
+                     reward: BatchReward) -> SegmentRewardVecEnv:
+    """Workers that step the physics and copy out the state fields ``reward`` reads; the
+    program scores whole rollouts in the main process's reward process (sim/segment_reward.py)."""
+    clock = declared_clock_hz(program.source, program.name)
+    fns: list[Callable[[], gym.Env]] = [
+        partial(_make_recording_env, config.env_id, list(reward.fields), config.max_episode_steps,
+                clock) for _ in range(config.n_envs)]
+    venv = BatchedSubprocVecEnv(fns, num_workers=max(1, config.n_workers),
+                                step_timeout=config.step_timeout)
+    venv.seed(config.seed)
+    return SegmentRewardVecEnv(venv, reward, program.name)
 
 
 def make_training_env(config: TrainConfig, program: RewardProgram,
@@ -356,7 +384,8 @@ def train(config: TrainConfig, program: RewardProgram, out_dir: str | Path, *,
 ACTIVATIONS: dict[str, type[torch.nn.Module]] = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
 
 
-def make_ppo(config: TrainConfig, venv: VecEnv, tensorboard_log: str | None = None) -> PPO:
+def make_ppo(config: TrainConfig, venv: VecEnv, tensorboard_log: str | None = None,
+             rollout_buffer_class: type[RolloutBuffer] | None = None) -> PPO:
     """The PPO model ``config`` describes, on ``venv`` (CPU)."""
     if config.activation not in ACTIVATIONS:
         raise UserError(f"unknown activation {config.activation!r}",
@@ -375,7 +404,8 @@ def make_ppo(config: TrainConfig, venv: VecEnv, tensorboard_log: str | None = No
                gae_lambda=config.gae_lambda, clip_range=config.clip_range,
                ent_coef=config.ent_coef, vf_coef=config.vf_coef,
                max_grad_norm=config.max_grad_norm, policy_kwargs=policy_kwargs,
-               seed=config.seed, device="cpu", verbose=0, tensorboard_log=tensorboard_log)
+               seed=config.seed, device="cpu", verbose=0, tensorboard_log=tensorboard_log,
+               rollout_buffer_class=rollout_buffer_class)
 
 
 def _linear(initial: float, progress_remaining: float) -> float:
@@ -432,17 +462,32 @@ def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader:
     torch.set_num_threads(config.torch_threads)
     started = time.monotonic()
     clock = declared_clock_hz(program.source, program.name)
+    # A program that scores batches (a sandboxed one) scores whole rollouts off the
+    # simulator's path; a reward source needs the step-by-step wrapper.
+    batch = None
+    if reward_source is None and config.n_workers > 0:
+        compute = loader(program.source, program.name).compute
+        batch = compute if isinstance(compute, BatchReward) else None
+    segment: SegmentRewardVecEnv | None = None
     try:
-        frames = None if reward_source is None else reward_source.frames
-        envs = make_training_env(config, program, loader, worker_init, frames)
-        if reward_source is not None:
-            envs = SourceRewardVecEnv(envs, reward_source)
-        venv = VecNormalize(envs, gamma=config.gamma, norm_reward=config.normalize_reward)
+        if batch is not None:
+            segment = make_segment_env(config, program, batch)
+            venv: VecNormalize = SegmentVecNormalize(segment, gamma=config.gamma,
+                                                     norm_reward=config.normalize_reward)
+        else:
+            frames = None if reward_source is None else reward_source.frames
+            envs = make_training_env(config, program, loader, worker_init, frames)
+            if reward_source is not None:
+                envs = SourceRewardVecEnv(envs, reward_source)
+            venv = VecNormalize(envs, gamma=config.gamma, norm_reward=config.normalize_reward)
     except EnvWorkerError as exc:  # a worker died or hung while loading the program
         raise RewardError(one_line(str(exc)), where=program.name) from None
     stats = EpisodeStatsCallback()
     budget = BudgetCallback(config.total_steps, config.wall_clock_limit, on_progress)
-    model = make_ppo(config, venv, tensorboard_log=str(work / "tb"))
+    model = make_ppo(config, venv, tensorboard_log=str(work / "tb"),
+                     rollout_buffer_class=None if segment is None else SettlingRolloutBuffer)
+    if segment is not None:
+        model.rollout_buffer.settle = partial(_settle, segment, venv, stats, model)  # type: ignore[attr-defined]
     if config.init_from is not None:
         try:
             warm_start(model, venv, config.init_from, clock)
@@ -452,6 +497,10 @@ def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader:
     failure: str | None = None
     try:
         model.learn(config.total_steps, callback=[stats, budget, *extra], progress_bar=False)
+        if segment is not None:  # a rollout cut short by the budget: count its episodes
+            segment.settle()
+            stats.episodes.extend(segment.episodes)
+            segment.episodes.clear()
     except (RewardError, EnvWorkerError) as exc:
         failure = one_line(str(exc))
     except Exception as exc:  # noqa: BLE001 - anything else a worker raised (MemoryError, ...)
@@ -490,6 +539,18 @@ def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader:
         shutil.rmtree(work / "tb", ignore_errors=True)
     (work / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     return metrics
+
+
+def _settle(segment: SegmentRewardVecEnv, venv: SegmentVecNormalize,
+            stats: EpisodeStatsCallback, model: PPO) -> np.ndarray:
+    """Score the rollout just collected: its normalised rewards for the buffer; its finished
+    episodes go to the statistics and SB3's episode log."""
+    rewards, dones = segment.settle()
+    for episode in segment.episodes:
+        model.ep_info_buffer.append({"r": episode["return"], "l": episode["length"], "t": 0.0})
+    stats.episodes.extend(segment.episodes)
+    segment.episodes.clear()
+    return venv.normalize_segment(rewards, dones)
 
 
 def _mean(values: list[float]) -> float | None:

@@ -34,14 +34,13 @@ import math
 import re
 from dataclasses import dataclass
 
+from vid2reward.sim.errors import RewardError
 from vid2reward.sim.gait_clock import CLOCK_NAME, clock_assignments, declared_clock_hz
-from vid2reward.sim.reward import RewardError
+from vid2reward.tools.reward_python import ALLOWED_IMPORTS
 
 MAX_SOURCE_CHARS = 20_000
 """Longest accepted source. Reward programs are a page of code; this bounds parse cost."""
 
-ALLOWED_IMPORTS = frozenset({"math", "numpy", "numpy.linalg", "numpy.random", "numpy.fft"})
-"""Modules a reward program may import (``import numpy as np``, ``from math import pi``)."""
 
 DENIED_NAMES = frozenset({
     # code execution and namespaces

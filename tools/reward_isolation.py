@@ -29,15 +29,16 @@ from __future__ import annotations
 import ctypes
 import errno
 import importlib
+import math
 import multiprocessing
 import os
+import resource
 import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from vid2reward.sim.errors import UserError
-from vid2reward.sim.reward import RewardError
+from vid2reward.sim.errors import RewardError, UserError
 
 TRUST_ENV = "VID2REWARD_TRUST_REWARD_CODE"
 """Set to 1 (``--trust-reward-code`` does) to run reward code without OS isolation where the
@@ -135,8 +136,41 @@ def isolation_report() -> dict[str, Any] | None:
     return _state["report"]
 
 
-def enter_isolation(trust: bool = False) -> dict[str, Any]:
+def die_with_parent() -> None:
+    """Have the kernel kill this process when its parent exits (PR_SET_PDEATHSIG)."""
+    _libc().prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+
+
+def _address_space_bytes() -> int:
+    with open("/proc/self/statm", encoding="ascii") as f:
+        pages = int(f.read().split()[0])
+    return pages * resource.getpagesize()
+
+
+def limit_process(memory_mb: int, cpu_seconds: float | None) -> None:
+    """Limit this process: memory (RLIMIT_AS) and CPU time (RLIMIT_CPU), no core dumps.
+
+    Both are set relative to what the process already uses, and as hard limits too, so
+    nothing in the process can raise them again. Memory over the limit makes allocations fail
+    (MemoryError); CPU time over it sends SIGXCPU, which ends the process.
+    """
+    budget = _address_space_bytes() + memory_mb * 2**20
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        budget = min(budget, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (budget, budget))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if cpu_seconds is not None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        soft = math.ceil(usage.ru_utime + usage.ru_stime + cpu_seconds)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 2))  # SIGXCPU, then SIGKILL
+
+
+def enter_isolation(trust: bool = False, *, allow_threads: bool = True) -> dict[str, Any]:
     """Isolate this process for good (see the module docstring); a second call does nothing.
+
+    ``allow_threads=False`` (the reward process, which has one thread) denies ``clone``
+    altogether: no thread can be made that a signal handler could be run on, and none exists.
 
     Returns:
         What was applied: ``isolated``, ``seccomp``, ``landlock_abi``, ``uid``,
@@ -160,9 +194,12 @@ def enter_isolation(trust: bool = False) -> dict[str, Any]:
                   "problem": problem}
         _state["report"] = report
         return report
-    if multiprocessing.parent_process() is None:  # isolation is final: never the caller
+    # Isolation is final: never the caller. Only a reward process (its launcher sets the
+    # marker in its clean environment) or a multiprocessing child may isolate itself.
+    if os.environ.get("VID2REWARD_REWARD_PROCESS") != "1" \
+            and multiprocessing.parent_process() is None:
         raise RewardError("reward code runs only in a child process, and this is the main "
-                          "process", fix="run it through run_in_sandbox or train_sandboxed")
+                          "process", fix="run it through the reward process (reward_client)")
     _scrub_environment()
     _preimport()
     _libc().prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: required by Landlock, and final
@@ -171,7 +208,7 @@ def enter_isolation(trust: bool = False) -> dict[str, Any]:
         os.setresgid(NOBODY, NOBODY, NOBODY)
         os.setresuid(NOBODY, NOBODY, NOBODY)
     abi = _landlock(_readable_paths())
-    _seccomp_filter(_state["write_fds"]).load()
+    _seccomp_filter(_state["write_fds"], allow_threads).load()
     report = {"isolated": True, "seccomp": True, "landlock_abi": abi,
               "uid": os.geteuid(), "no_new_privs": True, "trusted": trust}
     _state["report"] = report
@@ -190,7 +227,7 @@ def _scrub_environment() -> None:
 def _preimport() -> None:
     # Imports after isolation may be unreadable (root's home is 0700 to nobody): import every
     # module a reward program may ask for now, while the files are readable.
-    from vid2reward.tools.reward_check import ALLOWED_IMPORTS
+    from vid2reward.tools.reward_python import ALLOWED_IMPORTS
     for name in sorted(ALLOWED_IMPORTS):
         importlib.import_module(name)
     import linecache  # noqa: F401 - tracebacks of reward errors read no files after this
@@ -273,7 +310,7 @@ def _seccomp() -> Any:
     return pyseccomp
 
 
-def _seccomp_filter(write_fds: tuple[int, ...]) -> Any:
+def _seccomp_filter(write_fds: tuple[int, ...], allow_threads: bool = True) -> Any:
     """The allowlist filter; ``write_fds`` are the only descriptors it lets the process write."""
     sc = _seccomp()
     deny = sc.ERRNO(errno.EPERM)
@@ -301,7 +338,8 @@ def _seccomp_filter(write_fds: tuple[int, ...]) -> Any:
     pid = os.getpid()
     allow("kill", sc.Arg(0, sc.EQ, pid))  # itself only
     allow("tgkill", sc.Arg(0, sc.EQ, pid))
-    allow("clone", sc.Arg(0, sc.MASKED_EQ, _CLONE_THREAD, _CLONE_THREAD))  # threads, not processes
+    if allow_threads:  # threads, never processes
+        allow("clone", sc.Arg(0, sc.MASKED_EQ, _CLONE_THREAD, _CLONE_THREAD))
     allow("prlimit64", sc.Arg(0, sc.EQ, 0), sc.Arg(2, sc.EQ, 0))  # reading its own limits
     for name in ("clone3", "openat2"):  # ENOSYS: glibc falls back to the calls ruled above
         try:

@@ -23,19 +23,12 @@ The calling process never runs reward code: :func:`sandboxed_program` gives it a
 
 from __future__ import annotations
 
-import importlib
-import math
+import dataclasses
 import multiprocessing as mp
-import resource
 import signal
-import threading
-import time
-import traceback
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from vid2reward.sim import safe_pickle
@@ -43,13 +36,19 @@ from vid2reward.sim.errors import UserError
 from vid2reward.sim.reward import (
     RewardError,
     RewardProgram,
-    load_reward_program,
     one_line,
     read_reward_source,
 )
-from vid2reward.sim.vec_env import exit_reason, worker_pipe_fd
-from vid2reward.tools.reward_check import ALLOWED_IMPORTS, check_reward_source, static_weights
-from vid2reward.tools.reward_isolation import enter_isolation, set_write_fds
+from vid2reward.sim.vec_env import exit_reason
+from vid2reward.tools.reward_check import check_reward_source, static_weights
+from vid2reward.tools.reward_client import ProcessSettings, remote_program
+from vid2reward.tools.reward_isolation import limit_process, set_write_fds
+from vid2reward.tools.reward_python import (  # noqa: F401 - re-exported: the sandbox's API
+    SandboxTimeout,
+    program_line,
+    safe_builtins,
+    time_limit,
+)
 
 
 @dataclass(frozen=True)
@@ -75,175 +74,50 @@ DEFAULT_LIMITS = SandboxLimits()
 """The limits ``reward test`` and sandboxed training use unless told otherwise."""
 
 
-# -- restricted builtins --------------------------------------------------------------------------
-
-_SAFE_BUILTIN_NAMES = (
-    "abs", "all", "any", "bool", "complex", "dict", "divmod", "enumerate", "filter", "float",
-    "frozenset", "int", "isinstance", "iter", "len", "list", "map", "max", "min", "next", "pow",
-    "range", "reversed", "round", "set", "slice", "sorted", "str", "sum", "tuple", "zip",
-    # exceptions a reward may raise or catch (never BaseException: see reward_check)
-    "Exception", "ArithmeticError", "AssertionError", "FloatingPointError", "IndexError",
-    "KeyError", "LookupError", "NotImplementedError", "OverflowError", "RuntimeError",
-    "StopIteration", "TypeError", "ValueError", "ZeroDivisionError",
-)
-
-
-def _private_modules() -> dict[str, ModuleType]:
-    """Fresh copies of math, numpy and its allowed submodules for one reward program.
-
-    A program that assigns ``np.isfinite = ...`` or deletes ``np.float64`` changes only its
-    own copies: the trusted harness in the same process keeps computing with the real ones.
-    """
-    import numpy
-
-    def copy(module: ModuleType) -> ModuleType:
-        clone = ModuleType(module.__name__, module.__doc__)
-        clone.__dict__.update(module.__dict__)
-        return clone
-
-    modules = {"math": copy(math), "numpy": copy(numpy)}
-    for name in sorted(ALLOWED_IMPORTS):
-        if name.startswith("numpy."):
-            sub = copy(importlib.import_module(name))
-            modules[name] = sub
-            setattr(modules["numpy"], name.partition(".")[2], sub)
-    return modules
-
-
-def _importer(modules: dict[str, ModuleType]) -> Callable[..., ModuleType]:
-    def safe_import(name: str, globals: Mapping[str, Any] | None = None,
-                    locals: Mapping[str, Any] | None = None,
-                    fromlist: tuple[str, ...] | None = (), level: int = 0) -> ModuleType:
-        """``__import__`` for reward programs: their own copies of math and numpy only."""
-        if level != 0 or name not in modules:
-            raise ImportError(f"import of '{name}' is not allowed in a reward program")
-        if not fromlist and "." in name:  # `import numpy.linalg` binds the name `numpy`
-            return modules[name.partition(".")[0]]
-        return modules[name]
-    return safe_import
-
-
-def _discard_print(*args: Any, **kwargs: Any) -> None:
-    """``print`` for reward programs: debugging prints run, and print nothing."""
-
-
-def safe_builtins() -> dict[str, Any]:
-    """A fresh curated builtins dict for one reward module (nothing shared between modules),
-    whose ``__import__`` hands out the module's private copies of math and numpy."""
-    import builtins
-    table = {name: getattr(builtins, name) for name in _SAFE_BUILTIN_NAMES}
-    table["__import__"] = _importer(_private_modules())
-    table["print"] = _discard_print
-    return table
-
-
-# -- time limits --------------------------------------------------------------------------------
-
-class SandboxTimeout(BaseException):  # noqa: N818 - reads like the events it reports
-    """Raised in reward code when a time limit of :func:`time_limit` expires.
-
-    A BaseException so that a reward's ``except Exception`` cannot swallow it (reward_check
-    forbids bare ``except:``).
-    """
-
-
-@contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    """Raise :class:`SandboxTimeout` in the block after ``seconds`` of wall time (SIGALRM).
-
-    Python code is interrupted between bytecodes; a single long C call is interrupted when it
-    returns, which is why the caller also bounds the whole process. An alarm that was already
-    armed (a training worker's step timeout) is restored afterwards. Outside the main thread,
-    where signals cannot be used, the block runs unbounded (the process limits still apply).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_alarm(signum: int, frame: Any) -> None:
-        raise SandboxTimeout()
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    outer, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
-    started = time.monotonic()
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if outer > 0:  # re-arm the outer alarm with what is left of it
-            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 1e-3))
-
-
-def program_line(exc: BaseException, filename: str) -> int | None:
-    """The line of the reward program (compiled as ``filename``) an exception last passed."""
-    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
-    return lines[-1] if lines else None
-
-
 # -- loading ------------------------------------------------------------------------------------
+
+def _settings(limits: SandboxLimits, trust: bool, call_seconds: float | None,
+              cpu: bool) -> ProcessSettings:
+    return ProcessSettings(memory_mb=limits.memory_mb,
+                           cpu_seconds=limits.cpu_seconds if cpu else None,
+                           load_seconds=limits.load_seconds,
+                           call_seconds=limits.call_seconds if call_seconds is None
+                           else call_seconds, trust=trust)
+
 
 def load_sandboxed(source: str, name: str,
                    load_seconds: float = DEFAULT_LIMITS.load_seconds, *,
-                   trust: bool = False) -> RewardProgram:
-    """Check ``source`` statically, isolate this process, then load the program with
-    restricted builtins and a time limit.
+                   trust: bool = False, limits: SandboxLimits = DEFAULT_LIMITS,
+                   call_seconds: float | None = None) -> RewardProgram:
+    """Check ``source`` statically and load it in a reward process of its own (started now,
+    isolated by the OS before it is sent the source; see
+    :mod:`~vid2reward.tools.reward_client`); ``compute`` sends it the state and returns its
+    numbers. This process runs none of the program's code, so it may be any process.
 
-    Isolation (:func:`~vid2reward.tools.reward_isolation.enter_isolation`) is final: call this
-    only in a child process, after its trusted setup (:func:`run_in_sandbox`, or training
-    workers through :func:`load_deferred`). ``trust`` lets it run unisolated where the OS
-    cannot isolate.
+    ``trust`` lets the reward process run unisolated where the OS cannot isolate;
+    ``call_seconds`` (default ``limits.call_seconds``) bounds one ``compute`` call.
 
     Raises:
         RewardError: the source breaks a rule, the OS cannot isolate and ``trust`` is false,
             the top level raises or runs longer than ``load_seconds``, or it lacks a proper
             ``compute_reward`` or ``WEIGHTS``.
     """
-    check_reward_source(source, name)
-    enter_isolation(trust)
-    try:
-        with time_limit(load_seconds):
-            return load_reward_program(source, name=name,
-                                       exec_globals={"__builtins__": safe_builtins()})
-    except SandboxTimeout as exc:
-        line = program_line(exc, name)
-        at = f" (interrupted on line {line})" if line else ""
-        raise RewardError(f"the module's top level ran longer than {load_seconds:g} s{at}",
-                          where=name, fix="the top level may only import and define names; "
-                                          "do the work inside compute_reward") from None
-
-
-class _LoadOnFirstCall:
-    """``compute`` of a program loaded by :func:`load_deferred`: isolates and loads on the
-    first call, then calls the real ``compute_reward``."""
-
-    def __init__(self, source: str, name: str, load_seconds: float, trust: bool) -> None:
-        self.source, self.name, self.load_seconds, self.trust = source, name, load_seconds, trust
-        self.compute: Callable[[Any, Any], Any] | None = None
-
-    def __call__(self, s: Any, a: Any) -> Any:
-        if self.compute is None:
-            fd = worker_pipe_fd()
-            if fd is not None:
-                set_write_fds((fd,))
-            self.compute = load_sandboxed(self.source, self.name, self.load_seconds,
-                                          trust=self.trust).compute
-        return self.compute(s, a)
+    limits = dataclasses.replace(limits, load_seconds=load_seconds)
+    program = remote_program(source, name, _settings(limits, trust, call_seconds, cpu=True))
+    program.compute.process()  # type: ignore[attr-defined]  # start it: load errors surface here
+    return program
 
 
 def load_deferred(source: str, name: str, *, load_seconds: float = DEFAULT_LIMITS.load_seconds,
-                  trust: bool = False) -> RewardProgram:
-    """The ``loader`` for training workers: checks now, runs the program's code only at its
-    first ``compute`` call, after the worker has built all its envs.
+                  trust: bool = False, limits: SandboxLimits = DEFAULT_LIMITS,
+                  call_seconds: float | None = None) -> RewardProgram:
+    """The ``loader`` for training workers: checks now; the reward process starts at the
+    first ``compute`` call and is shared by every env of the worker (one process per program).
 
-    A worker builds several envs one after another, and building one reads MuJoCo model files
-    that an isolated process may no longer read; so isolation and the module's top level wait
-    for the first step. A module that fails to load fails that step with a RewardError.
+    A module that fails to load fails that step with a RewardError.
     """
-    check_reward_source(source, name)
-    return RewardProgram(source=source, name=name,
-                         compute=_LoadOnFirstCall(source, name, load_seconds, trust),
-                         weights=static_weights(source))
+    limits = dataclasses.replace(limits, load_seconds=load_seconds)
+    return remote_program(source, name, _settings(limits, trust, call_seconds, cpu=True))
 
 
 def _refuse(s: Any, a: Any) -> tuple[float, dict[str, float]]:
@@ -272,26 +146,10 @@ def sandboxed_program(path_or_source: str | Path, name: str | None = None) -> Re
 
 # -- process limits -----------------------------------------------------------------------------
 
-def _address_space_bytes() -> int:
-    with open("/proc/self/statm", encoding="ascii") as f:
-        pages = int(f.read().split()[0])
-    return pages * resource.getpagesize()
-
-
 def apply_limits(limits: SandboxLimits = DEFAULT_LIMITS) -> None:
-    """Limit this process: memory (RLIMIT_AS) and CPU time (RLIMIT_CPU), no core dumps.
-
-    Both are set relative to what the process already uses, and as hard limits too, so
-    nothing in the process can raise them again. Memory over the limit makes allocations fail
-    (MemoryError); CPU time over it sends SIGXCPU, which ends the process.
-    """
-    budget = _address_space_bytes() + limits.memory_mb * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (budget, budget))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if limits.cpu_seconds is not None:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        soft = math.ceil(usage.ru_utime + usage.ru_stime + limits.cpu_seconds)
-        resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 2))  # SIGXCPU, then SIGKILL
+    """Limit this process by ``limits`` (memory, CPU time, no core dumps; see
+    :func:`~vid2reward.tools.reward_isolation.limit_process`)."""
+    limit_process(limits.memory_mb, limits.cpu_seconds)
 
 
 # -- one-off jobs in a child process ------------------------------------------------------------

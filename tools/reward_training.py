@@ -34,8 +34,8 @@ from vid2reward.sim.reward_sources import RewardSource
 from vid2reward.sim.train import ProgressFn, TrainConfig, TrainResult, train
 from vid2reward.sim.vec_env import EnvWorkerError
 from vid2reward.tools.reward_check import check_reward_source
+from vid2reward.tools.reward_client import close_process, process_isolation
 from vid2reward.tools.reward_isolation import (
-    isolation_report,
     require_isolation,
     trusted_by_user,
 )
@@ -47,7 +47,6 @@ from vid2reward.tools.reward_sandbox import (
     load_deferred,
     load_sandboxed,
     program_line,
-    run_in_sandbox,
     sandboxed_program,
     time_limit,
 )
@@ -80,19 +79,21 @@ def sandboxed_precheck(program: RewardProgram, env_id: str,
         RewardError: the program breaks a static rule, raises, returns a bad value, runs too
             long or dies in its first steps, or the child could not be isolated.
     """
-    report = run_in_sandbox(_precheck_in_child, program.source, program.name, env_id,
-                            limits.load_seconds, limits.call_seconds, trust, limits=limits)
+    # The physics runs here (trusted); the program runs in its own reward process.
+    report = _precheck_here(program.source, program.name, env_id, limits.load_seconds,
+                                limits.call_seconds, trust)
     if not isinstance(report, dict):
         raise RewardError("the pre-check sent a malformed reply", where=program.name)
     return {str(k): v for k, v in report.items() if isinstance(v, bool | int | str | None)}
 
 
-def _precheck_in_child(source: str, name: str, env_id: str, load_seconds: float,
+def _precheck_here(source: str, name: str, env_id: str, load_seconds: float,
                        call_seconds: float, trust: bool) -> dict[str, Any] | None:
     env = RewardWrapper(make_env(env_id), sandboxed_program(source, name), env_id)
-    env.reset(seed=0)  # trusted setup first: the isolated process cannot read model files
+    env.reset(seed=0)
     env.action_space.seed(0)
-    env.program = load_sandboxed(source, name, load_seconds, trust=trust)
+    env.program = load_sandboxed(source, name, load_seconds, trust=trust,
+                                 call_seconds=call_seconds)  # its own reward process
     budget = call_seconds * PRECHECK_STEPS + 5.0  # the env steps themselves take milliseconds
     try:
         with time_limit(budget):
@@ -108,7 +109,9 @@ def _precheck_in_child(source: str, name: str, env_id: str, load_seconds: float,
                           fix="look for loops that never end or loops over huge ranges") from None
     finally:
         env.close()
-    return isolation_report()
+        report = process_isolation(env.program)
+        close_process(env.program)
+    return report
 
 
 def train_sandboxed(config: TrainConfig, program: RewardProgram, out_dir: str | Path, *,
@@ -157,7 +160,8 @@ def train_sandboxed(config: TrainConfig, program: RewardProgram, out_dir: str | 
     try:
         result = train(config, program, out_dir,
                        loader=partial(load_deferred, load_seconds=limits.load_seconds,
-                                      trust=trust),
+                                      trust=trust, limits=training_limits(config, limits),
+                                      call_seconds=limits.step_seconds),
                        worker_init=partial(apply_limits, training_limits(config, limits)),
                        precheck=precheck, on_progress=on_progress, callbacks=callbacks,
                        reward_source=reward_source)
