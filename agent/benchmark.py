@@ -252,8 +252,9 @@ def _train_once(method: str, ground: TaskGround, cfg: BenchConfig, seed: int,
     """``default``: the env's own reward for the whole budget; ``reference``: the task's hidden
     reward for ``final_steps`` (else the budget). Returns the policy directory."""
     from vid2reward import examples
-    from vid2reward.sim.reward import load_reward_program
-    from vid2reward.sim.train import TrainConfig, train
+    from vid2reward.sim.train import TrainConfig
+    from vid2reward.tools.reward_sandbox import sandboxed_program
+    from vid2reward.tools.reward_training import train_sandboxed
 
     policy_dir = run_dir / "policy"
     if (policy_dir / "policy.zip").is_file():
@@ -266,8 +267,9 @@ def _train_once(method: str, ground: TaskGround, cfg: BenchConfig, seed: int,
         name, source = f"{ground.task}_reference.py", ground.reference_reward
         steps = cfg.final_steps or cfg.budget_steps
     overrides = {} if cfg.n_envs is None else {"n_envs": cfg.n_envs}
-    train(TrainConfig.for_env(ground.env_id, total_steps=steps, seed=seed, **overrides),
-          load_reward_program(source, name=name), policy_dir)
+    # An --experts DIR's reference reward is whatever its JSON says: sandboxed like any other.
+    train_sandboxed(TrainConfig.for_env(ground.env_id, total_steps=steps, seed=seed, **overrides),
+                    sandboxed_program(source, name), policy_dir)
     return policy_dir
 
 

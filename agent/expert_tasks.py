@@ -16,9 +16,10 @@ from vid2reward.sim.envs import steps_for_seconds
 from vid2reward.sim.errors import UserError
 from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.render import write_clip_and_sheet
-from vid2reward.sim.reward import load_reward_program
 from vid2reward.sim.rollout import load_policy, run_episodes
-from vid2reward.sim.train import ProgressFn, TrainConfig, train
+from vid2reward.sim.train import ProgressFn, TrainConfig
+from vid2reward.tools.reward_sandbox import sandboxed_program
+from vid2reward.tools.reward_training import train_sandboxed
 
 
 @dataclass(frozen=True)
@@ -135,9 +136,9 @@ def make_expert(task: ExpertTask, out_dir: Path, *, seed: int = 0, clip_seconds:
     Writes ``out_dir/policy/`` (training output), ``clip.mp4``, ``sheet.png`` and
     ``expert.json`` (task, hidden reward, state metrics over ``episodes`` episodes).
     """
-    program = load_reward_program(task.reward_source, name=f"{task.name}.py")
+    program = sandboxed_program(task.reward_source, f"{task.name}.py")
     config = TrainConfig.for_env(task.env_id, total_steps=task.train_steps, seed=seed)
-    result = train(config, program, out_dir / "policy", on_progress=on_progress)
+    result = train_sandboxed(config, program, out_dir / "policy", on_progress=on_progress)
     policy = load_policy(out_dir / "policy", task.env_id)
     max_steps = steps_for_seconds(task.env_id, clip_seconds)
     shown = run_episodes(task.env_id, policy, episodes=1, seed=seed + 500, max_steps=max_steps,

@@ -45,6 +45,18 @@ class BatchReward(Protocol):
         ...
 
 
+@runtime_checkable
+class RowFailure(Protocol):
+    """A :class:`BatchReward`'s error that knows the row it failed on, and can say it at
+    that state's episode step instead (what a step-by-step failure says)."""
+
+    row: int | None
+
+    def at_step(self, step: int) -> RewardError:
+        """The same failure, named by episode step."""
+        ...
+
+
 class StateRecorder(gym.Wrapper):
     """In an env worker: the env unchanged, plus ``info["reward_row"]``, the state fields a
     program reads after each step (and ``info["reward_schema"]`` with the first one), and
@@ -113,7 +125,9 @@ class SegmentRewardVecEnv(VecEnvWrapper):
     def reset(self) -> np.ndarray:  # type: ignore[override]
         self._clear_segment()
         self._new_episodes(np.ones(self.num_envs, dtype=bool))
-        return self.venv.reset()
+        observations = self.venv.reset()
+        assert isinstance(observations, np.ndarray)  # the MuJoCo tasks have Box observations
+        return observations
 
     def step_async(self, actions: np.ndarray) -> None:
         self._actions.append(np.array(actions, dtype=np.float64).reshape(self.num_envs, -1))
@@ -149,11 +163,24 @@ class SegmentRewardVecEnv(VecEnvWrapper):
         dones = np.stack(self._dones)
         env_rewards = np.stack(self._env_rewards)
         self._clear_segment()
-        batch = self.reward.compute_rows(self.schema, rows, actions)
+        try:
+            batch = self.reward.compute_rows(self.schema, rows, actions)
+        except RewardError as exc:
+            if isinstance(exc, RowFailure) and exc.row is not None:
+                t, i = divmod(exc.row, n)
+                raise exc.at_step(self._episode_step(t, i, dones)) from None
+            raise
         totals = batch.totals.reshape(steps, n)
         _check_finite(batch, self.name)
         self._count_episodes(batch, totals, env_rewards, dones)
         return totals, dones
+
+    def _episode_step(self, t: int, i: int, dones: np.ndarray) -> int:
+        """The episode step (1 = the first) of env ``i``'s state ``t`` of this segment."""
+        step = int(self._length[i])
+        for k in range(t):
+            step = 0 if dones[k, i] else step + 1
+        return step + 1
 
     def _count_episodes(self, batch: RewardBatch, totals: np.ndarray, env_rewards: np.ndarray,
                         dones: np.ndarray) -> None:
@@ -221,7 +248,7 @@ class SegmentVecNormalize(VecNormalize):
 
     def save(self, save_path: Any) -> None:
         """Saved as a plain ``VecNormalize`` (what SB3 and ``evaluate`` load)."""
-        self.__class__ = VecNormalize
+        self.__class__ = VecNormalize  # type: ignore[assignment]
         try:
             VecNormalize.save(self, save_path)
         finally:

@@ -487,6 +487,7 @@ def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader:
     model = make_ppo(config, venv, tensorboard_log=str(work / "tb"),
                      rollout_buffer_class=None if segment is None else SettlingRolloutBuffer)
     if segment is not None:
+        assert isinstance(venv, SegmentVecNormalize)
         model.rollout_buffer.settle = partial(_settle, segment, venv, stats, model)  # type: ignore[attr-defined]
     if config.init_from is not None:
         try:
@@ -546,6 +547,7 @@ def _settle(segment: SegmentRewardVecEnv, venv: SegmentVecNormalize,
     """Score the rollout just collected: its normalised rewards for the buffer; its finished
     episodes go to the statistics and SB3's episode log."""
     rewards, dones = segment.settle()
+    assert model.ep_info_buffer is not None  # set up by learn() before the first rollout
     for episode in segment.episodes:
         model.ep_info_buffer.append({"r": episode["return"], "l": episode["length"], "t": 0.0})
     stats.episodes.extend(segment.episodes)

@@ -22,14 +22,13 @@ import numpy as np
 from vid2reward.sim.envs import get_spec, make_env
 from vid2reward.sim.reward import RewardError, one_line
 from vid2reward.sim.state import StateTracker
+from vid2reward.tools.reward_client import close_process
 from vid2reward.tools.reward_isolation import require_isolation, trusted_by_user
 from vid2reward.tools.reward_sandbox import (
     DEFAULT_LIMITS,
     SandboxLimits,
-    SandboxTimeout,
     load_sandboxed,
     run_in_sandbox,
-    time_limit,
 )
 
 DISAGREES_BELOW = -0.2
@@ -115,7 +114,7 @@ def check_agreement(source: str, name: str, env_id: str, rollouts: list[Rollout]
     actions = [np.asarray(r.actions) for r in rollouts]
     try:
         returns = run_in_sandbox(_returns_in_child, source, name, env_id, seeds, actions,
-                                 limits.load_seconds, limits.call_seconds, trust, limits=limits,
+                                 limits, trust, limits=limits,
                                  what="reward agreement check")
     except RewardError as exc:
         return AgreementReport(None, "unknown", len(rollouts), detail=one_line(str(exc)))
@@ -154,12 +153,13 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 
 
 def _returns_in_child(source: str, name: str, env_id: str, seeds: list[int],
-                      actions: list[np.ndarray], load_seconds: float, call_seconds: float,
+                      actions: list[np.ndarray], limits: SandboxLimits,
                       trust: bool) -> list[float] | str:
     """In the sandboxed child: each rollout's return under the program (or why it failed)."""
     env = make_env(env_id)  # trusted setup first: the isolated process cannot read model files
     tracker = StateTracker(env, get_spec(env_id))
-    program = load_sandboxed(source, name, load_seconds, trust=trust)
+    # its own reward process, under the same limits
+    program = load_sandboxed(source, name, limits.load_seconds, trust=trust, limits=limits)
     returns = []
     try:
         for seed, acts in zip(seeds, actions, strict=True):
@@ -171,16 +171,14 @@ def _returns_in_child(source: str, name: str, env_id: str, seeds: list[int],
                 _, _, terminated, truncated, _ = env.step(action)
                 view = tracker.view(action, terminated)
                 try:
-                    with time_limit(call_seconds):
-                        value = float(program.compute(view, action)[0])
-                except SandboxTimeout:
-                    return f"compute_reward ran longer than {call_seconds:g} s"
-                except Exception as exc:  # the program's own bug: its reward test reports it
-                    return f"compute_reward raised {type(exc).__name__}: {exc}"
+                    value = float(program.compute(view, action)[0])
+                except RewardError as exc:  # the program's own failure: its reward test says more
+                    return exc.what
                 total += value if math.isfinite(value) else 0.0
                 if terminated or truncated:
                     break
             returns.append(total)
     finally:
         env.close()
+        close_process(program)
     return returns

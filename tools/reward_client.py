@@ -23,8 +23,9 @@ import subprocess
 import sys
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -64,6 +65,8 @@ def valid_component_name(name: str) -> bool:
     """Whether a component name from a reward process may be shown: 1-64 printable characters."""
     return 0 < len(name) <= MAX_COMPONENT_NAME and one_line(name, MAX_COMPONENT_NAME) == name
 
+
+_Parsed = TypeVar("_Parsed")
 
 _LIVE: weakref.WeakSet[RewardProcess] = weakref.WeakSet()
 
@@ -131,8 +134,9 @@ class RewardProcess:
                                           "start")
             if kind == wire.ERROR:
                 raise RewardError(f"the reward process refused to start: "
-                                  f"{one_line(wire.parse_error(payload).text)}", where=name)
-            self.isolation = wire.parse_ready(payload)
+                                  f"{one_line(self._parse(wire.parse_error, payload).text)}",
+                                  where=name)
+            self.isolation = self._parse(wire.parse_ready, payload)
             if not self.isolation.isolated and not trust:
                 raise RewardError("the reward process was not isolated", where=name)
             wire.send(self._fd, wire.LOAD, wire.json_payload(
@@ -141,7 +145,7 @@ class RewardProcess:
             kind, payload = self._receive({wire.LOADED: 0, wire.ERROR: wire.ERROR_CAP},
                                           load_seconds + GRACE_SECONDS, "load")
             if kind == wire.ERROR:
-                text = wire.parse_error(payload).text
+                text = self._parse(wire.parse_error, payload).text
                 what, _, fix = text.partition("\n")
                 raise RewardError(one_line(what), where=name, fix=one_line(fix) or None)
         except BaseException:
@@ -173,6 +177,14 @@ class RewardProcess:
             self.close()
             raise
 
+    def _parse(self, parse: Callable[..., _Parsed], *args: Any) -> _Parsed:
+        """A reply read by one of reward_wire's parsers; a malformed one kills the process."""
+        try:
+            return parse(*args)
+        except wire.ChannelError as exc:
+            raise self._fail(f"the reward process sent a reply that was refused ({exc}) and "
+                             f"was stopped") from None
+
     def set_schema(self, schema: StateSchema) -> None:
         """Declare the layout of the rows every later :meth:`compute` sends."""
         wire.send(self._fd, wire.SCHEMA, wire.json_payload(schema.to_json()))
@@ -197,9 +209,8 @@ class RewardProcess:
                                        wire.ERROR: wire.ERROR_CAP},
                                       n * self.call_seconds + GRACE_SECONDS, "a batch")
         if kind == wire.ERROR:
-            failure = wire.parse_error(payload)
-            raise ProgramFailed(failure, self.name)
-        return wire.parse_result(payload, n, valid_component_name)
+            raise ProgramFailed(self._parse(wire.parse_error, payload), self.name)
+        return self._parse(wire.parse_result, payload, n, valid_component_name)
 
     def close(self) -> None:
         """Stop the process (at once: it holds nothing worth a goodbye) and close the channel."""
@@ -234,6 +245,7 @@ def describe_failure(failure: wire.ProgramFailure, step: int | None = None) -> s
         kind, _, message = text.partition(": ")
         return f"compute_reward raised {kind}{at_step}{at_line}: {message}"
     if failure.code == "timeout":
+        at_line = f" (interrupted on line {failure.line})" if failure.line is not None else ""
         return f"compute_reward {text}{at_step}{at_line}"
     if failure.code == "output":
         return f"{text}{at_step}"
@@ -246,10 +258,23 @@ class ProgramFailed(RewardError):
     ``failure`` is the reward process's report (code, batch row, program line, cleaned text).
     """
 
-    def __init__(self, failure: wire.ProgramFailure, name: str) -> None:
-        super().__init__(describe_failure(failure), where=name)
+    def __init__(self, failure: wire.ProgramFailure, name: str, step: int | None = None) -> None:
+        super().__init__(describe_failure(failure, step), where=name)
         self.failure = wire.ProgramFailure(failure.code, failure.step, failure.line,
                                            one_line(failure.text, 300))
+        self.program_name = name
+
+    def __reduce__(self):  # crosses to another process (an env worker's reply) as its message
+        return (RewardError, (self.what, self.where, self.fix, self.exit_code))
+
+    @property
+    def row(self) -> int | None:
+        """The batch row of the state it failed on."""
+        return self.failure.step
+
+    def at_step(self, step: int) -> ProgramFailed:
+        """The same failure, said at an episode step (``sim.segment_reward.RowFailure``)."""
+        return ProgramFailed(self.failure, self.program_name, step)
 
 
 # -- a program whose compute runs in a reward process ---------------------------------------------
@@ -279,6 +304,8 @@ class RemoteCompute:
         self.source, self.name, self.settings = source, name, settings
         self.fields = fields_read(source, [f.name for f in STATE_FIELDS])
         self._row: np.ndarray | None = None
+        self.last_seconds: float | None = None
+        """The last call's own time, as the reward process timed it (the round trip excluded)."""
 
     def process(self) -> RewardProcess:
         """The running reward process (started, or restarted after a failure, on demand)."""
@@ -306,24 +333,19 @@ class RemoteCompute:
         try:
             batch = proc.compute(self._row, action)
         except ProgramFailed as exc:
-            step = getattr(s, "step", None)
-            raise RewardError(describe_failure(exc.failure, step), where=self.name) from None
+            raise ProgramFailed(exc.failure, self.name, getattr(s, "step", None)) from None
+        seconds = float(batch.seconds[0])  # a report only: bounded, never trusted further
+        self.last_seconds = min(max(seconds, 0.0), proc.call_seconds) if np.isfinite(seconds) \
+            else None
         return float(batch.totals[0]), batch.components(0)
 
     def compute_rows(self, schema: StateSchema, rows: np.ndarray,
                      actions: np.ndarray) -> wire.RewardBatch:
-        """Many states in one round trip (``sim.segment_reward.BatchReward``); a failure
-        names the state's row in the batch."""
+        """Many states in one round trip (``sim.segment_reward.BatchReward``)."""
         proc = self.process()
         if proc.schema != schema:
             proc.set_schema(schema)
-        try:
-            return proc.compute(rows, actions)
-        except ProgramFailed as exc:
-            what = describe_failure(exc.failure)
-            row = exc.failure.step
-            raise RewardError(what if row is None else f"{what} (state {row + 1} of the "
-                              f"rollout)", where=self.name) from None
+        return proc.compute(rows, actions)  # ProgramFailed.row names the failing row
 
 
 def remote_program(source: str, name: str, settings: ProcessSettings = ProcessSettings()

@@ -163,6 +163,9 @@ def limit_process(memory_mb: int, cpu_seconds: float | None) -> None:
     if cpu_seconds is not None:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         soft = math.ceil(usage.ru_utime + usage.ru_stime + cpu_seconds)
+        _, hard_cpu = resource.getrlimit(resource.RLIMIT_CPU)
+        if hard_cpu != resource.RLIM_INFINITY:  # a limit inherited from the launcher stays
+            soft = min(soft, max(0, hard_cpu - 2))
         resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 2))  # SIGXCPU, then SIGKILL
 
 

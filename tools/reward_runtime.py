@@ -31,15 +31,13 @@ from vid2reward.sim.reward import (
 )
 from vid2reward.sim.state import StateTracker
 from vid2reward.tools.reward_check import find_violations
+from vid2reward.tools.reward_client import ProgramFailed, close_process
 from vid2reward.tools.reward_isolation import require_isolation, trusted_by_user
 from vid2reward.tools.reward_sandbox import (
     DEFAULT_LIMITS,
     SandboxLimits,
-    SandboxTimeout,
     load_sandboxed,
-    program_line,
     run_in_sandbox,
-    time_limit,
 )
 
 DOMINANCE_RATIO = 100.0
@@ -126,8 +124,7 @@ def run_reward_test(path_or_source: str | Path, env_id: str, *, name: str | None
                                 violations=[str(v) for v in violations])
     try:
         report = run_in_sandbox(_test_in_child, source, label, env_id, random_steps,
-                                zero_steps, seed, limits.load_seconds, limits.call_seconds,
-                                trust, limits=limits)
+                                zero_steps, seed, limits, trust, limits=limits)
     except RewardError as exc:  # could not load, or the child was stopped or died
         return RewardTestReport(name=label, env_id=env_id, ok=False, error=one_line(str(exc)))
     return _checked(report, label, env_id)
@@ -164,11 +161,12 @@ class _Stop(Exception):
 
 
 def _test_in_child(source: str, name: str, env_id: str, random_steps: int, zero_steps: int,
-                   seed: int, load_seconds: float, call_seconds: float,
-                   trust: bool) -> RewardTestReport:
+                   seed: int, limits: SandboxLimits, trust: bool) -> RewardTestReport:
     env = make_env(env_id)  # trusted setup first: the isolated process cannot read model files
     tracker = StateTracker(env, get_spec(env_id))
-    program = load_sandboxed(source, name, load_seconds, trust=trust)
+    # its own reward process, under the same limits (memory, CPU, per-call time)
+    program = load_sandboxed(source, name, limits.load_seconds, trust=trust, limits=limits)
+    call_seconds = limits.call_seconds
     zero = np.zeros_like(env.action_space.sample(), dtype=np.float64)
     env.action_space.seed(seed)  # after the sample above: the same actions for the same seed
     rec = _Records()
@@ -197,28 +195,32 @@ def _test_in_child(source: str, name: str, env_id: str, random_steps: int, zero_
         error = str(exc)
     finally:
         env.close()
+        close_process(program)
     return rec.report(name, env_id, error)
 
 
 def _call(program: Any, view: Any, action: np.ndarray, call_seconds: float,
           where: str) -> tuple[Any, float]:
-    """One compute_reward call under a time limit: (result, seconds)."""
+    """One compute_reward call in the program's reward process: (result, seconds), the
+    seconds the program itself took (timed there: the round trip is the harness's cost)."""
     try:
-        with time_limit(call_seconds):
-            started = time.perf_counter()
-            result = program.compute(view, action)
-            elapsed = time.perf_counter() - started
-    except SandboxTimeout as exc:
-        line = program_line(exc, program.name)
-        at = f" (interrupted on line {line})" if line else ""
-        raise _Stop(f"compute_reward ran longer than {call_seconds:g} s on the {where}{at}; "
-                    f"look for loops that never end or loops over huge ranges") from None
-    except Exception as exc:  # the program's own bug, with its line
-        line = program_line(exc, program.name)
-        at = f" on line {line}" if line else ""
-        raise _Stop(one_line(f"compute_reward raised {type(exc).__name__}{at} on the {where}: "
-                             f"{exc}")) from None
-    return result, elapsed
+        started = time.perf_counter()
+        result = program.compute(view, action)
+        elapsed = time.perf_counter() - started
+    except ProgramFailed as exc:
+        failure = exc.failure
+        if failure.code == "timeout":
+            at = f" (interrupted on line {failure.line})" if failure.line else ""
+            raise _Stop(f"compute_reward ran longer than {call_seconds:g} s on the {where}{at}; "
+                        f"look for loops that never end or loops over huge ranges") from None
+        if failure.code == "raised":
+            kind, _, message = failure.text.partition(": ")
+            at = f" on line {failure.line}" if failure.line else ""
+            raise _Stop(one_line(f"compute_reward raised {kind}{at} on the {where}: "
+                                 f"{message}")) from None
+        raise _Stop(one_line(f"{failure.text} on the {where}")) from None
+    own = getattr(program.compute, "last_seconds", None)
+    return result, elapsed if own is None else own
 
 
 @dataclass

@@ -68,6 +68,16 @@ def training_limits(config: TrainConfig, limits: SandboxLimits = DEFAULT_LIMITS)
     return dataclasses.replace(limits, cpu_seconds=limits.cpu_seconds + CPU_SECONDS_PER_STEP * steps)
 
 
+def reward_process_limits(config: TrainConfig,
+                          limits: SandboxLimits = DEFAULT_LIMITS) -> SandboxLimits:
+    """The limits for a training's reward process: one scores every step of the training
+    (whole rollouts), so its CPU-time budget scales with all of them."""
+    if limits.cpu_seconds is None:
+        return limits
+    return dataclasses.replace(limits, cpu_seconds=limits.cpu_seconds
+                               + CPU_SECONDS_PER_STEP * config.total_steps)
+
+
 def sandboxed_precheck(program: RewardProgram, env_id: str,
                        limits: SandboxLimits = DEFAULT_LIMITS,
                        trust: bool = False) -> dict[str, Any]:
@@ -160,8 +170,8 @@ def train_sandboxed(config: TrainConfig, program: RewardProgram, out_dir: str | 
     try:
         result = train(config, program, out_dir,
                        loader=partial(load_deferred, load_seconds=limits.load_seconds,
-                                      trust=trust, limits=training_limits(config, limits),
-                                      call_seconds=limits.step_seconds),
+                                      trust=trust, limits=reward_process_limits(config, limits),
+                                      call_seconds=config.step_timeout),
                        worker_init=partial(apply_limits, training_limits(config, limits)),
                        precheck=precheck, on_progress=on_progress, callbacks=callbacks,
                        reward_source=reward_source)

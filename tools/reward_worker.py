@@ -195,7 +195,7 @@ def serve(args: argparse.Namespace) -> None:
     fd = args.fd
     try:
         report = _isolate(args)
-    except (UserError, OSError, RuntimeError) as exc:
+    except (UserError, OSError, RuntimeError, ValueError) as exc:
         wire.send(fd, wire.ERROR, wire.error_payload(wire.ERR_REFUSED, one_line(str(exc))))
         return
     wire.send(fd, wire.READY, wire.ready_payload(report))

@@ -9,12 +9,10 @@ one happens.
 import builtins
 import json
 import os
-import signal
-import socket
-import time
 
 import numpy as np
 import pytest
+from escapes import ESCAPES  # tests/tools/escapes.py: the attempts and their observer
 
 from vid2reward.agent.cli import main
 from vid2reward.sim.envs import make_env
@@ -32,62 +30,6 @@ needs_isolation = pytest.mark.skipif(isolation_problem() is not None,
                                      reason=f"no OS isolation here: {isolation_problem()}")
 
 LIMITS = SandboxLimits(memory_mb=1024, cpu_seconds=30, wall_seconds=60)
-
-# Attempts a program could make once it has real Python; {marker} is a file path in tmp_path,
-# {port} a listening local socket, {pid} this test process.
-ESCAPES = {
-    "write-file": "open({marker!r}, 'w').write('pwned')",
-    "create-file": "import os\nos.close(os.open({marker!r}, os.O_CREAT | os.O_RDONLY))",
-    "shell": "import os\nif os.system('touch {marker}') != 0:\n    raise OSError('shell failed')",
-    "subprocess": "import subprocess\nsubprocess.run(['touch', {marker!r}], check=True)",
-    "fork": "import os\nif os.fork() == 0:\n    open({marker!r}, 'w')\n    os._exit(0)",
-    "socket": "import socket\nc = socket.socket()\nc.connect((b'127.0.0.1', {port}))\n"
-              "c.sendall(b'x')",
-    "signal-parent": "import os, signal\nos.kill({pid}, signal.SIGUSR1)",
-}
-
-
-class Observer:
-    """What an escape would leave behind, watched from outside the sandbox."""
-
-    def __init__(self, tmp_path):
-        self.marker = tmp_path / "escaped"
-        self.server = socket.socket()
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen(1)
-        self.server.setblocking(False)
-        self.signals = []
-        self.previous = signal.signal(signal.SIGUSR1, lambda *_: self.signals.append(1))
-
-    def fill(self, template: str) -> str:
-        return template.format(marker=str(self.marker), port=self.server.getsockname()[1],
-                               pid=os.getpid())
-
-    def escaped(self) -> list[str]:
-        time.sleep(0.2)  # a forked grandchild or a signal may land a moment later
-        seen = []
-        if self.marker.exists():
-            seen.append("file")
-        try:
-            self.server.accept()[0].close()
-            seen.append("socket")
-        except BlockingIOError:
-            pass
-        if self.signals:
-            seen.append("signal")
-        return seen
-
-    def close(self):
-        self.server.close()
-        signal.signal(signal.SIGUSR1, self.previous)
-
-
-@pytest.fixture
-def observer(tmp_path):
-    obs = Observer(tmp_path)
-    yield obs
-    obs.close()
-
 
 def _escape_in_child(source: str, isolate: bool) -> str:
     """Runs in a sandbox child: trusted setup, isolation, then the escape with full Python."""
@@ -107,7 +49,7 @@ def _escape_in_child(source: str, isolate: bool) -> str:
 @needs_isolation
 @pytest.mark.parametrize("name", sorted(ESCAPES))
 def test_an_isolated_child_cannot_escape(name, observer):
-    outcome = run_in_sandbox(_escape_in_child, observer.fill(ESCAPES[name]), True,
+    outcome = run_in_sandbox(_escape_in_child, observer.fill(observer.escapes[name]), True,
                              limits=LIMITS)
     assert observer.escaped() == [], outcome
     assert outcome.startswith(("PermissionError", "OSError", "CalledProcessError")), outcome
@@ -119,7 +61,7 @@ def test_an_isolated_child_cannot_escape(name, observer):
                                        ("signal-parent", "signal")])
 def test_without_the_os_layer_the_same_escapes_succeed(name, seen, observer):
     # The plant: proof that the test above would see an escape.
-    outcome = run_in_sandbox(_escape_in_child, observer.fill(ESCAPES[name]), False,
+    outcome = run_in_sandbox(_escape_in_child, observer.fill(observer.escapes[name]), False,
                              limits=LIMITS)
     assert seen in observer.escaped(), outcome
 
@@ -182,7 +124,7 @@ def escaping_loader(source: str, name: str) -> RewardProgram:
 
 def _attempt_everything(observer) -> str:
     lines = []
-    for template in ESCAPES.values():
+    for template in observer.escapes.values():
         body = observer.fill(template).replace("\n", "\n    ")
         lines.append(f"try:\n    {body}\nexcept Exception:\n    pass")
     return "\n".join(lines) + "\n"

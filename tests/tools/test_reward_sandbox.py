@@ -112,13 +112,14 @@ def test_broken_program_is_contained_with_a_clear_reason(source, expected):
 
 def test_finally_that_swallows_the_time_limit_is_stopped_from_outside():
     # `continue` in a finally block swallows the per-call alarm, for ever: only the caller's
-    # wall-time bound (it kills the child) ends it.
+    # deadline on the reply (it kills the reward process) ends it.
     source = program("while True:", "    try:", "        while True:", "            pass",
                      "    finally:", "        continue")
     assert find_violations(source) == []
     limits = SandboxLimits(memory_mb=512, cpu_seconds=60, wall_seconds=4, call_seconds=0.5)
     report = run_reward_test(source, "Hopper-v5", random_steps=5, zero_steps=0, limits=limits)
-    assert not report.ok and "did not finish within 4 s of wall time" in report.error
+    assert not report.ok and "ran longer than 2.5 s (the reward process was stopped" \
+        in report.error
 
 
 def test_a_program_cannot_change_the_harness_numpy_or_math():
@@ -140,11 +141,12 @@ def test_a_program_cannot_change_the_harness_numpy_or_math():
 
 
 def test_uninterruptible_c_call_is_stopped_by_wall_time():
-    # One long C call: the per-call alarm cannot interrupt it, the caller kills the child.
+    # One long C call: the per-call alarm cannot interrupt it, the caller kills the process.
     source = program("x = np.convolve(np.ones(10**6), np.ones(10**6))")
     limits = SandboxLimits(memory_mb=512, cpu_seconds=60, wall_seconds=3, call_seconds=0.5)
     report = run_reward_test(source, "Hopper-v5", random_steps=5, zero_steps=0, limits=limits)
-    assert not report.ok and "did not finish within 3 s of wall time" in report.error
+    assert not report.ok and "ran longer than 2.5 s (the reward process was stopped" \
+        in report.error
 
 
 def test_uninterruptible_c_call_is_stopped_by_cpu_time():

@@ -62,12 +62,14 @@ def test_reward_raising_mid_training(tmp_path):
 
 def test_reward_hanging_mid_training(tmp_path):
     result = run(tmp_path, late("while True: pass"), step_timeout=1.0)
-    assert_failed_with(result, tmp_path, "step timeout of 1 s", "late.py line 4")
+    assert_failed_with(result, tmp_path, "ran longer than 1 s at episode step 21 "
+                                         "(interrupted on line 4)")
 
 
 def test_reward_stuck_in_a_c_call_mid_training_is_killed(tmp_path):
+    # One C call the per-call alarm cannot interrupt: the reward process's CPU budget ends it.
     result = run(tmp_path, late("np.convolve(np.ones(10**6), np.ones(10**6))"), step_timeout=1.0)
-    assert_failed_with(result, tmp_path, "did not answer", "was killed")
+    assert_failed_with(result, tmp_path, "reward process ended", "CPU-time limit")
 
 
 def test_reward_exhausting_memory_mid_training(tmp_path):
