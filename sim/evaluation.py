@@ -17,7 +17,7 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
-from vid2reward.sim.falls import fall_rate, fall_seconds
+from vid2reward.sim.falls import describe_falls, fall_rate, fall_seconds
 from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.reward import RewardFn
 from vid2reward.sim.rollout import ActFn, Episode, LoadedPolicy, run_episodes
@@ -58,9 +58,7 @@ class PolicyEvaluation:
         """One line: return, length and falls, with their spread."""
         text = (f"env return {self.env_return_mean:.1f} ± {self.env_return_std:.1f}, "
                 f"length {self.length_mean:.0f} ± {self.length_std:.0f} of {self.max_steps}, "
-                f"fell in {self.fall_rate:.0%} of {self.episodes} episodes"
-                + (f" (at {', '.join(f'{t:.1f}' for t in self.fall_seconds)} s)"
-                   if self.fall_seconds else ""))
+                + describe_falls(self.fall_rate, self.episodes, self.fall_seconds))
         if self.program_return_mean is not None:
             text = (f"reward return {self.program_return_mean:.1f} ± "
                     f"{self.program_return_std or 0.0:.1f}, " + text)

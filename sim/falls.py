@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vid2reward.sim.rollout import Episode
+if TYPE_CHECKING:  # numpy only at run time: the trace viewer words falls without torch or MuJoCo
+    from vid2reward.sim.rollout import Episode
 
 
 @dataclass(frozen=True)
@@ -105,3 +107,10 @@ def fall_rate(episodes: Sequence[Episode]) -> float:
     if not episodes:
         raise ValueError("no episodes to count falls in")
     return float(np.mean([first_fall_step(e) is not None for e in episodes]))
+
+
+def describe_falls(rate: float, episodes: int | str, seconds: Sequence[float] = ()) -> str:
+    """``"fell in 40% of 5 episodes (at 4.9, 5.2 s)"``: a fall rate and when the falls came,
+    as every report (evaluate, the final check, the trace, the dashboard) words it."""
+    when = f" (at {', '.join(f'{t:.1f}' for t in seconds)} s)" if seconds else ""
+    return f"fell in {rate:.0%} of {episodes} episodes{when}"

@@ -125,7 +125,7 @@ def test_an_episode_too_short_to_measure_still_counts_its_fall(tmp_path):
     from vid2reward.sim.render import write_mp4
 
     clip = write_mp4([np.zeros((240, 320, 3), np.uint8)], tmp_path / "clip.mp4", 30.0)
-    features, measured = measure_episode(clip, length=4, clip_steps=1000)
+    features, measured = measure_episode(clip, stood=4, clip_steps=1000)
     assert measured is None and features == {"survival": 0.004}
     assert median_features([features, {"survival": 1.0, "forward_speed": 0.5}]) == {
         "survival": 0.502, "forward_speed": 0.5}
