@@ -26,7 +26,7 @@ from vid2reward.sim.falls import fall_seconds, first_fall_step
 from vid2reward.sim.gait_clock import policy_gait_clock
 from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.render import write_clip_and_sheet, write_mp4
-from vid2reward.sim.rollout import load_policy, run_episodes
+from vid2reward.sim.rollout import Episode, load_policy, run_episodes
 from vid2reward.sim.train import TrainConfig
 from vid2reward.tools.calibration import CalibrationPairs, episode_pairs
 from vid2reward.tools.expert_video import measure_video
@@ -160,8 +160,7 @@ def evaluate_candidate(ctx: RunContext, cid: str) -> tuple[float, float]:
     per_episode, pairs = [], CalibrationPairs()
     units: dict[str, str] = {}
     for ep, clip in zip(episodes, clips, strict=True):
-        # survival runs to the first fall, which need not end the episode (an Ant on its back)
-        features, measured = measure_episode(clip, first_fall_step(ep) or ep.length, clip_steps)
+        features, measured = measure_episode(clip, survival_steps(ep), clip_steps)
         per_episode.append(features)
         if measured is None:
             continue
@@ -179,6 +178,12 @@ def evaluate_candidate(ctx: RunContext, cid: str) -> tuple[float, float]:
         "calibration_pairs": pairs.to_dict(),
     })
     return rendered - started, time.monotonic() - rendered
+
+
+def survival_steps(episode: Episode) -> int:
+    """The steps an evaluation episode's body kept going: to its first fall (sim/falls.py),
+    which need not end the episode (an Ant on its back carries on), else all of them."""
+    return first_fall_step(episode) or episode.length
 
 
 def measure_episode(clip: Path, stood: int, clip_steps: int) -> tuple[dict[str, float], dict[str, Any] | None]:
