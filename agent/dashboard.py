@@ -29,6 +29,7 @@ from vid2reward.agent.run_log import (
 from vid2reward.agent.run_record import RunRecord
 from vid2reward.agent.runner import RunOutcome
 from vid2reward.agent.trace.view import SIMILARITY_SCALE, final_program_lines, shorten
+from vid2reward.sim.falls import describe_falls
 
 
 class RunProgress:
@@ -255,8 +256,8 @@ class Dashboard:
         final = summary.get("final_training")
         if final:
             ev = final["evaluation"]
-            out.print(f"final policy (the best reward trained from scratch, {final['steps']:,} steps): fell in "
-                      f"{ev['fall_rate']:.0%} of {ev['episodes']} episodes, episode length "
+            out.print(f"final policy (the best reward trained from scratch, {final['steps']:,} steps): "
+                      f"{describe_falls(ev['fall_rate'], ev['episodes'], ev.get('fall_seconds') or [])}, episode length "
                       f"{ev['length_mean']:.0f} ± {ev['length_std']:.0f} of {ev['max_steps']}"
                       + _final_gait(ev, record.expert_measured()))
             for line in final_program_lines(final):  # the same lines as the trace's

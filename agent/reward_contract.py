@@ -9,6 +9,7 @@ import ast
 from typing import Any
 
 from vid2reward.sim.envs import get_spec, make_env
+from vid2reward.sim.falls import describe_falls
 from vid2reward.sim.gait_clock import declared_clock_hz
 from vid2reward.sim.state import STATE_FIELDS, StateView
 
@@ -140,8 +141,8 @@ def contract_readme(*, run_id: str, env_id: str, versions: dict[str, str], sourc
                      f"{e['program_return_std']:.1f}")
     m = e["metrics"]
     lines += [
-        f"- episode length {e['length_mean']:.0f} ± {e['length_std']:.0f}; fell in "
-        f"{e['fall_rate']:.0%} of episodes",
+        f"- episode length {e['length_mean']:.0f} ± {e['length_std']:.0f}; "
+        + describe_falls(e["fall_rate"], e["episodes"], e.get("fall_seconds") or []),
         f"- forward velocity {m['forward_velocity']:+.2f} m/s, torso height "
         f"{m['torso_height_mean']:.2f} m, cadence {m['cadence_hz']:.2f} Hz, flight fraction "
         f"{m['flight_fraction']:.2f}",

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
+from vid2reward.sim.falls import describe_falls, fall_rate, fall_seconds
 from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.reward import RewardFn
 from vid2reward.sim.rollout import ActFn, Episode, LoadedPolicy, run_episodes
@@ -39,12 +40,15 @@ class PolicyEvaluation:
     """Episode length, steps."""
     length_std: float
     fall_rate: float
-    """Fraction of episodes the env ended early (the body fell or left its healthy range)."""
+    """Fraction of episodes in which the body fell (sim/falls.py: the env ended the episode
+    early, or the body turned upside down or lay on the floor, which some envs call healthy)."""
     metrics: dict[str, float]
     """Simulator-state behaviour metrics (sim/metrics.py) over all episodes."""
     program_return_mean: float | None = None
     """The reward program's return per episode, when one was given."""
     program_return_std: float | None = None
+    fall_seconds: list[float] = field(default_factory=list)
+    """When each episode that fell first fell, s of simulated time (in episode order)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict."""
@@ -54,7 +58,7 @@ class PolicyEvaluation:
         """One line: return, length and falls, with their spread."""
         text = (f"env return {self.env_return_mean:.1f} ± {self.env_return_std:.1f}, "
                 f"length {self.length_mean:.0f} ± {self.length_std:.0f} of {self.max_steps}, "
-                f"fell in {self.fall_rate:.0%} of {self.episodes} episodes")
+                + describe_falls(self.fall_rate, self.episodes, self.fall_seconds))
         if self.program_return_mean is not None:
             text = (f"reward return {self.program_return_mean:.1f} ± "
                     f"{self.program_return_std or 0.0:.1f}, " + text)
@@ -72,7 +76,8 @@ def summarise(episodes: list[Episode], seed: int, max_steps: int) -> PolicyEvalu
         env_id=episodes[0].env_id, episodes=len(episodes), seed=seed, max_steps=max_steps,
         env_return_mean=float(env_returns.mean()), env_return_std=float(env_returns.std()),
         length_mean=float(lengths.mean()), length_std=float(lengths.std()),
-        fall_rate=float(np.mean([e.terminated for e in episodes])),
+        fall_rate=fall_rate(episodes),
+        fall_seconds=[round(t, 3) for t in map(fall_seconds, episodes) if t is not None],
         metrics=behaviour_metrics(episodes).to_dict(),
         program_return_mean=float(np.mean(program)) if program else None,
         program_return_std=float(np.std(program)) if program else None)

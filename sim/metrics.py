@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from vid2reward.sim.falls import fall_rate
 from vid2reward.sim.rollout import Episode
 
 
@@ -36,7 +37,7 @@ class BehaviourMetrics:
     flight_fraction: float
     """Fraction of steps with no foot on the floor."""
     fall_rate: float
-    """Fraction of episodes the env ended early (fell)."""
+    """Fraction of episodes in which the body fell (sim/falls.py)."""
     episode_length: float
     """Mean episode length, steps."""
     episodes: int
@@ -87,7 +88,7 @@ def behaviour_metrics(episodes: list[Episode]) -> BehaviourMetrics:
         uprightness=float(np.mean(pooled("uprightness"))),
         torso_pitch=float(np.mean(pooled("torso_pitch"))),
         flight_fraction=float(np.mean(pooled("airborne"))),
-        fall_rate=float(np.mean([e.terminated for e in episodes])),
+        fall_rate=fall_rate(episodes),
         episode_length=float(np.mean(lengths)),
         episodes=len(episodes),
     )

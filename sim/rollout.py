@@ -116,7 +116,8 @@ class Episode:
     dt: float
     length: int
     terminated: bool
-    """True when the env ended the episode early (a fall), False at the time limit."""
+    """True when the env ended the episode early (its health test failed), False at the time
+    limit. Not the whole of a fall: an Ant on its back is healthy for Ant-v5 (sim/falls.py)."""
     env_return: float
     samples: dict[str, np.ndarray]
     """Per-step values of :data:`SAMPLED_FIELDS`, ``mass_center_x`` and ``mass_center_y``."""

@@ -97,9 +97,10 @@ FEATURE_DEFINITIONS: dict[str, FeatureDefinition] = {d.name: d for d in [
 
 SURVIVAL = FeatureDefinition(
     "survival", "fraction of the clip",
-    "how much of the intended clip the subject keeps going before the video ends early (the "
-    "episode ended: it fell), averaged over the evaluation clips; 1 for an expert video, which "
-    "shows the behaviour for its whole length", 0.2, "1 - fall time / clip length")
+    "how much of the intended clip the subject keeps going before it falls (the episode "
+    "ends early, or the body lies upside down or on the floor: sim/falls.py), averaged over "
+    "the evaluation clips; 1 for an expert video, which shows the behaviour for its whole "
+    "length", 0.2, "fall time / clip length")
 """A feature of a set of evaluation clips rather than of one clip's pixels: a learner that
 falls after 2 s of 8 must look unlike an expert that keeps moving, whatever its first 2 s
 look like."""

@@ -185,6 +185,8 @@ def evaluation_table(result: EvaluatedPolicy) -> Table:
     expert_metrics = result.expert[0] if result.expert is not None else {}
     row("fall rate", f"{e.fall_rate:.0%}",
         f"{expert_metrics['fall_rate']:.0%}" if "fall_rate" in expert_metrics else "—")
+    if e.fall_seconds:  # upside down or on the floor counts, not only the env's own end
+        row("falls at", ", ".join(f"{t:.1f} s" for t in e.fall_seconds))
     for key, label, fmt in BEHAVIOUR_ROWS:
         row(label, fmt.format(e.metrics[key]),
             fmt.format(expert_metrics[key]) if key in expert_metrics else "—")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vid2reward.agent.engines.body_terms import fits_body
 from vid2reward.agent.engines.reward_terms import TERMS, default_params, param_spec
 from vid2reward.agent.messages import EditAudit, RewardEdit, VisualFeedback
 from vid2reward.sim.envs import EnvSpec
@@ -93,7 +94,7 @@ class NumericEngineer:
     def draft(self, expert: dict[str, float], k: int) -> Proposal:
         """Initial candidates: alive + target speed + target height + effort, targets guessed
         from the expert's pixel features, and K-1 perturbations around them."""
-        terms = ["speed", "height", "ctrl"] + (["alive"] if self.spec.ends_on_fall else [])
+        terms = [t for t in ("speed", "height", "ctrl", "alive") if fits_body(t, self.spec)]
         weights = default_params(terms)
         lo, hi = self.spec.typical_height
         body = self.spec.body_length  # metres per body length, the pixel features' unit
@@ -101,12 +102,12 @@ class NumericEngineer:
             weights["speed_target"] = _clip_param("speed_target", expert["forward_speed"] * body)
         weights["height_target"] = _clip_param("height_target", (lo + hi) / 2)
         sideways = float(expert.get("depth_speed") or 0.0) * body
-        if not self.spec.planar and abs(sideways) >= param_spec("lateral_target").scale:
+        if fits_body("sideways", self.spec) and abs(sideways) >= param_spec("lateral_target").scale:
             # depth_speed shares forward_speed's unit (an assumed focal length): a first guess
             terms.insert(1, "sideways")
             weights.update(default_params(["sideways"]))
             weights["lateral_target"] = _clip_param("lateral_target", sideways)
-        if "pose_cadence_hz" in expert:  # a person's gait, seen by the pose (human-legged bodies)
+        if "pose_cadence_hz" in expert and fits_body("gait_clock", self.spec):  # a person's gait
             terms.append("gait_clock")
             weights.update(default_params(["gait_clock"]))
             weights["gait_clock_hz"] = _clip_param("gait_clock_hz", expert["pose_cadence_hz"] / 2)  # 2 steps
@@ -223,7 +224,7 @@ class NumericEngineer:
         in the perturbations)."""
         fixed: set[str] = set()
         for quantity, (term, param) in CALIBRATED_TARGETS.items():
-            if quantity not in calibrated or (TERMS[term].needs_3d and self.spec.planar):
+            if quantity not in calibrated or not fits_body(term, self.spec):
                 continue
             value = _clip_param(param, float(calibrated[quantity]))
             if term not in centre.terms:
@@ -272,10 +273,11 @@ class NumericEngineer:
                 continue  # no lever at all is the search's case (_missing_terms); a free one works
             want = +1 if delta.direction == "increase" else -1
             # the term whose own weight moves the feature the right way and moves the fewest
-            # others (flight, not bounce, for the time in the air)
+            # others (flight, not bounce, for the time in the air), of those that fit the body
+            # (body_terms.py: neither for the Ant, whose air time the pixels do not read)
             fits = [t for t in TERMS.values()
                     if t.name not in plan.terms and t.moves.get(t.name, {}).get(delta.feature) == want
-                    and not (t.needs_3d and self.spec.planar) and not _clocked(t.name)]
+                    and fits_body(t.name, self.spec) and not _clocked(t.name)]
             for term in sorted(fits, key=lambda t: len(t.moves[t.name]))[:1]:
                 plan.terms.append(term.name)
                 plan.weights.update(default_params([term.name]))
@@ -300,7 +302,7 @@ class NumericEngineer:
                 continue
             want = +1 if delta.direction == "increase" else -1
             for t in TERMS.values():
-                if (t.name in active or t.name in added or (t.needs_3d and self.spec.planar)
+                if (t.name in active or t.name in added or not fits_body(t.name, self.spec)
                         or _clocked(t.name)):  # a clock is set from the expert in the draft
                     continue
                 signs = [eff[delta.feature] for eff in t.moves.values() if delta.feature in eff]

@@ -20,15 +20,17 @@ from vid2reward.agent.engines.base import (
     EventSink,
     ProgramDraft,
 )
+from vid2reward.agent.engines.body_terms import fits_body
 from vid2reward.agent.engines.reward_terms import TERMS, fallback_program, write_program
 from vid2reward.agent.messages import EditAudit, VisualFeedback
 from vid2reward.sim.envs import get_spec
 
 ALWAYS = ("alive", "ctrl")
-"""Terms in every program, as in the offline engineer's draft ("alive" only where the env
-ends episodes on a fall): both methods start from the same structural prior."""
+"""Terms in every program, as in the offline engineer's draft (each where it fits the body,
+body_terms.py: "alive" only where the env ends episodes on a fall): both methods start from the
+same structural prior."""
 OPTIONAL = ("speed", "height", "upright", "lean", "bounce", "flight", "smooth")
-"""Terms each switched on with probability 1/2 (at least one)."""
+"""Terms each switched on with probability 1/2 (at least one), those that fit the body."""
 WEIGHT_SPAN = 10.0
 """A weight is drawn log-uniformly within [default / span, default * span]."""
 SPEED_RANGE = (-3.0, 3.0)
@@ -68,8 +70,9 @@ class RandomSearchEngineer:
         rng = np.random.default_rng([self.seed, iteration, 7])
         programs = []
         for index in range(k):
-            terms = [t for t in ALWAYS if t != "alive" or self.spec.ends_on_fall]
-            optional = [t for t in OPTIONAL if rng.random() < 0.5] or [str(rng.choice(OPTIONAL))]
+            terms = [t for t in ALWAYS if fits_body(t, self.spec)]
+            library = [t for t in OPTIONAL if fits_body(t, self.spec)]  # e.g. no flight for the Ant
+            optional = [t for t in library if rng.random() < 0.5] or [str(rng.choice(library))]
             terms += optional
             weights = {p: self._sample(p, spec.default, spec.kind, spec.low, spec.high, rng)
                        for t in terms for p, spec in TERMS[t].params.items()}

@@ -6,7 +6,8 @@ negative while the body stands still teaches it to fall over and end the episode
 The offline engineer searches over programs built from these terms: which terms are on, and
 the numbers in ``WEIGHTS`` (each term's weight, plus targets such as a speed in m/s). Each term
 says which pixel features it is expected to move and in which direction: the prior the
-engineer starts from before its regression over trained candidates says more.
+engineer starts from before its regression over trained candidates says more. Which terms fit
+which body (no sideways speed for a planar one, no flight for the Ant) is body_terms.py's table.
 """
 
 from __future__ import annotations
@@ -46,9 +47,6 @@ class RewardTerm:
     moves: dict[str, dict[str, int]] = field(default_factory=dict)
     """param -> {pixel feature: +1 / -1}: the expected sign of d feature / d param."""
     description: str = ""
-    needs_3d: bool = False
-    """Only meaningful for a body that moves in 3D (sideways, turning): never added to a
-    planar body's program."""
 
 
 def _speed_code(weight: str, velocity: str, target: str) -> str:
@@ -94,22 +92,19 @@ TERMS: dict[str, RewardTerm] = {t.name: t for t in [
                 "lateral_target": Param(0.0, "target", 0.25, -3.0, 3.0)},
                moves={"lateral_target": {"depth_speed": +1, "motion_energy": +1}},
                description="sideways speed (+y, to the body's left at the start; away from the "
-                           "side camera) near a target, and progress towards it (m/s)",
-               needs_3d=True),
+                           "side camera) near a target, and progress towards it (m/s)"),
     RewardTerm("turn", 'W["turn"] * float(np.exp(-abs(s.yaw_rate - W["turn_target"]) / 0.3))',
                {"turn": Param(0.5, "weight", 0.5, 0.01, 20.0),
                 "turn_target": Param(0.0, "target", 0.2, -3.0, 3.0)},
                moves={"turn_target": {"turning_rate": +1}},
-               description="turning rate near a target (rad/s, positive = left; 0 = straight)",
-               needs_3d=True),
+               description="turning rate near a target (rad/s, positive = left; 0 = straight)"),
     # Which way the body faces while it travels: not visible in pixels (an ant looks alike
     # from every side), so no feature moves it; for programs written by people or the LLM.
     RewardTerm("heading", 'W["heading"] * float(np.cos(s.torso_yaw - W["heading_target"]))',
                {"heading": Param(0.3, "weight", 0.5, 0.01, 20.0),
                 "heading_target": Param(0.0, "target", 0.3, -3.2, 3.2)},
                description="face a fixed direction (rad; 0 = +x): travel at an angle to the "
-                           "body (crab-like) rather than turning into it",
-               needs_3d=True),
+                           "body (crab-like) rather than turning into it"),
     RewardTerm("height", 'W["height"] * float(np.exp(-abs(s.torso_height - W["height_target"]) / 0.1))',
                {"height": Param(0.5, "weight", 0.5, 0.01, 20.0),
                 "height_target": Param(1.2, "target", 0.1, 0.1, 2.5)},

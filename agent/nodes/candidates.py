@@ -22,10 +22,11 @@ from vid2reward.agent.state import CandidateRecord, RunState
 from vid2reward.agent.training_backend import TrainingJob
 from vid2reward.sim.envs import steps_for_seconds
 from vid2reward.sim.errors import UserError
+from vid2reward.sim.falls import fall_seconds, first_fall_step
 from vid2reward.sim.gait_clock import policy_gait_clock
 from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.render import write_clip_and_sheet, write_mp4
-from vid2reward.sim.rollout import load_policy, run_episodes
+from vid2reward.sim.rollout import Episode, load_policy, run_episodes
 from vid2reward.sim.train import TrainConfig
 from vid2reward.tools.calibration import CalibrationPairs, episode_pairs
 from vid2reward.tools.expert_video import measure_video
@@ -159,13 +160,13 @@ def evaluate_candidate(ctx: RunContext, cid: str) -> tuple[float, float]:
     per_episode, pairs = [], CalibrationPairs()
     units: dict[str, str] = {}
     for ep, clip in zip(episodes, clips, strict=True):
-        features, measured = measure_episode(clip, ep.length, clip_steps)
+        features, measured = measure_episode(clip, survival_steps(ep), clip_steps)
         per_episode.append(features)
         if measured is None:
             continue
         units.update(measured["units"])
         pairs.extend(episode_pairs(measured, ep.samples, ep.dt))
-    fell = [ep.length * ep.dt for ep in episodes if ep.terminated]
+    fell = [t for t in map(fall_seconds, episodes) if t is not None]
     # a person's pose in the expert clip is compared with the body's own joints (sim state)
     pose, pose_units = learner_pose(ctx, policy, cfg.seed + EVAL_SEED_OFFSET, clip_steps)
     ctx.record.write_evaluation(cid, {
@@ -179,10 +180,17 @@ def evaluate_candidate(ctx: RunContext, cid: str) -> tuple[float, float]:
     return rendered - started, time.monotonic() - rendered
 
 
-def measure_episode(clip: Path, length: int, clip_steps: int) -> tuple[dict[str, float], dict[str, Any] | None]:
-    """An evaluation episode's features (its pixel features and survival) and the measurement
-    (None when the clip is too short to measure: a body that fell at once shows only that)."""
-    survival = {SURVIVAL.name: min(1.0, length / clip_steps)}
+def survival_steps(episode: Episode) -> int:
+    """The steps an evaluation episode's body kept going: to its first fall (sim/falls.py),
+    which need not end the episode (an Ant on its back carries on), else all of them."""
+    return first_fall_step(episode) or episode.length
+
+
+def measure_episode(clip: Path, stood: int, clip_steps: int) -> tuple[dict[str, float], dict[str, Any] | None]:
+    """An evaluation episode's features (its pixel features, and survival: the ``stood`` steps
+    before its first fall, or its length, of ``clip_steps``) and the measurement (None when
+    the clip is too short to measure: a body that fell at once shows only that)."""
+    survival = {SURVIVAL.name: min(1.0, stood / clip_steps)}
     try:
         measured = measure_video(clip, series=True)
     except (UserError, ValueError):

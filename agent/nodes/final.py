@@ -31,6 +31,7 @@ from vid2reward.agent.nodes.programs import brief
 from vid2reward.agent.state import RunState
 from vid2reward.sim.envs import steps_for_seconds
 from vid2reward.sim.evaluation import summarise
+from vid2reward.sim.falls import describe_falls
 from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.render import write_clip_and_sheet
 from vid2reward.sim.reward import RewardProgram
@@ -81,7 +82,7 @@ def train_final(state: RunState, ctx: RunContext) -> dict[str, Any]:
     ev = summary["evaluation"]
     ctx.note(f"final training of {best['id']}'s reward{' (updated)' if 'updated' in summary else ''} "
              f"from scratch: {summary['steps']:,} steps; "
-             f"fell in {ev['fall_rate']:.0%} of {ev['episodes']} episodes")
+             + describe_falls(ev["fall_rate"], ev["episodes"], ev.get("fall_seconds") or []))
     return {}
 
 
@@ -106,8 +107,9 @@ def _verify_update(ctx: RunContext, config: TrainConfig, winner: str,
     Returns the final summary of the one handed out, with both evaluations."""
     record = ctx.record
     own_dir = record.final_winner_dir  # inside final/, which the update's training replaced
-    ctx.note(f"the updated reward's policy fell in {summary['evaluation']['fall_rate']:.0%} of "
-             f"episodes; training {winner}'s own reward to compare")
+    ev = summary["evaluation"]
+    ctx.note(f"the updated reward's policy {describe_falls(ev['fall_rate'], ev['episodes'], ev.get('fall_seconds') or [])}; "
+             f"training {winner}'s own reward to compare")
     result = train_sandboxed(config, sandboxed_program(record.program_path(winner)), own_dir,
                              on_progress=_progress_as(ctx, "final check"))
     if result.status == "failed":
@@ -128,7 +130,8 @@ def _verify_update(ctx: RunContext, config: TrainConfig, winner: str,
 
 def _brief_evaluation(evaluation: dict[str, Any]) -> dict[str, Any]:
     """What the verification compares, for final.json and the trace."""
-    return {k: evaluation[k] for k in ("fall_rate", "episodes", "length_mean", "env_return_mean")}
+    return {k: evaluation[k] for k in ("fall_rate", "fall_seconds", "episodes", "length_mean",
+                                       "env_return_mean") if k in evaluation}
 
 
 def final_program(state: RunState, ctx: RunContext, winner: str) -> tuple[RewardProgram, str | None]:

@@ -260,7 +260,7 @@ def _final(trace: RunTrace, root: Path) -> str:
     ev = ((final.final_training or {}).get("evaluation") if final else None)
     if isinstance(ev, dict):
         keys = ("episodes", "env_return_mean", "env_return_std", "program_return_mean",
-                "length_mean", "length_std", "max_steps", "fall_rate")
+                "length_mean", "length_std", "max_steps", "fall_rate", "fall_seconds")
         parts.append(_table(["final policy", "value"], [[k, num(ev[k], ".4g") if isinstance(ev.get(k), float)
                                                          else str(ev[k]) if ev[k] is not None else "-"]
                                                         for k in keys if k in ev],

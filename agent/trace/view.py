@@ -24,6 +24,7 @@ from rich.tree import Tree
 from vid2reward.agent.messages import EditAudit
 from vid2reward.agent.trace.chain import chain_rows
 from vid2reward.agent.trace.model import IterationTrace, NodeRun, RunTrace
+from vid2reward.sim.falls import describe_falls
 
 BARS = "▁▂▃▄▅▆▇█"
 ARROW = {"increase": "↑", "decrease": "↓", "change": "↕"}
@@ -150,7 +151,8 @@ def final_lines(trace: RunTrace) -> list[str]:
             f"final policy (the best reward, trained {ft.get('steps', 0):,} steps): env return "  # type: ignore[union-attr]
             f"{num(ev.get('env_return_mean'), '.1f')} ± {num(ev.get('env_return_std'), '.1f')}, "
             f"episode length {num(ev.get('length_mean'), '.0f')} of {ev.get('max_steps', '-')}, "
-            f"fell in {ev.get('fall_rate', 0.0):.0%} of {ev.get('episodes', '-')} episodes")
+            + describe_falls(ev.get("fall_rate", 0.0), ev.get("episodes", "-"),
+                             ev.get("fall_seconds") or []))
         lines += final_program_lines(ft)  # type: ignore[arg-type]
     else:
         lines.append("no final training (run with --final-steps N to train the best reward on "
@@ -165,9 +167,12 @@ def final_program_lines(final_training: dict[str, Any]) -> list[str]:
     check = final_training.get("verification")
     if isinstance(check, dict):
         kept = "the update" if check["handed_out"] == "update" else "the winner as it was"
-        lines.append(f"verified: the updated program's policy fell in "
-                     f"{check['update']['fall_rate']:.0%} of episodes, the winner's own "
-                     f"program's in {check['winner']['fall_rate']:.0%}; handed out: {kept}")
+        update, winner = check["update"], check["winner"]
+        lines.append(f"verified: the updated program's policy "
+                     f"{describe_falls(update['fall_rate'], update.get('episodes', '-'), update.get('fall_seconds') or [])}, "
+                     f"the winner's own program's "
+                     f"{describe_falls(winner['fall_rate'], winner.get('episodes', '-'), winner.get('fall_seconds') or [])}"
+                     f"; handed out: {kept}")
     return lines
 
 

@@ -92,6 +92,8 @@ def test_an_update_that_falls_is_verified_against_the_winners_own_program(tmp_pa
     final = summary["final_training"]
     check = final["verification"]
     assert check["update"]["fall_rate"] > 0 and check["update"]["episodes"] == 5
+    # the check says when the update's policy fell: one time per episode that fell
+    assert len(check["update"]["fall_seconds"]) == round(check["update"]["fall_rate"] * 5)
     assert check["handed_out"] == ("winner" if check["winner"]["fall_rate"] < check["update"]["fall_rate"]
                                    else "update")
     winner_source = (out / summary["best_candidate_id"] / "reward.py").read_text()

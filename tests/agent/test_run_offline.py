@@ -125,10 +125,30 @@ def test_an_episode_too_short_to_measure_still_counts_its_fall(tmp_path):
     from vid2reward.sim.render import write_mp4
 
     clip = write_mp4([np.zeros((240, 320, 3), np.uint8)], tmp_path / "clip.mp4", 30.0)
-    features, measured = measure_episode(clip, length=4, clip_steps=1000)
+    features, measured = measure_episode(clip, stood=4, clip_steps=1000)
     assert measured is None and features == {"survival": 0.004}
     assert median_features([features, {"survival": 1.0, "forward_speed": 0.5}]) == {
         "survival": 0.502, "forward_speed": 0.5}
+
+
+def test_survival_runs_to_the_first_fall_not_to_the_envs_end(tmp_path):
+    """An Ant that flips at 5 s and lies on its back until the clip ends (Ant-v5 calls it
+    healthy, the episode goes on) kept going for half of a 10 s clip, not all of it."""
+    import numpy as np
+
+    from vid2reward.agent.nodes.candidates import measure_episode, survival_steps
+    from vid2reward.sim.render import write_mp4
+    from vid2reward.sim.rollout import SAMPLED_FIELDS, Episode
+
+    samples = {k: np.zeros(200) for k in (*SAMPLED_FIELDS, "mass_center_x", "mass_center_y")}
+    samples["uprightness"] = np.r_[np.full(100, 0.95), np.full(100, -0.9)]
+    samples["torso_height"] = np.full(200, 0.5)
+    flipped = Episode(env_id="Ant-v5", dt=0.05, length=200, terminated=False, env_return=0.0,
+                      samples=samples)
+    assert survival_steps(flipped) == 101
+    clip = write_mp4([np.zeros((240, 320, 3), np.uint8)], tmp_path / "clip.mp4", 30.0)
+    features, _ = measure_episode(clip, survival_steps(flipped), clip_steps=200)
+    assert features["survival"] == pytest.approx(0.505)
 
 
 def test_a_sideways_walker_gets_a_sideways_reward(tmp_path):

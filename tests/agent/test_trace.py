@@ -286,7 +286,7 @@ def test_html_ends_with_the_final_result(run_dir, tmp_path):
         "best_candidate_id": "iter-002/cand-00", "best_similarity": 0.67, "stop_reason": "all 2 iterations done",
         "final_training": {"steps": 300000, "wall_seconds": 600.0, "evaluation": {
             "episodes": 5, "env_return_mean": 1234.5, "env_return_std": 10.0, "length_mean": 980.0,
-            "length_std": 5.0, "max_steps": 1000, "fall_rate": 0.2},
+            "length_std": 5.0, "max_steps": 1000, "fall_rate": 0.2, "fall_seconds": [5.04]},
         "updated": "iter-002/cand-00's, with the targets of the run's last calibration "
                    "(speed_target -2.5 -> -3.9)."}}))
     html = export_html(load_trace(run_dir), tmp_path / "t.html").read_text(encoding="utf-8")
@@ -298,7 +298,7 @@ def test_html_ends_with_the_final_result(run_dir, tmp_path):
     assert "0.670" in result and "visible difference" in result  # the scale explained
     assert "its program: iter-002/cand-00&#x27;s, with the targets" in result
     text = rendered_text(load_trace(run_dir))
-    assert "fell in 20% of 5 episodes" in text
+    assert "fell in 20% of 5 episodes (at 5.0 s)" in text  # when the fall came, not only how often
     assert text.rstrip().endswith("(speed_target -2.5 -> -3.9).")
 
 

@@ -66,6 +66,9 @@ def test_evaluate_a_training_reports_both_returns(trained, capsys):
     assert policy["program_return_mean"] == pytest.approx(policy["env_return_mean"], rel=1e-6)
     assert policy["program_return_std"] == pytest.approx(policy["env_return_std"], rel=1e-4, abs=1e-6)
     assert 0 <= policy["fall_rate"] <= 1 and 1 <= policy["length_mean"] <= 200
+    # when each fall came: one time per episode that fell, inside the episode
+    assert len(policy["fall_seconds"]) == round(policy["fall_rate"] * 2)
+    assert all(0 < t <= 200 * 0.008 + 1e-9 for t in policy["fall_seconds"])
     assert {"forward_velocity", "cadence_hz", "torso_height_mean"} <= set(policy["metrics"])
 
 
