@@ -378,3 +378,9 @@ def close_process(program: RewardProgram) -> None:
         proc = _SHARED.pop((compute.source, compute.name, compute.settings), None)
         if proc is not None:
             proc.close()
+
+
+def close_processes(source: str, name: str) -> None:
+    """Stop every reward process of this program in this process, whatever its settings."""
+    for key in [k for k in _SHARED if k[0] == source and k[1] == name]:
+        _SHARED.pop(key).close()

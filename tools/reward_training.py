@@ -34,7 +34,7 @@ from vid2reward.sim.reward_sources import RewardSource
 from vid2reward.sim.train import ProgressFn, TrainConfig, TrainResult, train
 from vid2reward.sim.vec_env import EnvWorkerError
 from vid2reward.tools.reward_check import check_reward_source
-from vid2reward.tools.reward_client import close_process, process_isolation
+from vid2reward.tools.reward_client import close_process, close_processes, process_isolation
 from vid2reward.tools.reward_isolation import (
     require_isolation,
     trusted_by_user,
@@ -177,6 +177,8 @@ def train_sandboxed(config: TrainConfig, program: RewardProgram, out_dir: str | 
                        reward_source=reward_source)
     except EnvWorkerError as exc:  # a worker died or hung before training began
         raise RewardError(one_line(str(exc)), where=program.name) from None
+    finally:  # the reward process that scored the rollouts: a run trains many candidates
+        close_processes(program.source, program.name)
     # What isolated the reward code (as the pre-check's child measured it), and whether the
     # user waived isolation: part of the record of every training.
     result.metrics["sandbox"] = {**isolation, "trust_reward_code": trust}

@@ -1,6 +1,7 @@
 """Sandboxed training: a reward that fails mid-training ends the run with a recorded reason."""
 
 import json
+import os
 
 import pytest
 
@@ -53,6 +54,21 @@ def test_sandboxed_training_of_an_example_finishes(tmp_path, examples_dir):
     assert recorded == result.metrics["sandbox"] and recorded["trust_reward_code"] is False
     if isolation_problem() is None:  # what the pre-check's child got from the OS
         assert recorded["isolated"] and recorded["seccomp"] and recorded["no_new_privs"]
+    assert _reward_processes() == [], "a finished training leaves no reward process behind"
+
+
+def _reward_processes() -> list[str]:
+    """This process's children that are reward processes."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
+            parent = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]
+        except OSError:
+            continue
+        if b"reward_worker" in cmdline and parent == str(os.getpid()):
+            found.append(pid)
+    return found
 
 
 def test_reward_raising_mid_training(tmp_path):
