@@ -44,7 +44,8 @@ class ChatSession:
         self.last_outcome: RunOutcome | None = None
         self.done = False
         """True once the person quits."""
-        self.finished = False
+        snapshot = session.state()
+        self.finished = bool(snapshot.values) and not snapshot.next
         """True while the run has ended (a rollback or a bigger budget reopens it)."""
         self.pending_feedback: str | None = None
         """Feedback typed while the run had ended: given to the engineer when it goes on."""

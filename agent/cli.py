@@ -8,6 +8,7 @@ prints them as ``error: <what> (<where>)`` and ``fix: <how>`` and exits 2 (no tr
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import os
 import signal
@@ -71,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vid2reward.agent.interrupts import exit_on_repeated_ctrl_c
 
         signal.signal(signal.SIGINT, exit_on_repeated_ctrl_c)
+        # Registered before the verb's imports: atexit runs last what was registered first.
+        atexit.register(_ignore_ctrl_c_from_now_on)
         try:
             return _main(sys.argv[1:])
         except KeyboardInterrupt:  # a Ctrl-C between _main's own handler and here
@@ -104,6 +107,13 @@ def _late_ctrl_c_exits_130() -> None:
     # A second Ctrl-C that lands after the command ended, while the interpreter shuts down
     # (joining worker processes), would otherwise end in a traceback and exit status -2.
     signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+
+
+def _ignore_ctrl_c_from_now_on() -> None:
+    # The end of the shutdown: Python then restores SIGINT's default action (death, status -2)
+    # while it frees its modules, which takes a while with torch loaded. The command's exit
+    # status is decided and its clean-up done; a Ctrl-C now can only lose that status.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

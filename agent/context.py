@@ -75,10 +75,21 @@ class RunContext:
     scope: list[str] = field(default_factory=list)
     """Ids of the open events new events happen inside: the session's run_started, then the
     running node's node_started."""
+    unwritten_start: RunStarted | None = None
+    """The session's run_started, until the session writes its first event (see :meth:`begin`)."""
+
+    def begin(self, started: RunStarted) -> None:
+        """Open a session: its run_started is written just before its first event, so opening
+        a run only to look at it (``chat`` on a finished run, then ``/quit``) writes nothing
+        and leaves its status as it was."""
+        self.unwritten_start = started
 
     def emit(self, event: LogEvent) -> None:
         """Write an event to events.jsonl and tell the listeners. An event without a parent
         gets the innermost open scope (the running node, else the session)."""
+        if self.unwritten_start is not None and not isinstance(event, RunStarted):
+            started, self.unwritten_start = self.unwritten_start, None
+            self.emit(started)
         if isinstance(event, RunStarted):  # a session: no parent; its events hang below it
             self.scope[:] = [event.id]
         elif event.parent is None and self.scope:

@@ -139,8 +139,8 @@ class RunSession:
             self.ctx.training = training
         critic.bind_context(self.ctx)  # LLM engines report model calls, tool calls, fallbacks
         engineer.bind_context(self.ctx)
-        self.ctx.emit(RunStarted(run_id=run_id, env_id=config.env_id, engine=config.engine,
-                                 config=config.to_json(), resumed=resume))
+        self.ctx.begin(RunStarted(run_id=run_id, env_id=config.env_id, engine=config.engine,
+                                  config=config.to_json(), resumed=resume))
         self.conn = sqlite3.connect(str(paths.checkpoints), check_same_thread=False)
         self.graph = build_graph(self.ctx, SqliteSaver(self.conn))
         self.thread: dict[str, Any] = {"configurable": {"thread_id": run_id}}

@@ -15,6 +15,9 @@ worker that still does not answer; both, and a worker that dies, raise :class:`E
 Replies are read with :mod:`vid2reward.sim.safe_pickle` (an allowlist, a size cap): a worker
 whose code went rogue cannot run code in the main process through a crafted pickle. Workers
 ignore the terminal's SIGINT: Ctrl-C is the main process's to handle (it closes the workers).
+They ignore it from their first instruction: SIGINT is blocked while a worker is started, so a
+Ctrl-C during its start-up (seconds of imports under load) stays pending until the worker
+ignores it, instead of a KeyboardInterrupt traceback from every worker and a broken pipe.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import multiprocessing as mp
 import select
 import signal
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import gymnasium as gym
@@ -133,7 +137,10 @@ def _worker(remote: Any, parent_remote: Any, fns_wrapper: CloudpickleWrapper,
             worker_init: Callable[[], None] | None, step_timeout: float | None) -> None:
     # Ctrl-C in the terminal reaches the whole process group; the main process stops the
     # workers itself (close), so a worker must not die mid-step with a KeyboardInterrupt.
+    # SIGINT was blocked since the worker was started (_sigint_blocked): one that came during
+    # the start-up is pending, and ignoring it discards it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     parent_remote.close()
     _PIPE["fd"] = remote.fileno()
     try:
@@ -172,6 +179,25 @@ def _worker(remote: Any, parent_remote: Any, fns_wrapper: CloudpickleWrapper,
         pass
 
 
+@contextmanager
+def _sigint_blocked(start_method: str) -> Iterator[None]:
+    """SIGINT blocked in this thread while inside: a process started here inherits the mask
+    (through fork and exec alike: "spawn", "fork", and the children of a forkserver first
+    started here) and so cannot be interrupted before it ignores SIGINT. This process loses
+    nothing: a SIGINT is handled by another thread, or on leaving."""
+    if start_method != "fork":
+        # The resource tracker's launch unblocks SIGINT when it is done (CPython's
+        # resource_tracker): start it first, so it does not do that inside this block.
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class BatchedSubprocVecEnv(VecEnv):
     """``num_workers`` processes, each stepping a contiguous slice of the envs in a DummyVecEnv.
 
@@ -207,7 +233,8 @@ class BatchedSubprocVecEnv(VecEnv):
             proc = ctx.Process(target=_worker, daemon=True,  # type: ignore[attr-defined]  # typeshed's BaseContext lacks Process
                                args=(work_remote, remote, CloudpickleWrapper(list(env_fns[sl])),
                                      worker_init, step_timeout))
-            proc.start()
+            with _sigint_blocked(start_method):
+                proc.start()
             work_remote.close()
             self.remotes.append(remote)
             self.processes.append(proc)

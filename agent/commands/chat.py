@@ -55,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     chat = ChatSession(session, console, ask_llm=_llm_answer(session))
     try:
         console.print(f"[bold]vid2reward chat[/] on {session.record.root} (/help for commands)")
-        if session.state().next or not session.state().values:
-            chat.cmd_approve("") if not session.state().values else chat.cmd_status("")
+        # A new run starts; an open one (paused, or finished: only looked at) says where it is.
+        chat.cmd_approve("") if not session.state().values else chat.cmd_status("")
         interactive = sys.stdin.isatty()
         while not chat.done:
             try:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from vid2reward.agent.commands.run import check_search_sizes
 from vid2reward.agent.config import RunConfig
 from vid2reward.agent.dashboard import Dashboard
 from vid2reward.agent.runner import execute, new_run_dir
@@ -47,6 +48,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_search_sizes(args)  # the same check as run's, before any directory or training
     clip, info = demo_files()
     out = args.out or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     config = RunConfig(env_id=info["env_id"], video=str(clip), iterations=args.iterations,

@@ -92,19 +92,30 @@ def register(verbs: argparse._SubParsersAction) -> None:
     r.set_defaults(func=resume)
 
 
+def check_search_sizes(args: argparse.Namespace) -> None:
+    """The sizes of a search (--iterations, --candidates, --steps, --envs: at least 1;
+    --final-steps: 0 or more), checked before any work; one check for run, chat and demo (an
+    option a verb lacks is skipped). ``demo --steps 0`` trained for minutes and exited 0."""
+    for name in ("iterations", "candidates", "steps", "envs"):
+        value = getattr(args, name, None)
+        if value is not None and value <= 0:
+            raise UserError(f"--{name} must be positive", where=f"--{name} {value}",
+                            fix=f"give --{name} a whole number of at least 1")
+    final = getattr(args, "final_steps", None)
+    if final is not None and final < 0:
+        raise UserError("--final-steps must not be negative", where=f"--final-steps {final}",
+                        fix="give --final-steps 0 (no final training) or a number of steps")
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """A RunConfig from the run options, checking what can be checked before any work."""
     get_spec(args.env)
-    for name in ("iterations", "candidates", "steps", "envs"):
-        if getattr(args, name) is not None and getattr(args, name) <= 0:
-            raise UserError(f"--{name} must be positive", where=f"--{name} {getattr(args, name)}")
+    check_search_sizes(args)
     for name in ("time_limit", "money_budget"):
         value = getattr(args, name)
         if value is not None and not value > 0:  # also refuses nan
             flag = "--" + name.replace("_", "-")
             raise UserError(f"{flag} must be positive", where=f"{flag} {value:g}")
-    if args.final_steps < 0:
-        raise UserError("--final-steps must not be negative", where=f"--final-steps {args.final_steps}")
     if args.token_budget is not None and args.token_budget <= 0:
         raise UserError("--token-budget must be positive", where=f"--token-budget {args.token_budget}")
     if args.patience is not None and args.patience <= 0:

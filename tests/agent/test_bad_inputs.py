@@ -94,6 +94,22 @@ def test_run_numbers_are_checked_first(tmp_path, capsys, args, words):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("verb", ["run", "demo"])
+@pytest.mark.parametrize("args, words", [
+    (["--steps", "0"], "--steps must be positive"),
+    (["--steps", "-5"], "--steps must be positive"),
+    (["--iterations", "0"], "--iterations must be positive"),
+    (["--candidates", "0"], "--candidates must be positive"),
+    (["--final-steps", "-1"], "--final-steps must not be negative"),
+])
+def test_run_and_demo_check_their_sizes_alike(tmp_path, capsys, verb, args, words):
+    out = tmp_path / "run"
+    command = [*RUN, "--video", VIDEO] if verb == "run" else ["demo", "--quiet"]
+    err = _one_line_error(capsys, main([*command, "--out", str(out), *args]), words)
+    assert "\nfix: " in err
+    assert not out.exists()
+
+
 @pytest.fixture(scope="module")
 def short_clip(tmp_path_factory):
     """0.13 s of a hopper: far too short for a gait."""

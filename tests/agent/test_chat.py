@@ -90,3 +90,25 @@ def test_chat_with_stdin_closed_is_one_line(monkeypatch, capsys):
     assert main(["chat", "examples"]) == 2
     err = capsys.readouterr().err
     assert "stdin is closed" in err and "Traceback" not in err
+
+
+def test_opening_a_finished_run_changes_nothing(tmp_path, monkeypatch, capsys):
+    """chat RUN on a finished run, a look around, /approve and /quit: the run's log, hence
+    what `runs` and `trace` say of it, stays as it was."""
+    from vid2reward.agent.run_list import list_runs
+    from vid2reward.agent.trace.load import load_trace
+
+    out = tmp_path / "done"
+    assert main(["run", "--env", "Hopper-v5", "--video", "examples/demo_expert_hopper.mp4",
+                 "--iterations", "1", "--candidates", "1", "--steps", "1024", "--envs", "2",
+                 "--final-steps", "0", "--quiet", "--out", str(out)]) == 0
+    log = (out / "events.jsonl").read_bytes()
+    assert [r.status for r in list_runs(tmp_path)] == ["finished"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("/status\n/approve\n/show\n/diff\n/quit\n"))
+    capsys.readouterr()
+    assert main(["chat", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "finished" in text and "the run has finished" in text and "bye" in text
+    assert (out / "events.jsonl").read_bytes() == log
+    assert [r.status for r in list_runs(tmp_path)] == ["finished"]
+    assert load_trace(out).status == "finished"

@@ -145,3 +145,23 @@ def test_a_ctrl_c_after_the_first_exits_130_wherever_it_lands():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 130, done.stderr
     assert done.stdout == "cleaning up\n"
+
+
+def test_a_ctrl_c_while_the_interpreter_shuts_down_changes_nothing(tmp_path):
+    """After the command ended, Python restores SIGINT's default action before it frees its
+    modules (torch's take a while): a Ctrl-C then would kill the process (-2) and lose the
+    exit status the command chose. Here one lands at the very end of the shutdown."""
+    code = ("import os, signal, sys\n"
+            "from vid2reward.agent.cli import main\n"
+            "class LateCtrlC:\n"
+            "    def __del__(self):\n"
+            "        os.kill(os.getpid(), signal.SIGINT)\n"
+            f"sys.argv = ['vid2reward', 'runs', {str(tmp_path / 'missing')!r}]\n"
+            "status = main()\n"
+            "cycle = [LateCtrlC()]\n"
+            "cycle.append(cycle)  # freed by the last garbage collection of the shutdown\n"
+            "del cycle\n"
+            "sys.exit(status)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr  # the command's status (no such folder), not -2
+    assert "error: no such folder" in done.stderr

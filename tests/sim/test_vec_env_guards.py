@@ -2,8 +2,10 @@
 
 import os
 import signal
+import threading
 import time
 from functools import partial
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -110,3 +112,57 @@ def test_workers_ignore_the_terminals_sigint():
         assert venv.processes[0].is_alive()
     finally:
         venv.close()
+
+
+def _arrive(marker: str, seconds: float) -> str:
+    """Called while a starting worker unpickles its env factories: say so (with its pid), then
+    take a while, as the imports of a start-up under load do."""
+    Path(marker).write_text(str(os.getpid()))
+    time.sleep(seconds)
+    return marker
+
+
+class SlowStartUp:
+    """Unpickles, in the worker, by calling :func:`_arrive`."""
+
+    def __init__(self, marker: Path, seconds: float) -> None:
+        self.marker, self.seconds = str(marker), seconds
+
+    def __reduce__(self):
+        return _arrive, (self.marker, self.seconds)
+
+
+def make_after(start_up, how):
+    return Misbehaving(how)
+
+
+def test_a_ctrl_c_while_workers_start_up_does_not_kill_them(tmp_path, capfd):
+    """Ctrl-C while a worker is still starting (importing, unpickling its envs): it lands
+    before the worker could ignore SIGINT, yet the worker neither dies nor prints a traceback."""
+    marker = tmp_path / "starting"
+    made: dict[str, object] = {}
+
+    def build():
+        try:
+            made["venv"] = BatchedSubprocVecEnv(
+                [partial(make_after, SlowStartUp(marker, 2.0), "ok")] * 2, num_workers=1)
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            made["error"] = exc
+
+    builder = threading.Thread(target=build)
+    builder.start()
+    deadline = time.monotonic() + 120
+    while not marker.exists() or not marker.read_text():
+        assert time.monotonic() < deadline and builder.is_alive(), made
+        time.sleep(0.05)
+    os.kill(int(marker.read_text()), signal.SIGINT)  # what the terminal sends the whole group
+    builder.join(timeout=120)
+    assert "error" not in made, made.get("error")
+    venv = made["venv"]
+    try:
+        venv.reset()
+        step_until_failure(venv)
+        assert venv.processes[0].is_alive()
+    finally:
+        venv.close()
+    assert "KeyboardInterrupt" not in capfd.readouterr().err
