@@ -174,7 +174,8 @@ class TrainResult:
 
     @property
     def status(self) -> str:
-        """"finished", "time_limit" (stopped by the wall-clock budget) or "failed"."""
+        """"finished", "time_limit" (stopped by the wall-clock budget), "interrupted"
+        (stopped by ``should_stop``: the policy so far is kept) or "failed"."""
         return str(self.metrics["status"])
 
 
@@ -277,19 +278,26 @@ class EpisodeStatsCallback(BaseCallback):
 
 
 class BudgetCallback(BaseCallback):
-    """Stops training when the wall-clock budget is spent, and reports progress."""
+    """Stops training when the wall-clock budget is spent or ``should_stop`` says so (a
+    Ctrl-C), and reports progress."""
 
     def __init__(self, total_steps: int, wall_clock_limit: float | None,
-                 on_progress: ProgressFn | None) -> None:
+                 on_progress: ProgressFn | None,
+                 should_stop: Callable[[], bool] | None = None) -> None:
         super().__init__()
         self.total_steps = total_steps
         self.deadline = None if wall_clock_limit is None else time.monotonic() + wall_clock_limit
         self.on_progress = on_progress
+        self.should_stop = should_stop
         self.hit_time_limit = False
+        self.stopped = False
 
     def _on_step(self) -> bool:
         if self.deadline is not None and time.monotonic() > self.deadline:
             self.hit_time_limit = True
+            return False
+        if self.should_stop is not None and self.should_stop():
+            self.stopped = True
             return False
         return True
 
@@ -334,7 +342,8 @@ def train(config: TrainConfig, program: RewardProgram, out_dir: str | Path, *,
           callbacks: list[BaseCallback] | None = None,
           worker_init: Callable[[], None] | None = None,
           precheck: Precheck = check_reward_on_env,
-          reward_source: RewardSource | None = None) -> TrainResult:
+          reward_source: RewardSource | None = None,
+          should_stop: Callable[[], bool] | None = None) -> TrainResult:
     """Train PPO on ``program`` and write the results into ``out_dir``.
 
     Files appear in ``out_dir`` only when training ends: they are written to a temporary
@@ -354,6 +363,8 @@ def train(config: TrainConfig, program: RewardProgram, out_dir: str | Path, *,
         reward_source: a trusted model whose components are added to the program's reward
             (``total = program + weight x source``); it runs in this process, on frames the
             workers render. ``config.reward_source`` is set to its cache key.
+        should_stop: asked after every env step; True ends the training there, keeping the
+            policy so far (status "interrupted": ``train --init`` continues from it).
 
     Returns:
         A :class:`TrainResult`; ``status`` is "failed" when the reward program raised or
@@ -373,7 +384,7 @@ def train(config: TrainConfig, program: RewardProgram, out_dir: str | Path, *,
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
     try:
         metrics = _train_into(config, program, work, loader, worker_init, on_progress,
-                              callbacks or [], reward_source)
+                              callbacks or [], reward_source, should_stop)
         _replace_dir(work, out_dir)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -458,7 +469,8 @@ def warm_start(model: PPO, venv: VecNormalize, init_dir: str | Path,
 def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader: RewardLoader,
                 worker_init: Callable[[], None] | None, on_progress: ProgressFn | None,
                 extra: list[BaseCallback],
-                reward_source: RewardSource | None = None) -> dict[str, Any]:
+                reward_source: RewardSource | None = None,
+                should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
     torch.set_num_threads(config.torch_threads)
     started = time.monotonic()
     clock = declared_clock_hz(program.source, program.name)
@@ -483,7 +495,7 @@ def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader:
     except EnvWorkerError as exc:  # a worker died or hung while loading the program
         raise RewardError(one_line(str(exc)), where=program.name) from None
     stats = EpisodeStatsCallback()
-    budget = BudgetCallback(config.total_steps, config.wall_clock_limit, on_progress)
+    budget = BudgetCallback(config.total_steps, config.wall_clock_limit, on_progress, should_stop)
     model = make_ppo(config, venv, tensorboard_log=str(work / "tb"),
                      rollout_buffer_class=None if segment is None else SettlingRolloutBuffer)
     if segment is not None:
@@ -511,7 +523,8 @@ def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader:
     wall = time.monotonic() - started
     steps = int(model.num_timesteps)
     recent = stats.episodes[-100:]
-    status = "failed" if failure else ("time_limit" if budget.hit_time_limit else "finished")
+    status = "failed" if failure else ("time_limit" if budget.hit_time_limit else
+                                       "interrupted" if budget.stopped else "finished")
     metrics: dict[str, Any] = {
         "status": status,
         "failure": failure,

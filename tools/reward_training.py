@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,8 @@ def train_sandboxed(config: TrainConfig, program: RewardProgram, out_dir: str | 
                     limits: SandboxLimits = DEFAULT_LIMITS, on_progress: ProgressFn | None = None,
                     callbacks: list[BaseCallback] | None = None,
                     trust: bool | None = None,
-                    reward_source: RewardSource | None = None) -> TrainResult:
+                    reward_source: RewardSource | None = None,
+                    should_stop: Callable[[], bool] | None = None) -> TrainResult:
     """Train PPO on an untrusted reward program (see :func:`vid2reward.sim.train.train`).
 
     Args:
@@ -144,6 +146,7 @@ def train_sandboxed(config: TrainConfig, program: RewardProgram, out_dir: str | 
             ``--trust-reward-code`` setting); where it can, the code is always isolated.
         reward_source: a trusted frame-scoring model added to the program's reward (it runs
             in this process, never in the sandbox; see sim/reward_sources.py).
+        should_stop: ends the training early, keeping the policy so far (a Ctrl-C).
 
     Returns:
         The :class:`TrainResult`; status "failed" with a one-line ``metrics["failure"]`` when the
@@ -174,7 +177,7 @@ def train_sandboxed(config: TrainConfig, program: RewardProgram, out_dir: str | 
                                       call_seconds=config.step_timeout),
                        worker_init=partial(apply_limits, training_limits(config, limits)),
                        precheck=precheck, on_progress=on_progress, callbacks=callbacks,
-                       reward_source=reward_source)
+                       reward_source=reward_source, should_stop=should_stop)
     except EnvWorkerError as exc:  # a worker died or hung before training began
         raise RewardError(one_line(str(exc)), where=program.name) from None
     finally:  # the reward process that scored the rollouts: a run trains many candidates

@@ -30,24 +30,29 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+PIPE_FIX = "run it in a terminal, or pipe commands in: printf '/approve\\n/quit\\n' | vid2reward chat RUN_DIR"
+
+
 def run(args: argparse.Namespace) -> int:
     if sys.stdin is None or sys.stdin.closed:  # `<&-`: nothing could ever be typed
         raise UserError("chat reads commands from stdin, and stdin is closed", where="vid2reward chat",
-                        fix="run it in a terminal, or pipe commands in: "
-                            "printf '/approve\\n/quit\\n' | vid2reward chat RUN_DIR")
+                        fix=PIPE_FIX)
+    if args.run_dir is None and (not args.env or not args.video):
+        raise UserError("chat needs a run directory, or --env and --video for a new run",
+                        where="vid2reward chat", fix="vid2reward chat RUN_DIR, or "
+                        "vid2reward chat --env Hopper-v5 --video clip.mp4")
+    interactive = sys.stdin.isatty()
     console = Console(highlight=False)
     if args.run_dir is not None:
         paths, config, run_id = load_run(args.run_dir)
+        first = _first_command(interactive)
         progress = _progress(config, console)  # /approve trains for minutes: say how far it is
         session = RunSession(paths, config, run_id, resume=True, approve=True,
                              listeners=[progress.on_event], progress=progress.on_progress)
     else:
-        if not args.env or not args.video:
-            raise UserError("chat needs a run directory, or --env and --video for a new run",
-                            where="vid2reward chat", fix="vid2reward chat RUN_DIR, or "
-                            "vid2reward chat --env Hopper-v5 --video clip.mp4")
         config = config_from_args(args)
         engines = make_engines(config)
+        first = _first_command(interactive)
         paths = new_run_dir(config, args.out)
         progress = _progress(config, console)
         session = RunSession(paths, config, paths.root.name, engines=engines, approve=True,
@@ -57,10 +62,12 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"[bold]vid2reward chat[/] on {session.record.root} (/help for commands)")
         # A new run starts; an open one (paused, or finished: only looked at) says where it is.
         chat.cmd_approve("") if not session.state().values else chat.cmd_status("")
-        interactive = sys.stdin.isatty()
         while not chat.done:
             try:
-                line = console.input("[bold]> [/]") if interactive else sys.stdin.readline()
+                if first is not None:
+                    line, first = first, None
+                else:
+                    line = console.input("[bold]> [/]") if interactive else sys.stdin.readline()
             except EOFError:
                 break
             if not interactive and line == "":
@@ -69,6 +76,19 @@ def run(args: argparse.Namespace) -> int:
     finally:
         session.close()
     return 0
+
+
+def _first_command(interactive: bool) -> str | None:
+    """Without a terminal the commands come from stdin: the first is read once the options are
+    checked and before anything is made, so that `chat ... </dev/null` (cron, CI, nohup) says
+    why in one line and creates nothing. None in a terminal (its prompt reads them)."""
+    if interactive:
+        return None
+    first = sys.stdin.readline()
+    if first == "":
+        raise UserError("chat has no terminal, and stdin holds no commands", where="vid2reward chat",
+                        fix=PIPE_FIX)
+    return first
 
 
 def _progress(config: RunConfig, console: Console) -> PlainProgress:

@@ -3,7 +3,9 @@
 The reward file is untrusted code: it is checked statically here and runs only in the
 sandboxed env workers (``vid2reward.tools.reward_training.train_sandboxed``), so ``--workers``
 is at least 1. A reward that fails mid-training ends the run with exit code 2 and a one-line
-reason on stderr; metrics.json in the output directory records it.
+reason on stderr; metrics.json in the output directory records it. The first Ctrl-C (or
+SIGTERM) stops the training at the next step and keeps the policy so far in the output
+directory (status "interrupted", exit 130; ``--init`` continues from it); a second aborts.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from vid2reward.agent.commands.ppo_flag import add_ppo_argument, ppo_overrides
+from vid2reward.agent.context import StopFlag
+from vid2reward.agent.interrupts import stop_on_signals
 from vid2reward.agent.output_dir import check_train_out, train_into
 from vid2reward.sim.envs import get_spec
 from vid2reward.sim.errors import UserError
@@ -79,18 +83,31 @@ def run(args: argparse.Namespace) -> int:
                                  **overrides)
     created = check_train_out(args.out)  # before any work: never clobber what train did not make
     console = Console(stderr=True)
-    with Progress(TextColumn("[bold]train[/] {task.description}"), BarColumn(),
-                  MofNCompleteColumn(), TimeRemainingColumn(), console=console,
-                  transient=False) as progress:
+    stop = StopFlag()  # the first Ctrl-C: stop at the next step and keep the policy so far
+
+    def say(_: str) -> None:
+        console.print("stopping at the next step, keeping the policy so far; Ctrl-C again to abort")
+
+    progress = Progress(TextColumn("[bold]train[/] {task.description}"), BarColumn(),
+                        MofNCompleteColumn(), TimeRemainingColumn(), console=console,
+                        transient=False)
+    with stop_on_signals(stop, say=say), progress:
         task = progress.add_task(f"{args.env} on {args.reward.name}", total=args.steps)
         result = train_into(args.out, lambda work: train_sandboxed(
             config, program, work,
-            on_progress=lambda done, total: progress.update(task, completed=done)), created)
+            on_progress=lambda done, total: progress.update(task, completed=done),
+            should_stop=lambda: stop.requested), created)
     m = result.metrics
     if result.status == "failed":  # one line: the reason, then where the record is
         console.print(f"[bold red]error:[/] training stopped: {escape(m['failure'])}; see "
                       f"{escape(str(args.out / 'metrics.json'))}", soft_wrap=True)
         return 2
+    if result.status == "interrupted":
+        console.print(f"interrupted after {m['steps']} of {args.steps} steps; the policy so far is "
+                      f"in {escape(str(args.out))}", soft_wrap=True)
+        console.print(f"continue: vid2reward train --env {args.env} --reward {escape(str(args.reward))} "
+                      f"--init {escape(str(args.out))} --out DIR", soft_wrap=True)
+        return 130
     env_ret = m["env_return_mean"]
     console.print(f"{result.status}: {m['steps']} steps in {m['wall_seconds']:.1f}s "
                   f"({m['steps_per_second']:.0f} steps/s); episode length {m['episode_length_mean']:.0f}, "

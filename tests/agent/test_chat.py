@@ -112,3 +112,27 @@ def test_opening_a_finished_run_changes_nothing(tmp_path, monkeypatch, capsys):
     assert (out / "events.jsonl").read_bytes() == log
     assert [r.status for r in list_runs(tmp_path)] == ["finished"]
     assert load_trace(out).status == "finished"
+
+
+def test_chat_with_no_terminal_and_no_commands_is_one_line_and_makes_nothing(tmp_path, monkeypatch,
+                                                                           capsys):
+    """`vid2reward chat ... </dev/null`: not a terminal, and nothing to read."""
+    import json
+
+    from vid2reward.agent.config import RunConfig
+
+    existing = tmp_path / "existing"  # a run made but not started
+    existing.mkdir()
+    (existing / "run.json").write_text(json.dumps({"run_id": "existing",
+                                                   "config": RunConfig(env_id="Hopper-v5").to_json()}))
+    out = tmp_path / "new"
+    for args in (["--env", "Hopper-v5", "--video", "examples/demo_expert_hopper.mp4", "--out", str(out),
+                  "--iterations", "1", "--candidates", "1", "--steps", "1024"],
+                 [str(existing)]):
+        monkeypatch.setattr("sys.stdin", io.StringIO(""))
+        assert main(["chat", *args]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: chat has no terminal, and stdin holds no commands"), err
+        assert "\nfix: run it in a terminal, or pipe commands in" in err
+    assert list(tmp_path.iterdir()) == [existing]
+    assert [f.name for f in existing.iterdir()] == ["run.json"]

@@ -57,3 +57,38 @@ def test_reward_without_compute_reward(tmp_path, capsys):
 def test_render_bad_size(tmp_path, capsys):
     code = main(["render", "--policy", str(tmp_path), "--out", str(tmp_path / "c.mp4"), "--size", "big"])
     assert code == 2 and "bad frame size" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_train_keeps_a_policy_to_continue_from(tmp_path, examples_dir):
+    """The first Ctrl-C stops the training at the next step: policy.zip, vecnormalize.pkl and
+    metrics.json ("interrupted") stay in --out, and the message says where and how to go on."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    reward, out = str(examples_dir / "hopper_default.py"), tmp_path / "policy"
+    proc = subprocess.Popen([sys.executable, "-m", "vid2reward.agent.cli", "train", "--env", "Hopper-v5",
+                             "--reward", reward, "--steps", "1000000", "--envs", "2", "--out", str(out)],
+                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 300
+    while not list(tmp_path.glob("**/tb/*")):  # the training's log: PPO is learning
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the training never started"
+        time.sleep(0.1)
+    time.sleep(2.0)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "keeping the policy so far" in err
+    assert f"the policy so far is in {out}" in err and f"--init {out}" in err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and 0 < metrics["steps"] < 1_000_000
+    assert (out / "policy.zip").is_file() and (out / "vecnormalize.pkl").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["policy"]  # no work directory left behind
+    more = tmp_path / "more"
+    assert main(["train", "--env", "Hopper-v5", "--reward", reward, "--steps", "512", "--envs", "2",
+                 "--ppo", "n_steps=256", "--init", str(out), "--out", str(more)]) == 0
+    assert json.loads((more / "metrics.json").read_text())["config"]["init_from"] == str(out)
