@@ -1,10 +1,8 @@
 """Headless rendering: a torso-tracking side camera, H.264 mp4 clips and contact sheets.
 
 MuJoCo renders off-screen through the GL backend named by ``MUJOCO_GL`` (``egl`` by default:
-Mesa on the CPU; ``osmesa`` is the fallback). Shadows, reflections and multisampling are switched off: on a
-software renderer they cost 5x (shadows) and 2.4x (4x multisampling) the frame time, and the
-pixel features do not need them (with and without multisampling the features of the same
-episode differ by less than two seeds' episodes do: docs/performance.md, "Judging").
+Mesa on the CPU; ``osmesa`` is the fallback). Shadows and reflections are switched off: on a
+software renderer they cost 5x the frame time and the pixel features do not need them.
 """
 
 from __future__ import annotations
@@ -37,7 +35,6 @@ class ClipRenderer:
         # The model's off-screen buffer caps the frame size; raise it when asked for more.
         model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)
         model.vis.global_.offheight = max(model.vis.global_.offheight, height)
-        model.vis.quality.offsamples = 0  # before the GL buffers are made: no multisampling
         try:
             self.renderer = mujoco.Renderer(model, height=height, width=width)
         except Exception as exc:  # GL context creation failed: no usable headless backend
