@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vid2reward.agent.expert_bundle import bundled_expert
+from vid2reward.agent.nodes.candidates import measure_episode
 from vid2reward.sim.envs import get_spec, steps_for_seconds
 from vid2reward.sim.render import write_mp4
 from vid2reward.sim.rollout import load_policy, run_episodes
@@ -27,7 +28,6 @@ from vid2reward.tools.calibration import (
 )
 from vid2reward.tools.direction_probe import PROBED_QUANTITIES, probe_pairs
 from vid2reward.tools.expert_video import measure_video
-from vid2reward.tools.learner_clips import measure_episode
 
 
 @dataclass

@@ -137,7 +137,7 @@ def _worker(remote: Any, parent_remote: Any, fns_wrapper: CloudpickleWrapper,
             worker_init: Callable[[], None] | None, step_timeout: float | None) -> None:
     # Ctrl-C in the terminal reaches the whole process group; the main process stops the
     # workers itself (close), so a worker must not die mid-step with a KeyboardInterrupt.
-    # SIGINT was blocked since the worker was started (sigint_blocked): one that came during
+    # SIGINT was blocked since the worker was started (_sigint_blocked): one that came during
     # the start-up is pending, and ignoring it discards it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
@@ -180,7 +180,7 @@ def _worker(remote: Any, parent_remote: Any, fns_wrapper: CloudpickleWrapper,
 
 
 @contextmanager
-def sigint_blocked(start_method: str) -> Iterator[None]:
+def _sigint_blocked(start_method: str) -> Iterator[None]:
     """SIGINT blocked in this thread while inside: a process started here inherits the mask
     (through fork and exec alike: "spawn", "fork", and the children of a forkserver first
     started here) and so cannot be interrupted before it ignores SIGINT. This process loses
@@ -233,7 +233,7 @@ class BatchedSubprocVecEnv(VecEnv):
             proc = ctx.Process(target=_worker, daemon=True,  # type: ignore[attr-defined]  # typeshed's BaseContext lacks Process
                                args=(work_remote, remote, CloudpickleWrapper(list(env_fns[sl])),
                                      worker_init, step_timeout))
-            with sigint_blocked(start_method):
+            with _sigint_blocked(start_method):
                 proc.start()
             work_remote.close()
             self.remotes.append(remote)

@@ -9,7 +9,8 @@ up at the first unfinished candidate.
 from __future__ import annotations
 
 import json
-import os
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,18 +21,16 @@ from vid2reward.agent.run_log import TrainingSummary
 from vid2reward.agent.state import CandidateRecord, RunState
 from vid2reward.agent.training_backend import TrainingJob
 from vid2reward.sim.envs import steps_for_seconds
-from vid2reward.sim.falls import fall_seconds
+from vid2reward.sim.errors import UserError
+from vid2reward.sim.falls import fall_seconds, first_fall_step
 from vid2reward.sim.gait_clock import policy_gait_clock
 from vid2reward.sim.metrics import behaviour_metrics
-from vid2reward.sim.rollout import load_policy
+from vid2reward.sim.render import write_clip_and_sheet, write_mp4
+from vid2reward.sim.rollout import Episode, load_policy, run_episodes
 from vid2reward.sim.train import TrainConfig
 from vid2reward.tools.calibration import CalibrationPairs, episode_pairs
+from vid2reward.tools.expert_video import measure_video
 from vid2reward.tools.feature_definitions import SURVIVAL
-from vid2reward.tools.learner_clips import (
-    ClipJob,
-    JudgedClips,
-    judge_clips,
-)
 
 EVAL_SEED_OFFSET = 1000
 """Evaluation episode k of a candidate is seeded ``run seed + EVAL_SEED_OFFSET + k``."""
@@ -117,71 +116,86 @@ def evaluate_candidates(state: RunState, ctx: RunContext) -> dict[str, Any]:
     """Render each trained candidate's evaluation episodes and measure them: pixel features for
     the critic (the median over episodes, plus how much of each clip it survived), calibration
     points (its pixels against its own simulator state), and simulator-state behaviour metrics
-    kept aside for benchmarks (never shown to agents). Candidates render in parallel, one per
-    core (tools/learner_clips.py)."""
+    kept aside for benchmarks (never shown to agents)."""
     cfg = ctx.config
-    records = [CandidateRecord(**rec) for rec in state["candidates"]]
-    jobs = [clip_job(ctx, rec["id"]) for rec in records
-            if rec["status"] == "trained" and not ctx.record.is_evaluated(rec["id"])]
+    records = []
     render_s = features_s = 0.0
-    ctx.stop.check()  # a safe point: finished evaluations are cached on disk
-    for judged in judge_clips(jobs):
-        record_evaluation(ctx, judged)
-        render_s += judged.render_seconds
-        features_s += judged.measure_seconds
-        ctx.stop.check()
-    for rec in records:
+    for rec in state["candidates"]:
+        rec = CandidateRecord(**rec)
+        cid = rec["id"]
+        if rec["status"] == "trained" and not ctx.record.is_evaluated(cid):
+            ctx.stop.check()  # a safe point: finished evaluations are cached on disk
+            seconds = evaluate_candidate(ctx, cid)
+            render_s += seconds[0]
+            features_s += seconds[1]
         if rec["status"] == "trained":
             rec["status"] = "evaluated"
+        records.append(rec)
     ctx.note(f"{sum(r['status'] == 'evaluated' for r in records)} candidates rendered and "
              f"measured over {cfg.eval_episodes} episodes each "
-             f"(rendering {render_s:.1f}s, pixel features {features_s:.1f}s, summed over "
-             f"{min(len(jobs), os.cpu_count() or 1) if jobs else 0} processes)")
+             f"(rendering {render_s:.1f}s, pixel features {features_s:.1f}s)")
     return {"candidates": records}
 
 
-def clip_job(ctx: RunContext, cid: str) -> ClipJob:
-    """What judging candidate ``cid`` renders: its evaluation episodes, into its clip paths."""
+def evaluate_candidate(ctx: RunContext, cid: str) -> tuple[float, float]:
+    """Write one candidate's clips, state metrics and evaluation.json; (render, measure) seconds."""
     cfg = ctx.config
     clip_steps = steps_for_seconds(cfg.env_id, cfg.clip_seconds)
-    episodes = max(1, cfg.eval_episodes)
-    length = ctx.record.metrics(cid).get("episode_length_mean") or clip_steps
-    return ClipJob(
-        key=cid, policy_dir=ctx.record.candidate_dir(cid), env_id=cfg.env_id,
-        first_seed=cfg.seed + EVAL_SEED_OFFSET, episodes=episodes, clip_steps=clip_steps,
-        render_size=cfg.render_size,
-        clips=tuple(ctx.record.clip(cid) if k == 0 else ctx.record.episode_clip(cid, k)
-                    for k in range(episodes)),
-        sheet=ctx.record.sheet(cid), expected_steps=episodes * int(min(length, clip_steps)))
-
-
-def record_evaluation(ctx: RunContext, judged: JudgedClips) -> None:
-    """Write one judged candidate's state metrics, rollouts and evaluation.json."""
-    cfg = ctx.config
-    cid, episodes = judged.key, judged.episodes
-    clip_steps = steps_for_seconds(cfg.env_id, cfg.clip_seconds)
+    started = time.monotonic()
+    policy = load_policy(ctx.record.candidate_dir(cid), cfg.env_id)
+    episodes = run_episodes(cfg.env_id, policy, episodes=max(1, cfg.eval_episodes),
+                            seed=cfg.seed + EVAL_SEED_OFFSET, max_steps=clip_steps,
+                            render_size=cfg.render_size)
+    clips = []
+    for index, ep in enumerate(episodes):
+        if index == 0:
+            clip, _ = write_clip_and_sheet(ep.frames, ep.fps, ctx.record.clip(cid), ctx.record.sheet(cid))
+        else:
+            clip = write_mp4(ep.frames, ctx.record.episode_clip(cid, index), ep.fps)
+        clips.append(clip)
     ctx.record.write_state_metrics(cid, behaviour_metrics(episodes).to_dict())
     ctx.record.write_rollouts(cid, [cfg.seed + EVAL_SEED_OFFSET + i for i in range(len(episodes))],
                               [ep.actions for ep in episodes])
-    pairs = CalibrationPairs()
+    rendered = time.monotonic()
+    per_episode, pairs = [], CalibrationPairs()
     units: dict[str, str] = {}
-    for ep, measured in zip(episodes, judged.measured, strict=True):
+    for ep, clip in zip(episodes, clips, strict=True):
+        features, measured = measure_episode(clip, survival_steps(ep), clip_steps)
+        per_episode.append(features)
         if measured is None:
             continue
         units.update(measured["units"])
         pairs.extend(episode_pairs(measured, ep.samples, ep.dt))
     fell = [t for t in map(fall_seconds, episodes) if t is not None]
     # a person's pose in the expert clip is compared with the body's own joints (sim state)
-    policy = load_policy(ctx.record.candidate_dir(cid), cfg.env_id)
     pose, pose_units = learner_pose(ctx, policy, cfg.seed + EVAL_SEED_OFFSET, clip_steps)
     ctx.record.write_evaluation(cid, {
-        "features": {**median_features(judged.features), **pose},
+        "features": {**median_features(per_episode), **pose},
         "units": {**units, SURVIVAL.name: SURVIVAL.unit, **pose_units},
-        "episode_features": judged.features,
+        "episode_features": per_episode,
         "falls": {"episodes": len(episodes), "fell": len(fell),
                   "fall_seconds": [round(t, 2) for t in fell], "clip_seconds": cfg.clip_seconds},
         "calibration_pairs": pairs.to_dict(),
     })
+    return rendered - started, time.monotonic() - rendered
+
+
+def survival_steps(episode: Episode) -> int:
+    """The steps an evaluation episode's body kept going: to its first fall (sim/falls.py),
+    which need not end the episode (an Ant on its back carries on), else all of them."""
+    return first_fall_step(episode) or episode.length
+
+
+def measure_episode(clip: Path, stood: int, clip_steps: int) -> tuple[dict[str, float], dict[str, Any] | None]:
+    """An evaluation episode's features (its pixel features, and survival: the ``stood`` steps
+    before its first fall, or its length, of ``clip_steps``) and the measurement (None when
+    the clip is too short to measure: a body that fell at once shows only that)."""
+    survival = {SURVIVAL.name: min(1.0, stood / clip_steps)}
+    try:
+        measured = measure_video(clip, series=True)
+    except (UserError, ValueError):
+        return survival, None
+    return {**measured["features"], **survival}, measured
 
 
 def median_features(per_episode: list[dict[str, float]]) -> dict[str, float]:

@@ -121,9 +121,8 @@ def test_an_episode_too_short_to_measure_still_counts_its_fall(tmp_path):
     """A body that falls at once leaves a one-frame clip: it is judged by its survival alone."""
     import numpy as np
 
-    from vid2reward.agent.nodes.candidates import median_features
+    from vid2reward.agent.nodes.candidates import measure_episode, median_features
     from vid2reward.sim.render import write_mp4
-    from vid2reward.tools.learner_clips import measure_episode
 
     clip = write_mp4([np.zeros((240, 320, 3), np.uint8)], tmp_path / "clip.mp4", 30.0)
     features, measured = measure_episode(clip, stood=4, clip_steps=1000)
@@ -137,9 +136,9 @@ def test_survival_runs_to_the_first_fall_not_to_the_envs_end(tmp_path):
     healthy, the episode goes on) kept going for half of a 10 s clip, not all of it."""
     import numpy as np
 
+    from vid2reward.agent.nodes.candidates import measure_episode, survival_steps
     from vid2reward.sim.render import write_mp4
     from vid2reward.sim.rollout import SAMPLED_FIELDS, Episode
-    from vid2reward.tools.learner_clips import measure_episode, survival_steps
 
     samples = {k: np.zeros(200) for k in (*SAMPLED_FIELDS, "mass_center_x", "mass_center_y")}
     samples["uprightness"] = np.r_[np.full(100, 0.95), np.full(100, -0.9)]
