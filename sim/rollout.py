@@ -125,10 +125,10 @@ class Episode:
     fps: float = 0.0
     """Frames per second of ``frames`` when played in real time."""
     program_return: float | None = None
+    """The reward program's return, when :func:`run_episodes` was given one."""
     actions: np.ndarray | None = None
     """The actions taken, one row per step: with the episode's seed they replay it exactly
     (MuJoCo is deterministic), so a reward program can be scored on it later."""
-    """The reward program's return, when :func:`run_episodes` was given one."""
 
 
 ActFn = Callable[[np.ndarray], np.ndarray]
