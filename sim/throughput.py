@@ -1,8 +1,10 @@
-"""Throughput measurements: raw env steps/s and PPO training steps/s (for ``vid2reward bench``)."""
+"""Throughput measurements: the physics limit, raw env steps/s and PPO training steps/s (for
+``vid2reward bench throughput``)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -10,7 +12,7 @@ from typing import Any
 
 from vid2reward.sim.envs import make_env
 from vid2reward.sim.reward import load_reward_program
-from vid2reward.sim.train import TrainConfig, train
+from vid2reward.sim.train import TrainConfig, TrainResult, train
 
 EXAMPLE_FOR_ENV = {
     "Hopper-v5": "hopper_default.py",
@@ -29,20 +31,32 @@ def example_reward_path(env_id: str) -> Path:
     return Path(examples.__file__).parent / EXAMPLE_FOR_ENV[env_id]
 
 
+Trainer = Callable[..., TrainResult]
+"""``train`` or a function with its signature (the sandboxed ``train_sandboxed``, which runs
+the program the way ``vid2reward train`` does)."""
+
+
 @dataclass(frozen=True)
 class Throughput:
-    """Steps per second of one env: raw stepping vs training."""
+    """Steps per second of one env: the physics alone, raw stepping and training."""
 
     env_id: str
+    physics_steps_per_second: float
+    """The env's bare MuJoCo model stepped by ``mujoco.rollout`` on both cores (the limit)."""
     raw_steps_per_second: float
     """Random actions, one process, the env's own reward."""
     train_steps_per_second: float
-    """PPO with the default TrainConfig on the example reward program, after warm-up."""
+    """PPO with the env's TrainConfig on the example reward program, after warm-up."""
 
     @property
     def ratio(self) -> float:
         """Training throughput as a fraction of the one-process raw step rate."""
         return self.train_steps_per_second / self.raw_steps_per_second
+
+    @property
+    def of_physics(self) -> float:
+        """Training throughput as a fraction of the physics limit."""
+        return self.train_steps_per_second / self.physics_steps_per_second
 
 
 def raw_steps_per_second(env_id: str, steps: int = 20_000, seed: int = 0) -> float:
@@ -61,7 +75,8 @@ def raw_steps_per_second(env_id: str, steps: int = 20_000, seed: int = 0) -> flo
     return steps / elapsed
 
 
-def train_steps_per_second(env_id: str, steps: int = 60_000, config: TrainConfig | None = None) -> float:
+def train_steps_per_second(env_id: str, steps: int = 60_000, config: TrainConfig | None = None,
+                           trainer: Trainer = train) -> float:
     """PPO training steps/s, measured between the first and last progress reports so that
     process start-up and the first rollout's warm-up are not counted."""
     config = config or TrainConfig.for_env(env_id)
@@ -69,16 +84,18 @@ def train_steps_per_second(env_id: str, steps: int = 60_000, config: TrainConfig
     marks: list[tuple[float, int]] = []
     program = load_reward_program(example_reward_path(env_id))
     with TemporaryDirectory() as tmp:
-        train(config, program, Path(tmp) / "out",
-              on_progress=lambda done, total: marks.append((time.perf_counter(), done)))
+        trainer(config, program, Path(tmp) / "out",
+                on_progress=lambda done, total: marks.append((time.perf_counter(), done)))
     (t0, s0), (t1, s1) = marks[0], marks[-1]
     return (s1 - s0) / (t1 - t0)
 
 
-def measure_throughput(env_id: str, raw_steps: int = 20_000, train_steps: int = 60_000) -> Throughput:
-    """Raw and training steps/s for one env."""
-    return Throughput(env_id, raw_steps_per_second(env_id, raw_steps),
-                      train_steps_per_second(env_id, train_steps))
+def measure_throughput(env_id: str, raw_steps: int = 20_000, train_steps: int = 60_000,
+                       trainer: Trainer = train) -> Throughput:
+    """Physics, raw and training steps/s for one env, measured one after the other."""
+    return Throughput(env_id, physics_steps_per_second(env_id),
+                      raw_steps_per_second(env_id, raw_steps),
+                      train_steps_per_second(env_id, train_steps, trainer=trainer))
 
 
 TRAIN_VARIANTS: dict[str, dict[str, int]] = {

@@ -22,20 +22,32 @@ def register(verbs: argparse._SubParsersAction) -> None:
                          description="Benchmarks that print numbers.")
     kinds = p.add_subparsers(dest="bench_kind", metavar="KIND")
     kinds.required = True
-    t = kinds.add_parser("throughput", help="raw env steps/s vs PPO training steps/s",
-                         description="Raw env steps/s (random actions, one process) and PPO "
-                                     "training steps/s (default TrainConfig, both cores), and "
-                                     "their ratio. Target on Hopper-v5: ratio >= 0.7.")
+    t = kinds.add_parser("throughput", help="training steps/s against the physics limit, per env",
+                         description="Per env: the physics limit (its bare MuJoCo model stepped "
+                                     "by mujoco.rollout on both cores), raw env steps/s (random "
+                                     "actions, one process) and `vid2reward train` steps/s on "
+                                     "the env's example reward program (sandboxed, the env's "
+                                     "preset), measured one after the other in this run.")
     t.add_argument("--env", action="append", dest="envs", metavar="ENV",
-                   help="env to measure (repeatable; default Hopper-v5 and Humanoid-v5)")
+                   help="env to measure (repeatable; default Hopper, Walker2d, HalfCheetah, "
+                        "Ant and Humanoid)")
     t.add_argument("--raw-steps", type=int, default=20_000, help="steps for the raw rate (default 20000)")
-    t.add_argument("--train-steps", type=int, default=60_000,
-                   help="steps for the training rate (default 60000)")
+    t.add_argument("--train-steps", type=int, default=40_960,
+                   help="steps for the training rate (default 40960: ten 4096-step rollouts)")
     t.add_argument("--variants", action="store_true",
                    help="also compare training set-ups on the first env: in-process vs worker "
                         "processes, envs per worker, torch threads")
     t.add_argument("--json", action="store_true", help="print JSON instead of a table")
     t.set_defaults(func=run_throughput)
+    i = kinds.add_parser("iteration", help="where a run's time went, per iteration",
+                         description="Each iteration's wall-clock seconds by phase - training "
+                                     "the candidates, judging them (rendering and measuring "
+                                     "their clips), the critic, the engineer (and testing its "
+                                     "programs) - and judging's share of the search, read from "
+                                     "the run's log.")
+    i.add_argument("run", type=Path, help="a run directory")
+    i.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    i.set_defaults(func=run_iteration)
     o = kinds.add_parser("reward-overhead", help="cost of the sandboxed reward path in training",
                          description="Hopper-v5 training steps/s with the env's built-in reward, "
                                      "with the example reward program, and with the same program "
@@ -181,30 +193,42 @@ def run_source_overhead(args: argparse.Namespace) -> int:
 
 
 def run_throughput(args: argparse.Namespace) -> int:
-    envs = args.envs or ["Hopper-v5", "Humanoid-v5"]
+    """Print physics-limit, raw and training steps/s per env."""
+    from vid2reward.tools.reward_training import train_sandboxed
+
+    envs = args.envs or ["Hopper-v5", "Walker2d-v5", "HalfCheetah-v5", "Ant-v5", "Humanoid-v5"]
     for env_id in envs:
         get_spec(env_id)
+    if args.raw_steps < 1000 or args.train_steps < 8192:
+        raise UserError("too few steps to measure a rate", where="--raw-steps/--train-steps",
+                        fix="pass at least --raw-steps 1000 and --train-steps 8192 (two rollouts)")
     console = Console(stderr=True)
     results = []
     for env_id in envs:
         with console.status(f"measuring {env_id}"):
-            results.append(measure_throughput(env_id, args.raw_steps, args.train_steps))
+            results.append(measure_throughput(env_id, args.raw_steps, args.train_steps,
+                                              trainer=train_sandboxed))
     variants: dict[str, float] = {}
     if args.variants:
         with console.status(f"measuring training set-ups on {envs[0]}"):
             variants = measure_train_variants(envs[0], args.train_steps)
     if args.json:
-        print(json.dumps({"envs": [{"env_id": r.env_id, "raw_steps_per_second": round(r.raw_steps_per_second),
+        print(json.dumps({"envs": [{"env_id": r.env_id,
+                                    "physics_steps_per_second": round(r.physics_steps_per_second),
+                                    "raw_steps_per_second": round(r.raw_steps_per_second),
                                     "train_steps_per_second": round(r.train_steps_per_second),
-                                    "ratio": round(r.ratio, 3)} for r in results],
+                                    "of_physics": round(r.of_physics, 3),
+                                    "of_raw": round(r.ratio, 3)} for r in results],
                           "variants": {k: round(v) for k, v in variants.items()}}, indent=2))
         return 0
-    table = Table(title="throughput (steps/s)")
-    for col in ("env", "raw, 1 process", "PPO training", "ratio"):
+    table = Table(title="throughput (env steps/s)")
+    for col in ("env", "physics limit, 2 cores", "raw, 1 process", "train", "train / physics",
+                "train / raw"):
         table.add_column(col, justify="right" if col != "env" else "left")
     for r in results:
-        table.add_row(r.env_id, f"{r.raw_steps_per_second:,.0f}", f"{r.train_steps_per_second:,.0f}",
-                      f"{r.ratio:.2f}")
+        table.add_row(r.env_id, f"{r.physics_steps_per_second:,.0f}",
+                      f"{r.raw_steps_per_second:,.0f}", f"{r.train_steps_per_second:,.0f}",
+                      f"{r.of_physics:.2f}", f"{r.ratio:.2f}")
     Console().print(table)
     if variants:
         raw = results[0].raw_steps_per_second
@@ -214,4 +238,30 @@ def run_throughput(args: argparse.Namespace) -> int:
         for name, rate in variants.items():
             vt.add_row(name, f"{rate:,.0f}", f"{rate / raw:.2f}")
         Console().print(vt)
+    return 0
+
+
+def run_iteration(args: argparse.Namespace) -> int:
+    """Print a run's time per iteration by phase, from its log."""
+    from vid2reward.agent.trace.load import load_trace
+    from vid2reward.agent.trace.timing import PHASES, iteration_times
+
+    times = iteration_times(load_trace(args.run))
+    phases = [*PHASES, "other"]
+    if args.json:
+        print(json.dumps([{"iteration": t.iteration, "seconds": {k: round(v, 1) for k, v in t.seconds.items()},
+                           "judge_share": None if t.judge_share is None else round(t.judge_share, 3)}
+                          for t in times], indent=2))
+        return 0
+    table = Table(title=f"time per iteration (s): {args.run}",
+                  caption="judge % = judging's share of the iteration's search work (final "
+                          "training left out)")
+    for col in ("iter", *phases, "total", "judge %"):  # fits 80 columns
+        table.add_column(col, justify="right", no_wrap=True)
+    for t in times:
+        share = t.judge_share
+        table.add_row("set-up" if t.iteration == 0 else str(t.iteration),
+                      *(f"{t.seconds[p]:.1f}" if p in t.seconds else "-" for p in phases),
+                      f"{t.total:.1f}", "-" if share is None or t.iteration == 0 else f"{100 * share:.0f}")
+    Console().print(table)
     return 0
