@@ -1,4 +1,5 @@
-"""`bench iteration RUN`: a run's time per iteration by phase, read from its log alone."""
+"""`bench iteration RUN`: a run's time per iteration by phase, read from its log alone; `bench
+throughput`: training against the physics limit."""
 
 import json
 
@@ -35,3 +36,15 @@ def test_time_is_summed_by_phase_per_iteration(tmp_path, capsys):
 def test_not_a_run_is_one_line(tmp_path, capsys):
     assert main(["bench", "iteration", str(tmp_path)]) == 2
     assert "not a vid2reward run directory" in capsys.readouterr().err
+
+
+def test_bench_throughput_measures_train_against_the_physics_limit(capsys):
+    assert main(["bench", "throughput", "--env", "HalfCheetah-v5", "--raw-steps", "1000",
+                 "--train-steps", "8192", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["envs"]
+    assert row["env_id"] == "HalfCheetah-v5"
+    assert row["physics_steps_per_second"] > row["train_steps_per_second"] > 0
+    ratio = row["train_steps_per_second"] / row["physics_steps_per_second"]
+    assert abs(row["of_physics"] - ratio) < 0.002  # the rates are printed rounded
+    assert main(["bench", "throughput", "--train-steps", "100"]) == 2
+    assert "too few steps" in capsys.readouterr().err
