@@ -13,7 +13,6 @@ training (the verification step of VLM-CaR, applied to the whole reward).
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -21,7 +20,7 @@ import numpy as np
 
 from vid2reward.sim.envs import get_spec, make_env
 from vid2reward.sim.reward import RewardError, one_line
-from vid2reward.sim.state import StateTracker
+from vid2reward.sim.segment_reward import BatchReward, StateRecorder
 from vid2reward.tools.reward_client import close_process
 from vid2reward.tools.reward_isolation import require_isolation, trusted_by_user
 from vid2reward.tools.reward_sandbox import (
@@ -155,29 +154,39 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 def _returns_in_child(source: str, name: str, env_id: str, seeds: list[int],
                       actions: list[np.ndarray], limits: SandboxLimits,
                       trust: bool) -> list[float] | str:
-    """In the sandboxed child: each rollout's return under the program (or why it failed)."""
-    env = make_env(env_id)  # trusted setup first: the isolated process cannot read model files
-    tracker = StateTracker(env, get_spec(env_id))
+    """In the sandboxed child: each rollout's return under the program (or why it failed).
+
+    The replay copies out the fields the program reads, step by step, as a training worker
+    does (:class:`~vid2reward.sim.segment_reward.StateRecorder`), and the program scores a
+    whole rollout in one message to its reward process: one round trip per rollout, not per
+    step (a round trip costs more than most programs)."""
+    base = make_env(env_id)  # trusted setup first: the isolated process cannot read model files
     # its own reward process, under the same limits
     program = load_sandboxed(source, name, limits.load_seconds, trust=trust, limits=limits)
+    compute = program.compute
+    assert isinstance(compute, BatchReward)  # a sandboxed program scores batches
+    env = StateRecorder(base, list(compute.fields), env_id)
     returns = []
     try:
         for seed, acts in zip(seeds, actions, strict=True):
             env.reset(seed=seed)
-            tracker.reset()
-            total = 0.0
+            rows, taken = [], []
             for action in acts:
-                tracker.before_step()
-                _, _, terminated, truncated, _ = env.step(action)
-                view = tracker.view(action, terminated)
-                try:
-                    value = float(program.compute(view, action)[0])
-                except RewardError as exc:  # the program's own failure: its reward test says more
-                    return exc.what
-                total += value if math.isfinite(value) else 0.0
+                _, _, terminated, truncated, info = env.step(action)
+                rows.append(info["reward_row"])
+                taken.append(action)
                 if terminated or truncated:
                     break
-            returns.append(total)
+            if not rows:
+                returns.append(0.0)
+                continue
+            assert env.schema is not None  # set by the first step
+            try:
+                batch = compute.compute_rows(env.schema, np.stack(rows), np.stack(taken))
+            except RewardError as exc:  # the program's own failure: its reward test says more
+                return exc.what
+            totals = batch.totals
+            returns.append(float(totals[np.isfinite(totals)].sum()))
     finally:
         env.close()
         close_process(program)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from vid2reward.sim.reward import load_reward_program
 from vid2reward.sim.rollout import run_episodes
 from vid2reward.tools.reward_agreement import (
     Rollout,
@@ -43,6 +44,22 @@ def test_replayed_returns_rank_like_the_critic_for_a_program_that_wants_the_same
     assert report.verdict == "agrees" and report.agreement == pytest.approx(1.0)
     assert report.rollouts == 6 and len(report.returns) == 6
     assert "rank correlation +1.00" in report.evidence()
+
+
+def test_replayed_returns_are_the_programs_own_step_by_step(rollouts):
+    # the replay scores each rollout in one batch; its return must be the sum of the program's
+    # step-by-step rewards on the recorded episode (each step's state and action, in order)
+    mixed = FORWARD.replace("float(s.forward_velocity), {",
+                            "float(s.forward_velocity) + 0.1 * float(a[0]) + 0.01 * s.step, {")
+    report = check_agreement(mixed, "mixed", "Walker2d-v5", rollouts)
+    program = load_reward_program(mixed, name="mixed")
+    expected = []
+    for r in rollouts:
+        actions = iter(r.actions)
+        (ep,) = run_episodes("Walker2d-v5", lambda obs, actions=actions: next(actions),
+                             seed=r.seed, max_steps=len(r.actions), reward=program.compute)
+        expected.append(ep.program_return)
+    assert report.returns == pytest.approx(expected, abs=1e-3)
 
 
 def test_a_program_that_wants_the_opposite_disagrees(rollouts):
