@@ -28,14 +28,18 @@ def demo_files() -> tuple[Path, dict]:
 
 DEMO_FINAL_STEPS = 300_000
 """Enough, with the trained defaults, for a hopper to stop falling (docs/performance.md)."""
+DEMO_DURATION = ("It takes about 8 minutes on an idle 2-core laptop (docs/performance.md), "
+                 "20-25 on a busy one; the dashboard's ETA counts every training.")
+"""What ``demo --help`` promises: measured, 7 min 27 s with the 2 cores alone, 19-25 min with
+other work on them (the search, the final training and its check)."""
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
     p = verbs.add_parser(
         "demo", help="run the offline demo end to end on the bundled expert clip",
         description="Learn a reward for Hopper-v5 from the bundled expert clip (a hopper trained "
-                    "on a reward the run never sees), offline, in a few minutes; then print the "
-                    "summary and the command to inspect the run.")
+                    "on a reward the run never sees), offline; then print the summary and the "
+                    f"command to inspect the run. {DEMO_DURATION}")
     p.add_argument("--out", type=Path, default=None, help="run directory (default runs/demo-<time>)")
     p.add_argument("--iterations", type=int, default=3, help="iterations (default 3)")
     p.add_argument("--candidates", type=int, default=4, help="candidates per iteration (default 4)")
