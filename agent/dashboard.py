@@ -28,7 +28,8 @@ from vid2reward.agent.run_log import (
 )
 from vid2reward.agent.run_record import RunRecord
 from vid2reward.agent.runner import RunOutcome
-from vid2reward.agent.trace.view import SIMILARITY_SCALE, final_program_lines, shorten
+from vid2reward.agent.trace.cells import shorten
+from vid2reward.agent.trace.view import SIMILARITY_SCALE, final_program_lines
 from vid2reward.sim.falls import describe_falls
 
 FINAL = "final"

@@ -42,11 +42,12 @@ from vid2reward.agent.run_log import (
     ToolCall,
     TrainingSummary,
 )
+from vid2reward.agent.trace.cells import shorten
 from vid2reward.agent.trace.chain import chain_rows
 from vid2reward.agent.trace.html import export_html
 from vid2reward.agent.trace.load import load_trace
 from vid2reward.agent.trace.model import IterationTrace, RunTrace
-from vid2reward.agent.trace.view import iteration_title, render_trace, shorten, sparkline
+from vid2reward.agent.trace.view import iteration_title, render_trace, sparkline
 
 SRC1 = '''import numpy as np
 
@@ -413,7 +414,7 @@ def test_a_persons_feedback_is_shown_as_the_engineer_got_it():
 
 
 def test_the_calibration_table_says_how_an_expert_value_was_read_when_not_by_the_fit():
-    from vid2reward.agent.trace.view import calibration_table
+    from vid2reward.agent.trace.tables import calibration_table
 
     fit = {"quantity": "forward_velocity", "feature": "forward_speed", "unit": "m/s", "slope": 0.36,
            "intercept": 0.0, "points": 21, "r2": 1.0, "residual": 0.05, "usable": True,
