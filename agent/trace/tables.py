@@ -1,10 +1,14 @@
 """The trace's tables: the expert's features, a calibration, an iteration's candidates, the
-chain rule (delta -> edit -> audit) and LLM usage. Each is built from the trace alone."""
+chain rule (delta -> edit -> audit) and LLM usage. Each is built from the trace alone.
+
+Each table is :class:`~vid2reward.agent.trace.fit.Fitted`: every column where the terminal is
+wide enough, else a narrow layout (fewer columns, cells that stack their values, each named),
+else one block per row; never a header or a value cut short.
+"""
 
 from __future__ import annotations
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from vid2reward.agent.trace.cells import (
@@ -20,69 +24,92 @@ from vid2reward.agent.trace.cells import (
     shorten,
 )
 from vid2reward.agent.trace.chain import chain_rows
-from vid2reward.agent.trace.model import IterationTrace, RunTrace
+from vid2reward.agent.trace.fit import Column, Fitted, Layout
+from vid2reward.agent.trace.model import CandidateTrace, IterationTrace, RunTrace
+
+
+def _lines(*parts: str | Text) -> Text:
+    """Non-empty parts, one per line, their styles kept."""
+    kept = [p if isinstance(p, Text) else Text(p) for p in parts if str(p)]
+    return Text("\n").join(kept)
 
 
 def expert_table(trace: RunTrace) -> RenderableType:
     """The expert's measured features (the 'expert' column of every chain table)."""
     expert = trace.expert
     assert expert is not None
-    table = Table(show_edge=False, box=None, padding=(0, 2))
-    for name in expert.features:
-        table.add_column(name, justify="right")
-    table.add_row(*(num(v) for v in expert.features.values()))
+    wide = Layout([Column(name, "right") for name in expert.features])
+    wide.add_row(*(num(v) for v in expert.features.values()))
+    table = Fitted([wide], boxed=False, key=None)  # narrow: "name value" pairs in columns
     lines = expert.description.strip().splitlines()
     words = Text("\n".join(lines[:12]) + ("\n…" if len(lines) > 12 else ""), style="italic")
     where = Text("   ".join(p for p in (expert.clip, expert.sheet) if p), style="dim")
     return Group(table, words, where)
 
 
-def calibration_table(it: IterationTrace) -> Table:
+def calibration_table(it: IterationTrace) -> Fitted:
     """The pixel -> physical fits made after the iteration, and the expert read through them."""
     probes = (f" and {it.calibration_probe_clips} probe clips (the body carried sideways and "
               "turning)" if it.calibration_probe_clips else "")
-    table = Table(title=f"calibration after iteration {it.number} (fitted on the learner clips "
-                        f"so far{probes}; the expert read through it)", title_justify="left")
-    for col in ("quantity", "from pixel feature", "fit", "points", "R²", "residual", "expert", "used"):
-        table.add_column(col, justify="left" if col in ("quantity", "from pixel feature") else "right")
+    wide = Layout([Column(col, "left" if col in ("quantity", "from pixel feature") else "right")
+                   for col in ("quantity", "from pixel feature", "fit", "points", "R²", "residual",
+                               "expert", "used")])
+    narrow = Layout([Column("quantity ← pixel feature"), Column("fit", "right"),
+                     Column("residual", "right"), Column("expert", "right"), Column("used", "right")])
     for f in it.calibration:
         fit = f"{f.get('slope', 0):+.3g} x" + (f" {f['intercept']:+.3g}" if f.get("intercept") else "")
         expert = "-" if f.get("expert_value") is None else f"{f['expert_value']:.3g} {f.get('unit', '')}"
-        table.add_row(str(f.get("quantity")), str(f.get("feature")), fit, str(f.get("points")),
-                      num(f.get("r2"), ".2f"), f"{num(f.get('residual'))} {f.get('unit', '')}",
-                      expert, "yes" if f.get("usable") else Text("no", style="dim"))
+        residual = f"{num(f.get('residual'))} {f.get('unit', '')}"
+        used = Text("yes") if f.get("usable") else Text("no", style="dim")
+        wide.add_row(str(f.get("quantity")), str(f.get("feature")), fit, str(f.get("points")),
+                     num(f.get("r2"), ".2f"), residual, expert, used)
+        narrow.add_row(_lines(str(f.get("quantity")), f"← {f.get('feature')}"),
+                       _lines(fit, f"{f.get('points')} points, R² {num(f.get('r2'), '.2f')}"),
+                       residual, expert, used)
     # how an expert value was read when not through the fit alone (a person's leg lengths, ...)
     notes = [f"{f.get('quantity')}: {f['note']}" for f in it.calibration if f.get("note")]
-    if notes:
-        table.caption, table.caption_justify = "\n".join(notes), "left"
-    return table
+    return Fitted([wide, narrow], caption="\n".join(notes) or None,
+                  title=f"calibration after iteration {it.number} (fitted on the learner clips "
+                        f"so far{probes}; the expert read through it)")
 
 
-def candidate_table(it: IterationTrace) -> Table:
+def candidate_table(it: IterationTrace) -> Fitted:
     """One row per candidate: sha, training status and speed, env return, similarity (± its
     spread over the evaluation episodes), falls, and the pre-training agreement check."""
-    table = Table(title=f"candidates of iteration {it.number}", title_justify="left")
-    for col, justify in (("candidate", "left"), ("reward sha", "left"), ("status", "left"),
-                         ("steps", "right"), ("steps/s", "right"), ("train s", "right"),
-                         ("env return", "right"), ("similarity", "right"), ("falls", "left"),
-                         ("agrees", "right"), ("files", "left")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    wide = Layout([Column(col, justify) for col, justify in (
+        ("candidate", "left"), ("reward sha", "left"), ("status", "left"), ("steps", "right"),
+        ("steps/s", "right"), ("train s", "right"), ("env return", "right"),
+        ("similarity", "right"), ("falls", "left"), ("agrees", "right"), ("files", "left"))])
+    narrow = Layout([Column("candidate"), Column("training"), Column("env return", "right"),
+                     Column("similarity (agrees)", "right"), Column("falls")])
     for c in it.candidates:
         status = c.status + (" (cached)" if c.cached else "") + (f": {c.failure}" if c.failure else "")
+        status_cell = Text(shorten(status, 60), style="red" if c.status in ("failed", "rejected") else "")
         best = c.id == (it.iteration_best_candidate_id or it.best_candidate_id)
-        files = " ".join(name for name, path in (("reward", c.reward), ("clip", c.clip), ("sheet", c.sheet)) if path)
-        table.add_row(c.id + (" ★" if best else ""), (c.reward_sha256 or "-")[:12],
-                      Text(shorten(status, 60), style="red" if c.status in ("failed", "rejected") else ""),
-                      num(c.steps, "d"), num(c.steps_per_second, ".0f"), num(c.wall_seconds, ".1f"),
-                      num(c.env_return_mean, ".1f"),
-                      num(c.similarity, ".3f") + (f" ± {c.similarity_spread:.3f}"
-                                                  if c.similarity_spread is not None else ""),
-                      Text(falls_label(c), style="red" if c.fell else ""), agreement_label(c), files,
-                      style="bold" if best else None)
-    return table
+        name = c.id + (" ★" if best else "")
+        sha = (c.reward_sha256 or "-")[:12]
+        files = " ".join(kind for kind, path in (("reward", c.reward), ("clip", c.clip), ("sheet", c.sheet)) if path)
+        steps, speed, seconds = num(c.steps, "d"), num(c.steps_per_second, ".0f"), num(c.wall_seconds, ".1f")
+        similarity = num(c.similarity, ".3f") + (f" ± {c.similarity_spread:.3f}"
+                                                 if c.similarity_spread is not None else "")
+        falls = Text(falls_label(c), style="red" if c.fell else "")
+        style = "bold" if best else None
+        wide.add_row(name, sha, status_cell, steps, speed, seconds, num(c.env_return_mean, ".1f"),
+                     similarity, falls, agreement_label(c), files, style=style)
+        trained = f"{steps} steps, {seconds} s ({speed} steps/s)" if c.steps is not None else ""
+        narrow.add_row(_lines(name, Text(f"sha {sha}", style="dim"), Text(files, style="dim")),
+                       _lines(status_cell, trained), num(c.env_return_mean, ".1f"),
+                       _lines(similarity, _agrees(c)), falls, style=style)
+    return Fitted([wide, narrow], title=f"candidates of iteration {it.number}")
 
 
-def chain_table(trace: RunTrace, it: IterationTrace) -> Table:
+def _agrees(c: CandidateTrace) -> Text:
+    """The agreement check for a stacked cell: 'agrees +0.68' ('' before any check)."""
+    label = agreement_label(c)
+    return Text("") if c.agreement_verdict is None else Text.assemble("agrees ", label)
+
+
+def chain_table(trace: RunTrace, it: IterationTrace) -> Fitted:
     """The chain rule left to right: behaviour delta (∂L/∂ξ) → reward edit (∂ξ/∂R) → audit."""
     rf = it.reward_feedback
     feedback = it.answered_feedback()
@@ -96,18 +123,15 @@ def chain_table(trace: RunTrace, it: IterationTrace) -> Table:
                "edit predicted; closer? = did it end nearer the expert's value; (person): a "
                "person's delta, its 'expert' is the target they asked for")
     # Feature names never wrap (they are what the eye scans for); directions are arrows, so the
-    # table keeps one line per row down to ~110 columns.
-    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
-    table.add_column("delta feature", no_wrap=True)
-    table.add_column("learner", justify="right")
-    table.add_column("expert", justify="right")
-    table.add_column("dir", justify="center", no_wrap=True)
-    table.add_column("imp", justify="right")
-    table.add_column(f"→ edit ({rf.id})" if rf else "→ edit", min_width=16)
-    table.add_column("expects", justify="center", no_wrap=True)
-    table.add_column("→ predicted?", min_width=11)
-    table.add_column("→ closer?", min_width=9)
-    table.add_column("before→after", justify="right", overflow="fold")
+    # wide layout keeps one line per row down to ~125 columns; below, three columns: the
+    # delta, the edit, the audit, each stacking its values.
+    wide = Layout([Column("delta feature", no_wrap=True), Column("learner", "right"),
+                   Column("expert", "right"), Column("dir", "center", no_wrap=True),
+                   Column("imp", "right"), Column(f"→ edit ({rf.id})" if rf else "→ edit"),
+                   Column("expects", "center", no_wrap=True), Column("→ predicted?"),
+                   Column("→ closer?"), Column("before→after", "right")])
+    narrow = Layout([Column("delta (learner → expert)"), Column(wide.columns[5].header),
+                     Column("→ audit")])
     shown: set[str] = set()
     for row in chain_rows(feedback, rf, it.audits):
         delta = row.delta
@@ -131,8 +155,15 @@ def chain_table(trace: RunTrace, it: IterationTrace) -> Table:
             outcome = Text("not measured" if audited else "pending", style="dim")
             moved = ""
         expects = ARROW.get(row.expected, "") if row.expected else ""
-        table.add_row(*cells, edit_label(row.edit_index, row.edit), expects, outcome, closer, moved)
-    return table
+        edit = edit_label(row.edit_index, row.edit)
+        wide.add_row(*cells, edit, expects, outcome, closer, moved)
+        delta_cell: str | Text = cells[0]
+        if first and delta is not None:
+            delta_cell = _lines(str(cells[0]), f"{cells[1]} → {cells[2]} {cells[3]} imp {cells[4]}")
+        # spaced arrows: "0.000687 → 0.00074" may wrap where "0.000687→0.00074" may not
+        narrow.add_row(delta_cell, _lines(edit.replace("→", " → "), f"expects {expects}" if expects else ""),
+                       _lines(outcome, closer, f"moved {moved.replace('→', ' → ')}" if moved else ""))
+    return Fitted([wide, narrow], title=title, caption=caption)
 
 
 def usage_table(trace: RunTrace) -> RenderableType:
@@ -140,13 +171,14 @@ def usage_table(trace: RunTrace) -> RenderableType:
     if not trace.usage:
         return Text(f"no LLM calls (engine {trace.engine or '-'}): 0 tokens, $0.0000; "
                     f"{trace.tool_call_count} tool calls")
-    table = Table(show_footer=True)
-    table.add_column("role", footer="total")
-    table.add_column("model")
-    table.add_column("calls", justify="right", footer=str(sum(u.calls for u in trace.usage)))
-    table.add_column("input tokens", justify="right", footer=str(sum(u.input_tokens for u in trace.usage)))
-    table.add_column("output tokens", justify="right", footer=str(sum(u.output_tokens for u in trace.usage)))
-    table.add_column("cost", justify="right", footer=f"${trace.total_cost:.4f}")
+    layout = Layout([Column("role"), Column("model"), Column("calls", "right"),
+                      Column("input tokens", "right"), Column("output tokens", "right"),
+                      Column("cost", "right")])
     for u in trace.usage:
-        table.add_row(u.role, u.model, str(u.calls), str(u.input_tokens), str(u.output_tokens), f"${u.cost_usd:.4f}")
-    return table
+        layout.add_row(u.role, u.model, str(u.calls), str(u.input_tokens), str(u.output_tokens),
+                       f"${u.cost_usd:.4f}")
+    layout.add_row("total", "", str(sum(u.calls for u in trace.usage)),
+                   str(sum(u.input_tokens for u in trace.usage)),
+                   str(sum(u.output_tokens for u in trace.usage)), f"${trace.total_cost:.4f}",
+                   style="bold")
+    return Fitted([layout])
