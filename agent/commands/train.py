@@ -22,7 +22,7 @@ from vid2reward.agent.context import StopFlag
 from vid2reward.agent.interrupts import stop_on_signals
 from vid2reward.agent.output_dir import check_train_out, train_into
 from vid2reward.sim.envs import get_spec
-from vid2reward.sim.errors import UserError
+from vid2reward.sim.errors import SEED_FIX, UserError
 from vid2reward.sim.train import TrainConfig
 from vid2reward.tools.reward_isolation import require_isolation, set_trust
 from vid2reward.tools.reward_sandbox import sandboxed_program
@@ -58,7 +58,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.steps <= 0:
-        raise UserError("--steps must be positive", where=f"--steps {args.steps}")
+        raise UserError("--steps must be positive", where=f"--steps {args.steps}",
+                        fix="give --steps a whole number of at least 1")
     if args.workers < 1:
         raise UserError("--workers must be at least 1: reward code runs only in sandboxed "
                         "worker processes", where=f"--workers {args.workers}",
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.envs is not None:
         if "n_envs" in overrides:
             raise UserError("give the number of envs once: --envs or --ppo n_envs=",
-                            where=f"--envs {args.envs}")
+                            where=f"--envs {args.envs}", fix="drop one of the two")
         overrides["n_envs"] = args.envs
     get_spec(args.env)  # fail on a bad id before drawing a progress bar
     set_trust(args.trust_reward_code)
@@ -119,9 +120,11 @@ def run(args: argparse.Namespace) -> int:
 def check_train_args(args: argparse.Namespace) -> None:
     """Numbers that would fail deep inside training (a traceback) fail here, in one line."""
     if args.envs is not None and args.envs < 1:
-        raise UserError("--envs must be at least 1", where=f"--envs {args.envs}")
+        raise UserError("--envs must be at least 1", where=f"--envs {args.envs}",
+                        fix="give --envs a whole number of at least 1")
     if args.time_limit is not None and not args.time_limit > 0:
         raise UserError("--time-limit must be a positive number of seconds",
-                        where=f"--time-limit {args.time_limit:g}")
+                        where=f"--time-limit {args.time_limit:g}",
+                        fix="give --time-limit a number of seconds above 0, or leave it out")
     if not 0 <= args.seed < 2**32:
-        raise UserError("--seed must be between 0 and 2**32 - 1", where=f"--seed {args.seed}")
+        raise UserError("--seed must be between 0 and 2**32 - 1", where=f"--seed {args.seed}", fix=SEED_FIX)
