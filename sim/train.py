@@ -511,6 +511,7 @@ def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader:
             venv.close()
             raise
     failure: str | None = None
+    failure_fix: str | None = None
     try:
         model.learn(config.total_steps, callback=[stats, budget, *extra], progress_bar=False)
         if segment is not None:  # a rollout cut short by the budget: count its episodes
@@ -519,6 +520,7 @@ def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader:
             segment.episodes.clear()
     except (RewardError, EnvWorkerError) as exc:
         failure = one_line(str(exc))
+        failure_fix = exc.fix if isinstance(exc, RewardError) else WORKER_FIX
     except Exception as exc:  # noqa: BLE001 - anything else a worker raised (MemoryError, ...)
         failure = one_line(f"{type(exc).__name__}: {exc}")  # is recorded, never a traceback
     finally:
@@ -531,6 +533,7 @@ def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader:
     metrics: dict[str, Any] = {
         "status": status,
         "failure": failure,
+        "failure_fix": failure_fix,
         "env_id": config.env_id,
         "reward_name": program.name,
         "reward_sha256": program.sha256,

@@ -22,7 +22,7 @@ from vid2reward.agent.context import StopFlag
 from vid2reward.agent.interrupts import stop_on_signals
 from vid2reward.agent.output_dir import check_train_out, train_into
 from vid2reward.sim.envs import get_spec
-from vid2reward.sim.errors import SEED_FIX, UserError
+from vid2reward.sim.errors import CHECK_FIX, SEED_FIX, UserError
 from vid2reward.sim.train import TrainConfig
 from vid2reward.tools.reward_isolation import require_isolation, set_trust
 from vid2reward.tools.reward_sandbox import sandboxed_program
@@ -99,9 +99,12 @@ def run(args: argparse.Namespace) -> int:
             on_progress=lambda done, total: progress.update(task, completed=done),
             should_stop=lambda: stop.requested), created)
     m = result.metrics
-    if result.status == "failed":  # one line: the reason, then where the record is
+    if result.status == "failed":  # one line: the reason and where the record is; the fix
         console.print(f"[bold red]error:[/] training stopped: {escape(m['failure'])}; see "
                       f"{escape(str(args.out / 'metrics.json'))}", soft_wrap=True)
+        fix = m.get("failure_fix") or CHECK_FIX
+        fix = fix.replace("FILE", str(args.reward)).replace("--env ENV", f"--env {args.env}")
+        console.print(f"[bold]fix:[/] {escape(fix)}", soft_wrap=True)
         return 2
     if result.status == "interrupted":
         console.print(f"interrupted after {m['steps']} of {args.steps} steps; the policy so far is "
