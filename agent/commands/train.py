@@ -11,7 +11,11 @@ directory (status "interrupted", exit 130; ``--init`` continues from it); a seco
 from __future__ import annotations
 
 import argparse
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -23,6 +27,7 @@ from vid2reward.agent.interrupts import stop_on_signals
 from vid2reward.agent.output_dir import check_train_out, train_into
 from vid2reward.sim.envs import get_spec
 from vid2reward.sim.errors import CHECK_FIX, SEED_FIX, UserError
+from vid2reward.sim.reward import one_line
 from vid2reward.sim.train import TrainConfig
 from vid2reward.tools.reward_isolation import require_isolation, set_trust
 from vid2reward.tools.reward_sandbox import sandboxed_program
@@ -92,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(TextColumn("[bold]train[/] {task.description}"), BarColumn(),
                         MofNCompleteColumn(), TimeRemainingColumn(), console=console,
                         transient=False)
-    with stop_on_signals(stop, say=say), progress:
+    with stop_on_signals(stop, say=say), warnings_as_lines(console, args), progress:
         task = progress.add_task(f"{args.env} on {args.reward.name}", total=args.steps)
         result = train_into(args.out, lambda work: train_sandboxed(
             config, program, work,
@@ -118,6 +123,35 @@ def run(args: argparse.Namespace) -> int:
                   f"env return {env_ret:.1f}" if env_ret is not None else f"{result.status}")
     print(args.out)
     return 0
+
+
+NUMERIC_WARNING = ("; most often a reward too large for training's running statistics (once "
+                   "they overflow, the policy learns from no reward): keep its terms of order 1 "
+                   "(`vid2reward reward test {reward} --env {env}` shows their sizes)")
+"""What a numeric warning (overflow, NaN) during training most likely means, and the remedy."""
+
+
+@contextmanager
+def warnings_as_lines(console: Console, args: argparse.Namespace) -> Iterator[None]:
+    """While inside: a Python warning of this process (numpy overflowing in the reward's
+    running statistics, say) is one ``warning:`` line, once per message, with its remedy; the
+    training goes on, so it is never ``error:``, and never a file path and a source line."""
+    seen: set[str] = set()
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        text = one_line(str(message))
+        if text in seen:
+            return
+        seen.add(text)
+        numeric = any(w in text for w in ("overflow", "invalid value", "divide by zero", "NaN"))
+        remedy = NUMERIC_WARNING.format(reward=args.reward, env=args.env) if numeric else ""
+        console.print(f"[yellow]warning:[/] {escape(text)}{escape(remedy)}", soft_wrap=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield
 
 
 def check_train_args(args: argparse.Namespace) -> None:

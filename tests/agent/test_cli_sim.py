@@ -119,3 +119,20 @@ def test_a_reward_that_turns_nan_mid_training_stops_with_a_fix_line(tmp_path, ca
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["status"] == "failed" and metrics["failure_fix"] == lines[-1][len("fix: "):]
 
+
+def test_a_numeric_warning_while_training_goes_on_is_one_warning_line(tmp_path, capsys):
+    """A reward too large for the running reward statistics: numpy's overflow warning came out
+    raw (a file path, a source line), for a training that goes on; it is one `warning:` line
+    with the remedy, and the training finishes."""
+    reward = tmp_path / "huge.py"
+    reward.write_text('WEIGHTS = {"forward": 1e300}\n\n\ndef compute_reward(s, a):\n'
+                      '    forward = WEIGHTS["forward"] * s.forward_velocity\n'
+                      '    return forward, {"forward": forward}\n')
+    code = main(["train", "--env", "Hopper-v5", "--reward", str(reward), "--steps", "2048",
+                 "--envs", "2", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    warned = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert code == 0 and "finished: 2048 steps" in err
+    assert len(warned) == 1 and "overflow" in warned[0] and "keep its terms of order 1" in warned[0]
+    assert f"reward test {reward} --env Hopper-v5" in warned[0]
+    assert "error:" not in err and "RuntimeWarning" not in err and ".py:" not in err
