@@ -5,6 +5,7 @@ quantity reads the same (unit, precision) wherever it is shown."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,25 @@ def test_bad_options_end_in_a_fix_line(tmp_path, monkeypatch, capsys, argv, word
     assert len(lines) == 2 and lines[0].startswith("error: ") and words in lines[0], err
     assert lines[1].startswith("fix: ") and len(lines[1]) > len("fix: give"), err
 
+
+def test_the_demo_says_the_experts_speed_one_way(tmp_path, monkeypatch, capsys):
+    """The demo said the expert hops "at a steady 0.8 m/s" (its hidden reward's target) and,
+    at the end, "vs the expert's 0.72" (measured, no unit): one figure, one format."""
+    from vid2reward.agent.commands import demo
+    from vid2reward.agent.run_record import write_json
+    from vid2reward.agent.runner import RunOutcome
+
+    def execute(paths, config, run_id, **kwargs):  # the search itself is tested elsewhere
+        write_json(paths.root / "best" / "summary.json", {"history": [], "best_state_metrics": {
+            "forward_velocity": 0.4712, "torso_height_mean": 1.2377}})
+        return RunOutcome("finished", "all 3 iterations done", paths.root, 0.41)
+
+    monkeypatch.setattr(demo, "execute", execute)
+    assert main(["demo", "--quiet", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr()
+    text = " ".join((out.err + out.out).split())
+    assert "hopping forward at +0.72 m/s" in text
+    assert "forward speed +0.47 m/s vs the expert's +0.72 m/s" in text
+    assert "torso height 1.24 m vs the expert's 1.24 m" in text
+    speeds = re.findall(r"[+-]?\d+(?:\.\d+)? m/s", text)
+    assert len(speeds) == 3 and all(re.fullmatch(r"[+-]\d\.\d\d m/s", s) for s in speeds), speeds
