@@ -136,12 +136,12 @@ class Fitted:
 
 def _span(console: Console, options: ConsoleOptions, column: Column,
           cells: Iterable[Cell]) -> tuple[int, int]:
-    """(longest word, widest line) over a column's header and cells."""
+    """(longest word, widest line) over a column's header and cells; a no-wrap column's
+    shortest is its widest (its header does not wrap either)."""
     low = high = 0
     for cell in [column.header, *cells]:
         measured = Measurement.get(console, options.update(width=10_000), cell)
-        low = max(low, measured.maximum if column.no_wrap and cell is not column.header
-                  else measured.minimum)
+        low = max(low, measured.maximum if column.no_wrap else measured.minimum)
         high = max(high, measured.maximum)
     return low, high
 

@@ -467,3 +467,17 @@ def test_a_narrow_terminal_gets_narrow_tables_not_cut_headers(run_dir, width):
     wide = Console(record=True, width=160, file=StringIO())
     wide.print(render_trace(trace))
     assert re.search(r"cadence +│ +1\.8 │ +0\.9 │ +↓ +│ +0\.90 │ #0 reweight ctrl", wide.export_text())
+
+
+def test_a_fitted_table_keeps_a_no_wrap_header_whole():
+    """A column that does not wrap (the chain table's feature names) does not wrap its header
+    either: its width is the header's whole length, not its longest word ("delta f…")."""
+    from vid2reward.agent.trace.fit import Column, Fitted, Layout
+
+    layout = Layout([Column("delta feature", no_wrap=True), Column("words")])
+    layout.add_row("x", "a long sentence that wraps in a narrow terminal " * 3)
+    out = StringIO()
+    Console(file=out, width=40).print(Fitted([layout]))
+    text = out.getvalue()
+    assert "delta feature" in text and "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= 40
