@@ -28,8 +28,15 @@ from vid2reward.agent.run_log import (
 )
 from vid2reward.agent.run_record import RunRecord
 from vid2reward.agent.runner import RunOutcome
-from vid2reward.agent.trace.view import SIMILARITY_SCALE, final_program_lines, shorten
+from vid2reward.agent.trace.cells import shorten
+from vid2reward.agent.trace.view import SIMILARITY_SCALE, final_program_lines
 from vid2reward.sim.falls import describe_falls
+
+FINAL = "final"
+"""Progress label of the final training (agent/nodes/final.py)."""
+FINAL_CHECK = "final check"
+"""Progress label of its check: the winner's own reward, trained as long again when the
+updated reward's policy falls."""
 
 
 class RunProgress:
@@ -38,8 +45,12 @@ class RunProgress:
     cost, and a whole-run ETA.
 
     The ETA counts training steps, which dominate a run's time: every candidate of every
-    iteration plus the final training. Steps trained in this session set the pace (time per
-    step, everything else included); candidates found in the cache are done but set no pace.
+    iteration, then the final training and its check. Whether the check trains is known only
+    after the final policy's evaluation, so until then the ETA is a range: without the check,
+    and with it (:meth:`eta`, the upper end, is what a user can plan on). Steps trained in this
+    session set the pace (time per step, everything else included); candidates found in the
+    cache are done but set no pace. Once the final training starts the search is over (a budget
+    or ``--patience`` may end it early): its untrained candidates no longer count.
     """
 
     def __init__(self, config: RunConfig, now: Any = time.monotonic) -> None:
@@ -54,19 +65,21 @@ class RunProgress:
         self.candidate_done = 0
         self.steps_cached = 0
         self.steps_trained = 0
+        """Steps of the search's finished candidates trained in this session."""
         self.finished_candidates: set[str] = set()
-        self.check_steps = 0
-
-    @property
-    def total_steps(self) -> int:
-        """Training steps of the whole run (every candidate, then the final training)."""
-        cfg = self.config
-        return cfg.iterations * cfg.candidates * cfg.steps + cfg.final_steps + self.check_steps
+        self.finals: dict[str, tuple[int, int]] = {}
+        """Progress (done, total) of the final training and of its check, once they start."""
+        self.search_over = False
+        self.final_over = False
 
     def on_event(self, event: LogEvent) -> None:
         """Listener for run events."""
         if isinstance(event, NodeStarted):
             self.iteration = max(self.iteration, event.iteration)
+            self.search_over = self.search_over or event.node == "train_final"
+        elif isinstance(event, NodeFinished) and event.node == "train_final":
+            self.final_over = True  # trained (and checked, or not), cached, or skipped
+            self.candidate, self.candidate_done = None, 0
         elif isinstance(event, IterationFinished):
             self.best = event.run_best_similarity
         elif isinstance(event, LLMUsage):
@@ -83,19 +96,18 @@ class RunProgress:
 
     def on_progress(self, candidate: str, done: int, total: int) -> None:
         """Training progress of one candidate (or of the final training, or its check)."""
-        if self.candidate == "final" and candidate == "final check":
-            # the update's policy fell: the winner's own reward trains as long again
-            self.steps_trained += self.candidate_done
-            self.check_steps = total
+        if candidate in (FINAL, FINAL_CHECK):
+            self.finals[candidate] = (done, total)
+            self.search_over = True
         self.candidate, self.candidate_done = candidate, done
 
     def candidate_label(self) -> str:
         """'candidate 2/4 of iteration 3', 'final training', or '' when nothing trains."""
         if self.candidate is None:
             return ""
-        if self.candidate == "final":
+        if self.candidate == FINAL:
             return "final training"
-        if self.candidate == "final check":
+        if self.candidate == FINAL_CHECK:
             return "final check (the winner's own reward)"
         match = re.match(r"iter-(\d+)/cand-(\d+)$", self.candidate)
         if match is None:
@@ -103,25 +115,68 @@ class RunProgress:
         return (f"candidate {int(match.group(2)) + 1}/{self.config.candidates} of iteration "
                 f"{int(match.group(1))}")
 
-    def eta(self) -> float | None:
-        """Seconds the whole run should still take (None before any step was trained)."""
-        trained = self.steps_trained + self.candidate_done
+    def _trained(self) -> int:
+        """Steps trained in this session (the pace's basis)."""
+        search_now = 0 if self.candidate in (None, FINAL, FINAL_CHECK) else self.candidate_done
+        return self.steps_trained + search_now + sum(done for done, _ in self.finals.values())
+
+    def steps_left(self) -> tuple[int, int]:
+        """Training steps still to come: (without the final check, with it). The two differ
+        while the check may or may not train."""
+        cfg = self.config
+        search = 0
+        if not self.search_over:
+            search_now = 0 if self.candidate in (None, FINAL, FINAL_CHECK) else self.candidate_done
+            planned = cfg.iterations * cfg.candidates * cfg.steps
+            search = max(0, planned - self.steps_cached - self.steps_trained - search_now)
+        if self.final_over or cfg.final_steps <= 0:
+            return search, search
+        if FINAL_CHECK in self.finals:  # the final training is done and its check trains
+            check = self._left_of(FINAL_CHECK)
+            return search + check, search + check
+        final = self._left_of(FINAL)
+        return search + final, search + final + cfg.final_steps  # the check trains as long
+
+    def _left_of(self, label: str) -> int:
+        if label not in self.finals:
+            return self.config.final_steps
+        done, total = self.finals[label]
+        return max(0, total - done)
+
+    def eta_range(self) -> tuple[float, float] | None:
+        """Seconds the whole run should still take, (without the final check, with it); None
+        before any step was trained."""
+        trained = self._trained()
         if trained <= 0:
             return None
-        left = max(0, self.total_steps - self.steps_cached - trained)
-        return (self.now() - self.started) * left / trained
+        per_step = (self.now() - self.started) / trained
+        low, high = self.steps_left()
+        return per_step * low, per_step * high
+
+    def eta(self) -> float | None:
+        """Seconds the whole run should still take, counting every training it may still do
+        (the final check too, until it is known not to train); None before any step."""
+        span = self.eta_range()
+        return None if span is None else span[1]
+
+    def eta_text(self) -> str:
+        """'-', '3m10s', or '1m05s-3m10s' while the final check may or may not train."""
+        span = self.eta_range()
+        if span is None:
+            return "-"
+        low, high = (_clock(s) for s in span)
+        return high if low == high else f"{low}-{high}"
 
     def line(self) -> str:
         """The status as one plain line."""
         cfg = self.config
         elapsed = self.now() - self.started
         best = "-" if self.best is None else f"{self.best:.3f}"
-        eta = self.eta()
         parts = [f"vid2reward {cfg.env_id}", f"iteration {self.iteration}/{cfg.iterations}"]
         if self.candidate_label():
             parts.append(f"training {self.candidate_label()}")
         parts += [f"best similarity {best} (0..1)", f"tokens {self.tokens}", f"${self.cost:.3f}",
-                  f"elapsed {_clock(elapsed)}", "run ETA " + ("-" if eta is None else _clock(eta))]
+                  f"elapsed {_clock(elapsed)}", f"run ETA {self.eta_text()}"]
         if cfg.wall_clock_limit:
             parts.append(f"time left {_clock(max(0.0, cfg.wall_clock_limit - elapsed))}")
         return "  ".join(parts)
@@ -156,10 +211,9 @@ class PlainProgress:
         if isinstance(event, NodeFinished):
             self.say(f"[{event.iteration}] {event.node} ({event.seconds:.1f}s) {event.summary}")
         elif isinstance(event, TrainingSummary):
-            eta = self.state.eta()
             self.say(f"[{event.iteration}] trained {event.candidate_id}: {event.status}, "
                      f"{event.steps} steps" + (" (cached)" if event.cached else "")
-                     + f"; run ETA {'-' if eta is None else _clock(eta)}")
+                     + f"; run ETA {self.state.eta_text()}")
         elif isinstance(event, IterationFinished):
             self.say(f"[{event.iteration}] iteration done: {self.state.line()}")
 
@@ -169,7 +223,7 @@ class PlainProgress:
         if self.now() - self.last_progress >= self.every:
             self.last_progress = self.now()
             self.say(f"  {self.state.candidate_label() or candidate}: {done}/{total} steps; "
-                     f"run ETA {_clock(self.state.eta() or 0.0) if self.state.eta() else '-'}")
+                     f"run ETA {self.state.eta_text()}")
 
 
 class Dashboard:

@@ -196,8 +196,9 @@ def check_same_settings(finished: LearningResult, config: TrainConfig, run_dir: 
     differing = sorted(k for k, v in finished.config.items() if k in wanted and wanted[k] != v)
     if differing:
         shown = ", ".join(f"{k}={finished.config[k]!r} (now {wanted[k]!r})" for k in differing)
-        raise UserError(f"{run_dir} was trained with other settings: {shown}; "
-                        "use another --out", where=str(run_dir / "result.json"))
+        raise UserError(f"{run_dir} was trained with other settings: {shown}",
+                        where=str(run_dir / "result.json"),
+                        fix="use another --out, or the settings it was trained with")
 
 
 def run_learning_bench(cfg: LearningBenchConfig, out: Path, log: Callable[[str], None] = print,

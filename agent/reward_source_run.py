@@ -72,7 +72,9 @@ class SourceOptions:
             raise UserError(f"unknown reward source '{self.kind}'", where="--reward-source",
                             fix=f"use one of {', '.join(REWARD_SOURCES)}")
         if self.weight <= 0 or (self.every is not None and self.every < 1):
-            raise UserError("--source-weight must be positive and --source-every at least 1")
+            raise UserError("--source-weight must be positive and --source-every at least 1",
+                            where=f"--source-weight {self.weight:g} --source-every {self.every}",
+                            fix="give --source-weight a number above 0 and --source-every 1 or more")
         if self.kind == "vlm-rm":
             if not self.clip_checkpoint:
                 from vid2reward.tools.clip_reward import GET_ONE

@@ -59,7 +59,8 @@ def train_source_method(method: str, clip: Path, env_id: str, task_words: str, *
     run_dir.mkdir(parents=True, exist_ok=True)
     summary = run_with_source(config, opts, run_dir / "run", log=log)
     if summary["status"] == "failed":
-        raise UserError(f"the {method} training failed: {summary['failure']}", where=str(best))
+        raise UserError(f"the {method} training failed: {summary['failure']}", where=str(best),
+                        fix=f"its run is in {run_dir / 'run'}; `vid2reward trace` it, or try --fast")
     return best
 
 

@@ -34,3 +34,16 @@ class UserError(Exception):
 
 class RewardError(UserError):
     """A reward program that cannot be loaded, or that failed while it ran."""
+
+
+# Fixes that several errors share (one wording each). User mistakes end in `fix:` (README).
+SEED_FIX = "give --seed a whole number from 0 to 4294967295"
+RAISED_FIX = ("fix the program at that line; `vid2reward reward test FILE --env ENV` runs it "
+              "on random states")
+CHECK_FIX = ("`vid2reward reward test FILE --env ENV` runs the program alone, with the same "
+             "limits, and says what breaks")
+WORKER_FIX = ("a step of the program may run too long or use too much memory: `vid2reward "
+              "reward test FILE --env ENV` times it")
+STOPPED_FIX = "an earlier failure stopped the reward process: that failure says why"
+BUG_FIX = ("not a mistake of yours: run again with --debug and report the traceback to "
+           "vid2reward's maintainers")

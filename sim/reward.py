@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from vid2reward.sim.envs import get_spec
-from vid2reward.sim.errors import RewardError
+from vid2reward.sim.errors import RAISED_FIX, RewardError
 from vid2reward.sim.reward_program import (  # noqa: F401 - the public names of reward programs
     MAX_COMPONENT_NAME,
     MAX_COMPONENTS,
@@ -89,7 +89,7 @@ class RewardWrapper(gym.Wrapper):
             raise
         except Exception as exc:  # the program's own bug: report it with its step and line
             raise RewardError(describe_exception(exc, self.program.name, view.step),
-                              where=self.program.name) from None
+                              where=self.program.name, fix=RAISED_FIX) from None
         total, components = check_reward_output(result, self.program.name)
         sums = self._sums
         for key, value in components.items():

@@ -119,7 +119,8 @@ def read_reward_source(path_or_source: str | Path, name: str | None = None) -> t
         try:
             return path.read_text(encoding="utf-8"), name or str(path)
         except (OSError, UnicodeDecodeError) as exc:
-            raise RewardError(f"cannot read the reward file: {exc}", where=str(path)) from None
+            raise RewardError(f"cannot read the reward file: {exc}", where=str(path),
+                              fix="give the path of a readable UTF-8 .py file") from None
     return str(path_or_source), name or "<reward>"
 
 
@@ -217,7 +218,8 @@ def check_reward_output(result: Any, where: str) -> tuple[float, dict[str, float
         try:
             number = real_number(value)
         except OverflowError:
-            raise RewardError(f"component '{key}' is too large for a float", where=where) from None
+            raise RewardError(f"component '{key}' is too large for a float", where=where,
+                              fix="keep every term of moderate size, e.g. with np.clip") from None
         except TypeError:
             raise RewardError(f"component '{key}' is {type(value).__name__}, not a number",
                               where=where, fix="return a float for every component") from None

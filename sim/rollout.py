@@ -88,7 +88,8 @@ def load_policy(policy_dir: str | Path, env_id: str | None = None) -> LoadedPoli
     try:
         model = PPO.load(policy_dir / "policy.zip", device="cpu")
     except Exception as exc:  # a corrupt or foreign zip
-        raise UserError(f"cannot load policy.zip: {exc}", where=str(policy_dir)) from None
+        raise UserError(f"cannot load policy.zip: {exc}", where=str(policy_dir),
+                        fix="pass a directory written by `vid2reward train` or a run's best/") from None
     clock = policy_gait_clock(policy_dir)
     probe = make_env(env_id, clock)
     expected = probe.observation_space.shape

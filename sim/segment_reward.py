@@ -22,7 +22,7 @@ from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecNormalize
 
 from vid2reward.sim.envs import get_spec
-from vid2reward.sim.errors import RewardError
+from vid2reward.sim.errors import BUG_FIX, RewardError
 from vid2reward.sim.reward_wire import RewardBatch
 from vid2reward.sim.state import StateTracker
 from vid2reward.sim.state_record import StateSchema, encode, schema_for
@@ -156,7 +156,8 @@ class SegmentRewardVecEnv(VecEnvWrapper):
             empty = np.zeros((0, self.num_envs))
             return empty, empty.astype(bool)
         if self.schema is None:
-            raise RewardError("no state layout arrived from the env workers", where=self.name)
+            raise RewardError("no state layout arrived from the env workers", where=self.name,
+                              fix=BUG_FIX)
         steps, n = len(self._rows), self.num_envs
         rows = np.concatenate(self._rows)
         actions = np.concatenate(self._actions)[: rows.shape[0]]
@@ -266,7 +267,7 @@ class SettlingRolloutBuffer(RolloutBuffer):
             rewards = self.settle()
             if rewards.shape != self.rewards.shape:
                 raise RewardError(f"a rollout of {rewards.shape[0]} steps was scored for a "
-                                  f"buffer of {self.rewards.shape[0]}")
+                                  f"buffer of {self.rewards.shape[0]}", fix=BUG_FIX)
             self.rewards += rewards.astype(self.rewards.dtype)
         super().compute_returns_and_advantage(last_values, dones)
 

@@ -35,7 +35,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 from vid2reward.sim.envs import get_spec, make_env
-from vid2reward.sim.errors import UserError
+from vid2reward.sim.errors import WORKER_FIX, UserError
 from vid2reward.sim.gait_clock import declared_clock_hz, policy_gait_clock
 from vid2reward.sim.reward import (
     RewardError,
@@ -132,17 +132,20 @@ class TrainConfig:
                     "torch_threads": 1}
         for name, low in at_least.items():
             if getattr(self, name) < low:
-                raise UserError(f"{name} must be at least {low}", where=f"{name}={getattr(self, name)}")
+                raise UserError(f"{name} must be at least {low}", where=f"{name}={getattr(self, name)}",
+                                fix=f"set {name} to {low} or more")
         for name in ("learning_rate", "clip_range", "max_grad_norm"):
             if not getattr(self, name) > 0:
-                raise UserError(f"{name} must be positive", where=f"{name}={getattr(self, name)}")
+                raise UserError(f"{name} must be positive", where=f"{name}={getattr(self, name)}",
+                                fix=f"set {name} to a number above 0")
         for name in ("gamma", "gae_lambda"):
             if not 0 <= getattr(self, name) <= 1:
                 raise UserError(f"{name} must be between 0 and 1",
-                                where=f"{name}={getattr(self, name)}")
+                                where=f"{name}={getattr(self, name)}",
+                                fix=f"set {name} to a number from 0 to 1, e.g. 0.99")
         if any(width < 1 for width in self.net_arch):
             raise UserError("net_arch's layer sizes must be at least 1",
-                            where=f"net_arch={self.net_arch}")
+                            where=f"net_arch={self.net_arch}", fix="e.g. net_arch=(64, 64)")
 
     @classmethod
     def for_env(cls, env_id: str, **overrides: Any) -> TrainConfig:
@@ -493,7 +496,7 @@ def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader:
                 envs = SourceRewardVecEnv(envs, reward_source)
             venv = VecNormalize(envs, gamma=config.gamma, norm_reward=config.normalize_reward)
     except EnvWorkerError as exc:  # a worker died or hung while loading the program
-        raise RewardError(one_line(str(exc)), where=program.name) from None
+        raise RewardError(one_line(str(exc)), where=program.name, fix=WORKER_FIX) from None
     stats = EpisodeStatsCallback()
     budget = BudgetCallback(config.total_steps, config.wall_clock_limit, on_progress, should_stop)
     model = make_ppo(config, venv, tensorboard_log=str(work / "tb"),
@@ -508,6 +511,7 @@ def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader:
             venv.close()
             raise
     failure: str | None = None
+    failure_fix: str | None = None
     try:
         model.learn(config.total_steps, callback=[stats, budget, *extra], progress_bar=False)
         if segment is not None:  # a rollout cut short by the budget: count its episodes
@@ -516,6 +520,7 @@ def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader:
             segment.episodes.clear()
     except (RewardError, EnvWorkerError) as exc:
         failure = one_line(str(exc))
+        failure_fix = exc.fix if isinstance(exc, RewardError) else WORKER_FIX
     except Exception as exc:  # noqa: BLE001 - anything else a worker raised (MemoryError, ...)
         failure = one_line(f"{type(exc).__name__}: {exc}")  # is recorded, never a traceback
     finally:
@@ -528,6 +533,7 @@ def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader:
     metrics: dict[str, Any] = {
         "status": status,
         "failure": failure,
+        "failure_fix": failure_fix,
         "env_id": config.env_id,
         "reward_name": program.name,
         "reward_sha256": program.sha256,

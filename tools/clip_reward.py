@@ -153,7 +153,8 @@ class VlmRmSource(RewardSource):
                  alpha: float, goal_label: dict[str, Any], frames: FrameSpec,
                  weight: float = 1.0) -> None:
         if not 0.0 <= alpha <= 1.0:
-            raise UserError(f"alpha must be in [0, 1], not {alpha:g}", where="--clip-alpha")
+            raise UserError(f"alpha must be in [0, 1], not {alpha:g}", where="--clip-alpha",
+                            fix="give --clip-alpha a number from 0 to 1 (default 0.5)")
         self.embedder = embedder
         self.goal = mean_normalised(goal)
         self.baseline = mean_normalised(baseline)

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from vid2reward.sim import reward_wire as wire
-from vid2reward.sim.errors import RewardError
+from vid2reward.sim.errors import CHECK_FIX, RAISED_FIX, STOPPED_FIX, RewardError
 from vid2reward.sim.reward_program import (
     MAX_COMPONENT_NAME,
     RewardProgram,
@@ -124,7 +124,8 @@ class RewardProcess:
                 start_new_session=True, env=_clean_environment(), cwd="/")
         except OSError as exc:
             ours.close()
-            raise RewardError(f"cannot start the reward process: {exc}", where=name) from None
+            raise RewardError(f"cannot start the reward process: {exc}", where=name,
+                              fix="free memory or processes (ulimit -u) and try again") from None
         finally:
             theirs.close()
         _LIVE.add(self)
@@ -135,10 +136,11 @@ class RewardProcess:
             if kind == wire.ERROR:
                 raise RewardError(f"the reward process refused to start: "
                                   f"{one_line(self._parse(wire.parse_error, payload).text)}",
-                                  where=name)
+                                  where=name, fix=CHECK_FIX)
             self.isolation = self._parse(wire.parse_ready, payload)
             if not self.isolation.isolated and not trust:
-                raise RewardError("the reward process was not isolated", where=name)
+                raise RewardError("the reward process was not isolated", where=name,
+                                  fix="run on Linux with seccomp and Landlock, or pass --trust-reward-code for code you trust")
             wire.send(self._fd, wire.LOAD, wire.json_payload(
                 {"source": source, "name": name, "load_seconds": load_seconds,
                  "call_seconds": call_seconds}))
@@ -147,7 +149,8 @@ class RewardProcess:
             if kind == wire.ERROR:
                 text = self._parse(wire.parse_error, payload).text
                 what, _, fix = text.partition("\n")
-                raise RewardError(one_line(what), where=name, fix=one_line(fix) or None)
+                raise RewardError(one_line(what), where=name,
+                                  fix=one_line(fix) or FAILURE_FIXES["load"])
         except BaseException:
             self.close()
             raise
@@ -156,11 +159,11 @@ class RewardProcess:
     def _fail(self, why: str) -> RewardError:
         """Kill the process and the error that says why (one line)."""
         self.close()
-        return RewardError(one_line(why), where=self.name)
+        return RewardError(one_line(why), where=self.name, fix=CHECK_FIX)
 
     def _receive(self, accept: dict[int, int], seconds: float, what: str) -> tuple[int, bytes]:
         if self._closed:
-            raise RewardError("the reward process was stopped", where=self.name)
+            raise RewardError("the reward process was stopped", where=self.name, fix=STOPPED_FIX)
         try:
             return wire.receive(self._fd, accept, time.monotonic() + seconds)
         except wire.ChannelClosed:
@@ -199,7 +202,7 @@ class RewardProcess:
                 has the details), or the process died or sent a malformed reply.
         """
         if self._closed:
-            raise RewardError("the reward process was stopped", where=self.name)
+            raise RewardError("the reward process was stopped", where=self.name, fix=STOPPED_FIX)
         n = int(states.shape[0])
         try:
             wire.send(self._fd, wire.BATCH, wire.batch_payload(states, actions))
@@ -236,6 +239,15 @@ class RewardProcess:
         self.close()
 
 
+FAILURE_FIXES = {
+    "raised": RAISED_FIX,
+    "timeout": "make compute_reward faster: each call has a time limit (no long loops)",
+    "output": "return (total, {name: number, ...}) with finite numbers",
+    "load": "keep the module's top level to imports, WEIGHTS and functions",
+}
+"""The fix line of a :class:`ProgramFailed`, by the reward process's failure code."""
+
+
 def describe_failure(failure: wire.ProgramFailure, step: int | None = None) -> str:
     """One line for what the program did wrong, with the episode step and the program line."""
     text = one_line(failure.text, 300)
@@ -259,7 +271,8 @@ class ProgramFailed(RewardError):
     """
 
     def __init__(self, failure: wire.ProgramFailure, name: str, step: int | None = None) -> None:
-        super().__init__(describe_failure(failure, step), where=name)
+        super().__init__(describe_failure(failure, step), where=name,
+                         fix=FAILURE_FIXES.get(failure.code, CHECK_FIX))
         self.failure = wire.ProgramFailure(failure.code, failure.step, failure.line,
                                            one_line(failure.text, 300))
         self.program_name = name

@@ -27,6 +27,7 @@ import numpy as np
 
 from vid2reward.sim.envs import get_spec
 from vid2reward.sim.envs import make_env as make_plain_env
+from vid2reward.sim.errors import BUG_FIX
 from vid2reward.sim.gait_clock import declared_clock_hz
 from vid2reward.sim.reward import RewardError, RewardWrapper
 from vid2reward.sim.state import StateView
@@ -179,7 +180,7 @@ class LockstepReward:
 
     def _diverged(self, what: str) -> RewardError:
         return RewardError(f"the reward's env and the evaluation's env diverged: {what}",
-                           where=self.env.program.name)
+                           where=self.env.program.name, fix=BUG_FIX)
 
 
 def make_reward_env(env_id: str, reward: str | Path | None = None, *,

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from vid2reward.sim import safe_pickle
-from vid2reward.sim.errors import UserError
+from vid2reward.sim.errors import CHECK_FIX, UserError
 from vid2reward.sim.reward import (
     RewardError,
     RewardProgram,
@@ -217,7 +217,7 @@ def run_in_sandbox(fn: Callable[..., Any], *args: Any, limits: SandboxLimits = D
         except safe_pickle.UnsafePickleError as exc:
             proc.kill()
             raise RewardError(f"the process running the {what} sent a reply that was refused: "
-                              f"{exc}") from None
+                              f"{exc}", fix=CHECK_FIX) from None
         except EOFError:
             proc.join(timeout=5)
             raise RewardError(f"the process running the {what} ended: "
@@ -234,7 +234,7 @@ def run_in_sandbox(fn: Callable[..., Any], *args: Any, limits: SandboxLimits = D
             proc.kill()
             proc.join(timeout=5)
     if not (isinstance(reply, tuple) and len(reply) == 2 and reply[0] in ("ok", "error")):
-        raise RewardError(f"the process running the {what} sent a malformed reply")
+        raise RewardError(f"the process running the {what} sent a malformed reply", fix=CHECK_FIX)
     kind, payload = reply
     if kind == "error":
         what_, where, fix = (payload + (None, None, None))[:3] if isinstance(payload, tuple) \

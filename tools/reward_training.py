@@ -22,7 +22,7 @@ from typing import Any
 from stable_baselines3.common.callbacks import BaseCallback
 
 from vid2reward.sim.envs import make_env
-from vid2reward.sim.errors import UserError
+from vid2reward.sim.errors import CHECK_FIX, WORKER_FIX, UserError
 from vid2reward.sim.reward import (
     MAX_COMPONENT_NAME,
     MAX_COMPONENTS,
@@ -94,7 +94,7 @@ def sandboxed_precheck(program: RewardProgram, env_id: str,
     report = _precheck_here(program.source, program.name, env_id, limits.load_seconds,
                                 limits.call_seconds, trust)
     if not isinstance(report, dict):
-        raise RewardError("the pre-check sent a malformed reply", where=program.name)
+        raise RewardError("the pre-check sent a malformed reply", where=program.name, fix=CHECK_FIX)
     return {str(k): v for k, v in report.items() if isinstance(v, bool | int | str | None)}
 
 
@@ -179,7 +179,7 @@ def train_sandboxed(config: TrainConfig, program: RewardProgram, out_dir: str | 
                        precheck=precheck, on_progress=on_progress, callbacks=callbacks,
                        reward_source=reward_source, should_stop=should_stop)
     except EnvWorkerError as exc:  # a worker died or hung before training began
-        raise RewardError(one_line(str(exc)), where=program.name) from None
+        raise RewardError(one_line(str(exc)), where=program.name, fix=WORKER_FIX) from None
     finally:  # the reward process that scored the rollouts: a run trains many candidates
         close_processes(program.source, program.name)
     # What isolated the reward code (as the pre-check's child measured it), and whether the

@@ -238,7 +238,8 @@ class RewardStore:
         self.root.mkdir(parents=True, exist_ok=True)
         if path.exists():
             if path.read_text(encoding="utf-8") != source:  # a 64-bit prefix collision
-                raise EditError("a different program is stored under the same id", where=str(path))
+                raise EditError("a different program is stored under the same id", where=str(path),
+                                fix="change the program a little (a comment) to give it another id")
             return RewardVersion(sha, path, parent)
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".part")
         try:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from vid2reward.sim import reward_wire as wire
-from vid2reward.sim.errors import RewardError, UserError
+from vid2reward.sim.errors import BUG_FIX, RewardError, UserError
 from vid2reward.sim.reward_program import (
     MAX_COMPONENTS,
     RewardProgram,
@@ -83,7 +83,7 @@ def _isolate(args: argparse.Namespace) -> wire.IsolationReport:
     threads = _thread_count()
     if threads != 1 and not args.trust:
         raise RewardError(f"the reward process has {threads} threads before isolation; "
-                          f"Landlock would not cover them")
+                          f"Landlock would not cover them", fix=BUG_FIX)
     reward_isolation.limit_process(args.memory_mb, args.cpu_seconds)
     reward_isolation.set_write_fds((args.fd,))
     report = reward_isolation.enter_isolation(args.trust, allow_threads=False)

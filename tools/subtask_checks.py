@@ -50,7 +50,8 @@ def subtask_module(source: str, prefix: str) -> str:
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
-        raise RewardError(f"syntax error on line {exc.lineno}: {exc.msg}") from None
+        raise RewardError(f"syntax error on line {exc.lineno}: {exc.msg}",
+                          fix="write the check as valid Python (math and numpy only)") from None
     names = set()
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
@@ -140,7 +141,8 @@ def fire_rates(programs: Sequence[tuple[str, str]], env_id: str, policy_dirs: Se
     from vid2reward.tools.reward_env import SandboxedRewardEnv
 
     if not policy_dirs:
-        raise UserError("no expert-like policies to verify the sub-task checks on")
+        raise UserError("no expert-like policies to verify the sub-task checks on", where="--car-expert-run",
+                        fix="give --car-expert-run a finished bilevel run of the same video")
     source = verification_program(programs)
     names, _ = _joined(programs)
     envs: dict[float | None, SandboxedRewardEnv] = {}

@@ -191,7 +191,8 @@ def read_frames(path: str | Path, *, count: int | None = None, fps: float | None
         wanted = np.arange(first, last + 1)
     picked = _decode(info, wanted, max_height, crop)
     if not picked:
-        raise UserError("the video is corrupt: no frame could be decoded", where=str(path))
+        raise UserError("the video is corrupt: no frame could be decoded", where=str(path),
+                        fix="give another file, or re-encode it: ffmpeg -i IN -c:v libx264 OUT.mp4")
     indices = np.array([i for i, _ in picked])
     frames = [f for _, f in picked]
     times = indices / info.fps

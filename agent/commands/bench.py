@@ -146,10 +146,12 @@ def run_calibration(args: argparse.Namespace) -> int:
 
     check_task_names([args.task])
     if args.random_episodes < 0:
-        raise UserError("--random-episodes must not be negative", where=str(args.random_episodes))
+        raise UserError("--random-episodes must not be negative", where=str(args.random_episodes),
+                        fix="give --random-episodes 0 or more")
     for policy in args.policies:
         if not (policy / "policy.zip").is_file():
-            raise UserError("no policy.zip in this directory", where=str(policy))
+            raise UserError("no policy.zip in this directory", where=str(policy),
+                            fix="pass directories that hold a policy.zip (a train --out or a run's best/)")
     result = calibration_accuracy(args.task, args.policies, random_episodes=args.random_episodes)
     if args.json:
         print(json.dumps(result, indent=2))

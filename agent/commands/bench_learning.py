@@ -71,14 +71,17 @@ def learning_config(args: argparse.Namespace) -> LearningBenchConfig:
         value = getattr(args, flag)
         if value is not None:
             if value < 1:
-                raise UserError(f"--{flag.replace('_', '-')} must be at least 1", where=str(value))
+                raise UserError(f"--{flag.replace('_', '-')} must be at least 1", where=str(value),
+                                fix=f"give --{flag.replace('_', '-')} a whole number of at least 1")
             base[flag] = value
     if not 0.0 < args.target <= 1.0:
-        raise UserError("--target must be in (0, 1]", where=str(args.target))
+        raise UserError("--target must be in (0, 1]", where=str(args.target),
+                        fix="give --target a NES above 0 and at most 1, e.g. 0.7")
     if args.anchor_time_limit is not None:
         if args.anchor_time_limit < 0:
             raise UserError("--anchor-time-limit must not be negative",
-                            where=str(args.anchor_time_limit))
+                            where=str(args.anchor_time_limit),
+                            fix="give --anchor-time-limit 0 (no limit) or a number of seconds")
         base["anchor_time_limit"] = args.anchor_time_limit or None
     cfg = LearningBenchConfig(tasks=tasks, methods=list(args.methods or LEARNING_METHODS),
                               target_nes=args.target, experts=args.experts,

@@ -93,10 +93,12 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
         value = getattr(args, flag)
         if value is not None:
             if value < 1:
-                raise UserError(f"--{flag.replace('_', '-')} must be at least 1", where=str(value))
+                raise UserError(f"--{flag.replace('_', '-')} must be at least 1", where=str(value),
+                                fix=f"give --{flag.replace('_', '-')} a whole number of at least 1")
             base[key] = value
     if args.final_steps < 0:
-        raise UserError("--final-steps must not be negative", where=str(args.final_steps))
+        raise UserError("--final-steps must not be negative", where=str(args.final_steps),
+                        fix="give --final-steps 0 (no final training) or a number of steps")
     methods = list(args.methods or [m for m in METHODS if m != "reference"
                                     and m not in SOURCE_METHODS])
     sources = bench_source_settings(args)

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vid2reward.agent.run_record import RunRecord
-from vid2reward.sim.errors import UserError
+from vid2reward.sim.errors import SEED_FIX, WORKER_FIX, UserError
 from vid2reward.sim.evaluation import PolicyEvaluation, evaluate_policy
 from vid2reward.sim.reward import RewardError, one_line
 from vid2reward.tools.reward_isolation import set_trust
@@ -108,11 +108,13 @@ def evaluate_directory(directory: Path, *, episodes: int, seed: int = 0, max_ste
             reward that fails while it is evaluated.
     """
     if episodes < 1 or max_steps < 1:
-        raise UserError("--episodes and --max-steps must be positive", where="evaluate")
+        raise UserError("--episodes and --max-steps must be positive", where="evaluate",
+                        fix="give each a whole number of at least 1")
     if not 0 <= seed < 2**32 - episodes:
-        raise UserError("--seed must be between 0 and 2**32 - 1", where=f"--seed {seed}")
+        raise UserError("--seed must be between 0 and 2**32 - 1", where=f"--seed {seed}", fix=SEED_FIX)
     if video is not None and video.suffix.lower() != ".mp4":
-        raise UserError("the video must be an .mp4 file", where=str(video))
+        raise UserError("the video must be an .mp4 file", where=str(video),
+                        fix="give --video a file name ending in .mp4")
     from vid2reward.sim.rollout import load_policy
     from vid2reward.sim.vec_env import EnvWorkerError
     from vid2reward.tools.reward_env import LockstepReward
@@ -128,7 +130,7 @@ def evaluate_directory(directory: Path, *, episodes: int, seed: int = 0, max_ste
         if lockstep is not None:
             lockstep.finish()
     except EnvWorkerError as exc:  # the reward's worker overran its step time, or died
-        raise RewardError(one_line(str(exc)), where=str(reward)) from None
+        raise RewardError(one_line(str(exc)), where=str(reward), fix=WORKER_FIX) from None
     finally:
         if lockstep is not None:
             lockstep.close()

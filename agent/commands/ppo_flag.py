@@ -32,7 +32,7 @@ def ppo_overrides(items: list[str]) -> dict[str, Any]:
         name, sep, text = item.partition("=")
         if not sep or name not in PPO_FIELDS:
             raise UserError(f"--ppo takes FIELD=VALUE with FIELD one of {', '.join(PPO_FIELDS)}",
-                            where=item)
+                            where=item, fix="e.g. --ppo n_epochs=5 batch_size=512")
         default = getattr(defaults, name)
         try:
             value = ast.literal_eval(text)
@@ -46,6 +46,7 @@ def ppo_overrides(items: list[str]) -> dict[str, Any]:
                                                 and not all(type(v) is int for v in value)):
             kind = {"int": "an integer", "float": "a number", "str": "a word", "bool": "True or False",
                     "tuple": "a tuple of integers"}[type(default).__name__]
-            raise UserError(f"--ppo {name} must be {kind}, like {name}={default!r}", where=item)
+            raise UserError(f"--ppo {name} must be {kind}, like {name}={default!r}", where=item,
+                            fix=f"e.g. --ppo {name}={default!r} (the preset's value)")
         overrides[name] = value
     return overrides

@@ -46,9 +46,11 @@ def parse_size(text: str) -> tuple[int, int]:
 def run(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
     if args.out.suffix.lower() != ".mp4":
-        raise UserError("the output must be an .mp4 file", where=str(args.out))
+        raise UserError("the output must be an .mp4 file", where=str(args.out),
+                        fix="give --out a file name ending in .mp4")
     if args.seconds <= 0 or args.episodes <= 0:
-        raise UserError("--seconds and --episodes must be positive", where="render")
+        raise UserError("--seconds and --episodes must be positive", where="render",
+                        fix="give --seconds a number above 0 and --episodes 1 or more")
     policy = load_policy(args.policy, args.env)
     from vid2reward.sim.envs import make_env
 

@@ -11,7 +11,7 @@ from vid2reward.agent.dashboard import Dashboard
 from vid2reward.agent.runner import execute, load_run, make_engines, new_run_dir
 from vid2reward.agent.training_backend import RAY_HELP, chosen_ray_address, open_training_backend
 from vid2reward.sim.envs import get_spec
-from vid2reward.sim.errors import UserError
+from vid2reward.sim.errors import SEED_FIX, UserError
 from vid2reward.tools.person_tracking import parse_subject
 from vid2reward.tools.reward_isolation import require_isolation, set_trust
 
@@ -115,19 +115,24 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         value = getattr(args, name)
         if value is not None and not value > 0:  # also refuses nan
             flag = "--" + name.replace("_", "-")
-            raise UserError(f"{flag} must be positive", where=f"{flag} {value:g}")
+            raise UserError(f"{flag} must be positive", where=f"{flag} {value:g}",
+                            fix=f"give {flag} a number above 0, or leave it out (no limit)")
     if args.token_budget is not None and args.token_budget <= 0:
-        raise UserError("--token-budget must be positive", where=f"--token-budget {args.token_budget}")
+        raise UserError("--token-budget must be positive", where=f"--token-budget {args.token_budget}",
+                        fix="give --token-budget a whole number of tokens, or leave it out (no limit)")
     if args.patience is not None and args.patience <= 0:
-        raise UserError("--patience must be positive", where=f"--patience {args.patience}")
+        raise UserError("--patience must be positive", where=f"--patience {args.patience}",
+                        fix="give --patience a whole number of iterations of at least 1")
     if not 0 <= args.seed < 2**32:
-        raise UserError("--seed must be between 0 and 2**32 - 1", where=f"--seed {args.seed}")
+        raise UserError("--seed must be between 0 and 2**32 - 1", where=f"--seed {args.seed}", fix=SEED_FIX)
     if args.start is not None and args.end is not None and args.end <= args.start:
-        raise UserError("--end must come after --start", where=f"--start {args.start:g} --end {args.end:g}")
+        raise UserError("--end must come after --start", where=f"--start {args.start:g} --end {args.end:g}",
+                        fix="give --end a later second of the video than --start")
     if args.subject is not None:
         parse_subject(args.subject)  # a malformed box is refused before any work
     if not args.subject_time >= 0:
-        raise UserError("--subject-time must not be negative", where=f"--subject-time {args.subject_time:g}")
+        raise UserError("--subject-time must not be negative", where=f"--subject-time {args.subject_time:g}",
+                        fix="give --subject-time 0 or more seconds into the trimmed clip")
     if args.engine == "llm" and not (args.critic or "").strip() and not args.engineer:
         raise UserError("the llm engine needs models", where="--engine llm",
                         fix="pass --critic MODEL and --engineer MODEL (and --base-url for a local server)")

@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None and args.export is None:
         raise UserError("--output needs --export", where=f"--output {args.output}", fix="add --export html")
     if args.poll <= 0:
-        raise UserError("--poll must be positive", where=f"--poll {args.poll}")
+        raise UserError("--poll must be positive", where=f"--poll {args.poll}",
+                        fix="give --poll a number of seconds above 0, e.g. 0.5")
     console = Console()
     interrupted = False
     if args.follow:

@@ -11,7 +11,11 @@ directory (status "interrupted", exit 130; ``--init`` continues from it); a seco
 from __future__ import annotations
 
 import argparse
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -22,7 +26,8 @@ from vid2reward.agent.context import StopFlag
 from vid2reward.agent.interrupts import stop_on_signals
 from vid2reward.agent.output_dir import check_train_out, train_into
 from vid2reward.sim.envs import get_spec
-from vid2reward.sim.errors import UserError
+from vid2reward.sim.errors import CHECK_FIX, SEED_FIX, UserError
+from vid2reward.sim.reward import one_line
 from vid2reward.sim.train import TrainConfig
 from vid2reward.tools.reward_isolation import require_isolation, set_trust
 from vid2reward.tools.reward_sandbox import sandboxed_program
@@ -58,7 +63,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.steps <= 0:
-        raise UserError("--steps must be positive", where=f"--steps {args.steps}")
+        raise UserError("--steps must be positive", where=f"--steps {args.steps}",
+                        fix="give --steps a whole number of at least 1")
     if args.workers < 1:
         raise UserError("--workers must be at least 1: reward code runs only in sandboxed "
                         "worker processes", where=f"--workers {args.workers}",
@@ -68,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if args.envs is not None:
         if "n_envs" in overrides:
             raise UserError("give the number of envs once: --envs or --ppo n_envs=",
-                            where=f"--envs {args.envs}")
+                            where=f"--envs {args.envs}", fix="drop one of the two")
         overrides["n_envs"] = args.envs
     get_spec(args.env)  # fail on a bad id before drawing a progress bar
     set_trust(args.trust_reward_code)
@@ -91,16 +97,19 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(TextColumn("[bold]train[/] {task.description}"), BarColumn(),
                         MofNCompleteColumn(), TimeRemainingColumn(), console=console,
                         transient=False)
-    with stop_on_signals(stop, say=say), progress:
+    with stop_on_signals(stop, say=say), warnings_as_lines(console, args), progress:
         task = progress.add_task(f"{args.env} on {args.reward.name}", total=args.steps)
         result = train_into(args.out, lambda work: train_sandboxed(
             config, program, work,
             on_progress=lambda done, total: progress.update(task, completed=done),
             should_stop=lambda: stop.requested), created)
     m = result.metrics
-    if result.status == "failed":  # one line: the reason, then where the record is
+    if result.status == "failed":  # one line: the reason and where the record is; the fix
         console.print(f"[bold red]error:[/] training stopped: {escape(m['failure'])}; see "
                       f"{escape(str(args.out / 'metrics.json'))}", soft_wrap=True)
+        fix = m.get("failure_fix") or CHECK_FIX
+        fix = fix.replace("FILE", str(args.reward)).replace("--env ENV", f"--env {args.env}")
+        console.print(f"[bold]fix:[/] {escape(fix)}", soft_wrap=True)
         return 2
     if result.status == "interrupted":
         console.print(f"interrupted after {m['steps']} of {args.steps} steps; the policy so far is "
@@ -116,12 +125,43 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+NUMERIC_WARNING = ("; most often a reward too large for training's running statistics (once "
+                   "they overflow, the policy learns from no reward): keep its terms of order 1 "
+                   "(`vid2reward reward test {reward} --env {env}` shows their sizes)")
+"""What a numeric warning (overflow, NaN) during training most likely means, and the remedy."""
+
+
+@contextmanager
+def warnings_as_lines(console: Console, args: argparse.Namespace) -> Iterator[None]:
+    """While inside: a Python warning of this process (numpy overflowing in the reward's
+    running statistics, say) is one ``warning:`` line, once per message, with its remedy; the
+    training goes on, so it is never ``error:``, and never a file path and a source line."""
+    seen: set[str] = set()
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        text = one_line(str(message))
+        if text in seen:
+            return
+        seen.add(text)
+        numeric = any(w in text for w in ("overflow", "invalid value", "divide by zero", "NaN"))
+        remedy = NUMERIC_WARNING.format(reward=args.reward, env=args.env) if numeric else ""
+        console.print(f"[yellow]warning:[/] {escape(text)}{escape(remedy)}", soft_wrap=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield
+
+
 def check_train_args(args: argparse.Namespace) -> None:
     """Numbers that would fail deep inside training (a traceback) fail here, in one line."""
     if args.envs is not None and args.envs < 1:
-        raise UserError("--envs must be at least 1", where=f"--envs {args.envs}")
+        raise UserError("--envs must be at least 1", where=f"--envs {args.envs}",
+                        fix="give --envs a whole number of at least 1")
     if args.time_limit is not None and not args.time_limit > 0:
         raise UserError("--time-limit must be a positive number of seconds",
-                        where=f"--time-limit {args.time_limit:g}")
+                        where=f"--time-limit {args.time_limit:g}",
+                        fix="give --time-limit a number of seconds above 0, or leave it out")
     if not 0 <= args.seed < 2**32:
-        raise UserError("--seed must be between 0 and 2**32 - 1", where=f"--seed {args.seed}")
+        raise UserError("--seed must be between 0 and 2**32 - 1", where=f"--seed {args.seed}", fix=SEED_FIX)

@@ -15,20 +15,22 @@ import base64
 from html import escape
 from pathlib import Path
 
-from vid2reward.agent.trace.chain import chain_rows
-from vid2reward.agent.trace.model import IterationTrace, NodeRun, RunTrace
-from vid2reward.agent.trace.view import (
+from vid2reward.agent.trace.cells import (
     ARROW,
-    SIMILARITY_SCALE,
-    audit_counts,
     edit_label,
     expert_label,
     feature_label,
-    final_lines,
-    iteration_title,
     moved_label,
     num,
     outcome_label,
+)
+from vid2reward.agent.trace.chain import chain_rows
+from vid2reward.agent.trace.model import IterationTrace, NodeRun, RunTrace
+from vid2reward.agent.trace.view import (
+    SIMILARITY_SCALE,
+    audit_counts,
+    final_lines,
+    iteration_title,
     similarity_meaning,
     skipped_warning,
     sparkline,

@@ -4,7 +4,9 @@ The report reads top to bottom: a header (status, best similarity and what it me
 sparkline of the run-best similarity per iteration, tokens and cost), the timeline (iterations
 -> nodes -> messages and tool calls), the expert, then per iteration its candidate table, the
 critic's verdict, the chain rule as one table (delta -> edit -> moved as predicted? closer to the
-expert?) and the reward-code diff; token and cost totals, then the final result, close it. Nothing here reads files: everything comes from the trace.
+expert?) and the reward-code diff; token and cost totals, then the final result, close it.
+The tables are in tables.py, their cells in cells.py. Nothing here reads files: everything
+comes from the trace.
 """
 
 from __future__ import annotations
@@ -22,20 +24,18 @@ from rich.text import Text
 from rich.tree import Tree
 
 from vid2reward.agent.messages import EditAudit
-from vid2reward.agent.trace.chain import chain_rows
+from vid2reward.agent.trace.cells import OUTCOME, num, shorten
 from vid2reward.agent.trace.model import IterationTrace, NodeRun, RunTrace
+from vid2reward.agent.trace.tables import (
+    calibration_table,
+    candidate_table,
+    chain_table,
+    expert_table,
+    usage_table,
+)
 from vid2reward.sim.falls import describe_falls
 
 BARS = "▁▂▃▄▅▆▇█"
-ARROW = {"increase": "↑", "decrease": "↓", "change": "↕"}
-OUTCOME = {"moved_as_expected": ("✓ as predicted", "green"),
-           "opposite": ("✗ opposite", "red"),
-           "unchanged": ("= unchanged", "yellow")}
-EXPERT = {True: ("✓ closer", "green"), False: ("✗ farther", "red"), None: ("- (no expert value)", "dim")}
-"""An audit's second verdict: an edit can move a feature as predicted and still past (or
-away from) the expert, so the two are always shown side by side."""
-
-
 SIMILARITY_SCALE = ("similarity 0..1: exp(-RMS of the behaviour features' differences from the "
                     "expert, each in units of a clearly visible difference); 1 = identical, "
                     "0.61 = half a visible difference per feature, 0.37 = one, 0.14 = two "
@@ -64,26 +64,6 @@ def sparkline(values: list[float | None]) -> str:
     return "".join(bars)
 
 
-def num(value: float | None, spec: str = ".3g") -> str:
-    """A number for a table cell ('-' for none)."""
-    return "-" if value is None else format(value, spec)
-
-
-def moved_label(audit: EditAudit) -> str:
-    """``before→after`` of an audited feature."""
-    return f"{num(audit.before)}→{num(audit.after)}"
-
-
-def outcome_label(outcome: str) -> tuple[str, str]:
-    """An audit outcome's (label, colour): did the feature move as the edit predicted?"""
-    return OUTCOME.get(outcome, (outcome, ""))
-
-
-def expert_label(audit: EditAudit) -> tuple[str, str]:
-    """(label, colour): did the audited feature end closer to the expert's value?"""
-    return EXPERT[audit.closer_to_expert]
-
-
 def audit_counts(audits: list[EditAudit]) -> str:
     """'3/4 moved as predicted, 1 opposite; 2/4 closer to the expert, 2 farther'."""
     n = len(audits)
@@ -94,26 +74,6 @@ def audit_counts(audits: list[EditAudit]) -> str:
     farther = sum(a.closer_to_expert is False for a in audits)
     return (f"{held}/{n} moved as predicted" + (f", {others}" if others else "")
             + f"; {closer}/{n} closer to the expert" + (f", {farther} farther" if farther else ""))
-
-
-def shorten(text: str, width: int) -> str:
-    """``text`` in at most ``width`` characters: cut at a word boundary, with an ellipsis."""
-    text = " ".join(text.split())
-    if len(text) <= width:
-        return text
-    head = text[:width - 1]
-    cut = head.rfind(" ")
-    return (head[:cut] if cut > width // 2 else head).rstrip(" ,;:") + "…"
-
-
-def edit_label(index: int | None, edit: Any) -> str:
-    """'#2 reweight speed 1→0.744' — an edit as one cell."""
-    if edit is None:
-        return "" if index is None else f"#{index}"
-    text = f"#{index} {edit.op} {edit.component}"
-    if edit.old_value is not None or edit.new_value is not None:
-        text += f" {num(edit.old_value)}→{num(edit.new_value)}"
-    return text
 
 
 def render_trace(trace: RunTrace, iteration: int | None = None) -> Group:
@@ -257,12 +217,6 @@ def _node_label(node: NodeRun, start: float, run_is_live: bool) -> Text:
     return label
 
 
-def feature_label(feature: str, delta: Any) -> str:
-    """The feature of a chain row; '(person)' marks a person's delta, whose 'expert' value is
-    the target they asked for."""
-    return f"{feature} (person)" if delta is not None and delta.evidence.startswith("the person said") else feature
-
-
 def iteration_title(it: IterationTrace) -> str:
     """'iteration 3: its best iter-003/cand-01 0.412; run best iter-002/cand-00 0.440' — the
     iteration's own best and the run's best so far, each with its own candidate."""
@@ -300,20 +254,6 @@ def _node_branch(branch: Tree, node: NodeRun) -> None:
                         f"${u.cost_usd:.4f}", style="dim"))
 
 
-def expert_table(trace: RunTrace) -> RenderableType:
-    """The expert's measured features (the 'expert' column of every chain table)."""
-    expert = trace.expert
-    assert expert is not None
-    table = Table(show_edge=False, box=None, padding=(0, 2))
-    for name in expert.features:
-        table.add_column(name, justify="right")
-    table.add_row(*(num(v) for v in expert.features.values()))
-    lines = expert.description.strip().splitlines()
-    words = Text("\n".join(lines[:12]) + ("\n…" if len(lines) > 12 else ""), style="italic")
-    where = Text("   ".join(p for p in (expert.clip, expert.sheet) if p), style="dim")
-    return Group(table, words, where)
-
-
 def iteration_section(trace: RunTrace, it: IterationTrace) -> list[RenderableType]:
     """Candidates, the critic's verdict, the chain-rule table and the reward diff of one iteration."""
     title = "set-up (expert, first draft)" if it.number == 0 else f"iteration {it.number}"
@@ -340,121 +280,6 @@ def iteration_section(trace: RunTrace, it: IterationTrace) -> list[RenderableTyp
     return parts
 
 
-def falls_label(c: Any) -> str:
-    """'2/3 at 1.3, 1.6 s', 'none of 3', or '-' before evaluation."""
-    if c.episodes is None:
-        return "-"
-    if not c.fell:
-        return f"none of {c.episodes}"
-    return f"{c.fell}/{c.episodes} at {', '.join(f'{t:.1f}' for t in sorted(c.fall_seconds))} s"
-
-
-def agreement_label(c: Any) -> Text:
-    """The pre-training check: the rank correlation, red when it disagrees with the critic."""
-    if c.agreement_verdict is None:
-        return Text("-")
-    value = "?" if c.agreement is None else f"{c.agreement:+.2f}"
-    return Text(value, style="red" if c.agreement_verdict == "disagrees" else "")
-
-
-def calibration_table(it: IterationTrace) -> Table:
-    """The pixel -> physical fits made after the iteration, and the expert read through them."""
-    probes = (f" and {it.calibration_probe_clips} probe clips (the body carried sideways and "
-              "turning)" if it.calibration_probe_clips else "")
-    table = Table(title=f"calibration after iteration {it.number} (fitted on the learner clips "
-                        f"so far{probes}; the expert read through it)", title_justify="left")
-    for col in ("quantity", "from pixel feature", "fit", "points", "R²", "residual", "expert", "used"):
-        table.add_column(col, justify="left" if col in ("quantity", "from pixel feature") else "right")
-    for f in it.calibration:
-        fit = f"{f.get('slope', 0):+.3g} x" + (f" {f['intercept']:+.3g}" if f.get("intercept") else "")
-        expert = "-" if f.get("expert_value") is None else f"{f['expert_value']:.3g} {f.get('unit', '')}"
-        table.add_row(str(f.get("quantity")), str(f.get("feature")), fit, str(f.get("points")),
-                      num(f.get("r2"), ".2f"), f"{num(f.get('residual'))} {f.get('unit', '')}",
-                      expert, "yes" if f.get("usable") else Text("no", style="dim"))
-    # how an expert value was read when not through the fit alone (a person's leg lengths, ...)
-    notes = [f"{f.get('quantity')}: {f['note']}" for f in it.calibration if f.get("note")]
-    if notes:
-        table.caption, table.caption_justify = "\n".join(notes), "left"
-    return table
-
-
-def candidate_table(it: IterationTrace) -> Table:
-    """One row per candidate: sha, training status and speed, env return, similarity (± its
-    spread over the evaluation episodes), falls, and the pre-training agreement check."""
-    table = Table(title=f"candidates of iteration {it.number}", title_justify="left")
-    for col, justify in (("candidate", "left"), ("reward sha", "left"), ("status", "left"),
-                         ("steps", "right"), ("steps/s", "right"), ("train s", "right"),
-                         ("env return", "right"), ("similarity", "right"), ("falls", "left"),
-                         ("agrees", "right"), ("files", "left")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for c in it.candidates:
-        status = c.status + (" (cached)" if c.cached else "") + (f": {c.failure}" if c.failure else "")
-        best = c.id == (it.iteration_best_candidate_id or it.best_candidate_id)
-        files = " ".join(name for name, path in (("reward", c.reward), ("clip", c.clip), ("sheet", c.sheet)) if path)
-        table.add_row(c.id + (" ★" if best else ""), (c.reward_sha256 or "-")[:12],
-                      Text(shorten(status, 60), style="red" if c.status in ("failed", "rejected") else ""),
-                      num(c.steps, "d"), num(c.steps_per_second, ".0f"), num(c.wall_seconds, ".1f"),
-                      num(c.env_return_mean, ".1f"),
-                      num(c.similarity, ".3f") + (f" ± {c.similarity_spread:.3f}"
-                                                  if c.similarity_spread is not None else ""),
-                      Text(falls_label(c), style="red" if c.fell else ""), agreement_label(c), files,
-                      style="bold" if best else None)
-    return table
-
-
-def chain_table(trace: RunTrace, it: IterationTrace) -> Table:
-    """The chain rule left to right: behaviour delta (∂L/∂ξ) → reward edit (∂ξ/∂R) → audit."""
-    rf = it.reward_feedback
-    feedback = it.answered_feedback()
-    audited = trace.audited(it.number)
-    if rf is not None:
-        answer = f"{rf.id} → audit in iteration {it.number + 1}"
-    else:
-        answer = "(no edits yet)" if trace.status == "running" else "(no edits: the run ended here)"
-    title = f"chain rule: {feedback.id if feedback else '(no critique)'} → {answer}"
-    caption = ("↑ increase  ↓ decrease  ↕ change   predicted? = did the feature move the way the "
-               "edit predicted; closer? = did it end nearer the expert's value; (person): a "
-               "person's delta, its 'expert' is the target they asked for")
-    # Feature names never wrap (they are what the eye scans for); directions are arrows, so the
-    # table keeps one line per row down to ~110 columns.
-    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
-    table.add_column("delta feature", no_wrap=True)
-    table.add_column("learner", justify="right")
-    table.add_column("expert", justify="right")
-    table.add_column("dir", justify="center", no_wrap=True)
-    table.add_column("imp", justify="right")
-    table.add_column(f"→ edit ({rf.id})" if rf else "→ edit", min_width=16)
-    table.add_column("expects", justify="center", no_wrap=True)
-    table.add_column("→ predicted?", min_width=11)
-    table.add_column("→ closer?", min_width=9)
-    table.add_column("before→after", justify="right", overflow="fold")
-    shown: set[str] = set()
-    for row in chain_rows(feedback, rf, it.audits):
-        delta = row.delta
-        first = delta is not None and row.feature not in shown
-        if delta is not None:
-            shown.add(row.feature)
-        cells = ([feature_label(row.feature, delta), num(delta.learner), num(delta.expert), ARROW[delta.direction],
-                  f"{delta.importance:.2f}"] if first and delta is not None
-                 else [Text(row.feature, style="dim") if delta is None else "", "", "", "", ""])
-        closer = Text("")
-        if row.audit is not None:
-            label, colour = outcome_label(row.audit.outcome)
-            outcome = Text(label, style=colour)
-            closer = Text(*expert_label(row.audit))
-            moved = moved_label(row.audit)
-        elif row.edit is None:
-            outcome, moved = Text("no edit", style="dim"), ""
-        elif row.expected is None:  # e.g. a first-draft term: it names features, predicts nothing
-            outcome, moved = Text("no prediction", style="dim"), ""
-        else:
-            outcome = Text("not measured" if audited else "pending", style="dim")
-            moved = ""
-        expects = ARROW.get(row.expected, "") if row.expected else ""
-        table.add_row(*cells, edit_label(row.edit_index, row.edit), expects, outcome, closer, moved)
-    return table
-
-
 def diff_view(it: IterationTrace) -> RenderableType:
     """The reward-code diff of the iteration's RewardFeedback, highlighted."""
     d = it.reward_diff
@@ -468,18 +293,3 @@ def diff_view(it: IterationTrace) -> RenderableType:
     return Panel(body, title=title, title_align="left")
 
 
-def usage_table(trace: RunTrace) -> RenderableType:
-    """LLM calls, tokens and cost per (role, model), with the total."""
-    if not trace.usage:
-        return Text(f"no LLM calls (engine {trace.engine or '-'}): 0 tokens, $0.0000; "
-                    f"{trace.tool_call_count} tool calls")
-    table = Table(show_footer=True)
-    table.add_column("role", footer="total")
-    table.add_column("model")
-    table.add_column("calls", justify="right", footer=str(sum(u.calls for u in trace.usage)))
-    table.add_column("input tokens", justify="right", footer=str(sum(u.input_tokens for u in trace.usage)))
-    table.add_column("output tokens", justify="right", footer=str(sum(u.output_tokens for u in trace.usage)))
-    table.add_column("cost", justify="right", footer=f"${trace.total_cost:.4f}")
-    for u in trace.usage:
-        table.add_row(u.role, u.model, str(u.calls), str(u.input_tokens), str(u.output_tokens), f"${u.cost_usd:.4f}")
-    return table

@@ -92,3 +92,47 @@ def test_ctrl_c_during_train_keeps_a_policy_to_continue_from(tmp_path, examples_
     assert main(["train", "--env", "Hopper-v5", "--reward", reward, "--steps", "512", "--envs", "2",
                  "--ppo", "n_steps=256", "--init", str(out), "--out", str(more)]) == 0
     assert json.loads((more / "metrics.json").read_text())["config"]["init_from"] == str(out)
+
+
+LATE_NAN = """import math
+
+WEIGHTS = {"forward": 1.0}
+
+
+def compute_reward(s, a):
+    forward = math.nan if s.time > 0.3 else WEIGHTS["forward"] * s.forward_velocity
+    return forward, {"forward": forward}
+"""
+
+
+def test_a_reward_that_turns_nan_mid_training_stops_with_a_fix_line(tmp_path, capsys):
+    """The reason reached the user, its fix (known to the error) did not: no `fix:` line."""
+    reward = tmp_path / "late_nan.py"
+    reward.write_text(LATE_NAN)
+    out = tmp_path / "o"
+    code = main(["train", "--env", "Hopper-v5", "--reward", str(reward), "--steps", "2048",
+                 "--envs", "2", "--out", str(out)])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2
+    assert lines[-2].startswith("error: training stopped: the total is nan")
+    assert lines[-1] == "fix: guard divisions and exponentials so the reward stays finite"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and metrics["failure_fix"] == lines[-1][len("fix: "):]
+
+
+def test_a_numeric_warning_while_training_goes_on_is_one_warning_line(tmp_path, capsys):
+    """A reward too large for the running reward statistics: numpy's overflow warning came out
+    raw (a file path, a source line), for a training that goes on; it is one `warning:` line
+    with the remedy, and the training finishes."""
+    reward = tmp_path / "huge.py"
+    reward.write_text('WEIGHTS = {"forward": 1e300}\n\n\ndef compute_reward(s, a):\n'
+                      '    forward = WEIGHTS["forward"] * s.forward_velocity\n'
+                      '    return forward, {"forward": forward}\n')
+    code = main(["train", "--env", "Hopper-v5", "--reward", str(reward), "--steps", "2048",
+                 "--envs", "2", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    warned = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert code == 0 and "finished: 2048 steps" in err
+    assert len(warned) == 1 and "overflow" in warned[0] and "keep its terms of order 1" in warned[0]
+    assert f"reward test {reward} --env Hopper-v5" in warned[0]
+    assert "error:" not in err and "RuntimeWarning" not in err and ".py:" not in err

@@ -63,24 +63,57 @@ def test_candidate_k_of_n_and_a_whole_run_eta():
     assert progress.eta() is None and "run ETA -" in progress.line()
     clock[0] = 110.0
     progress.on_progress("iter-001/cand-01", 500, 1000)
-    # 500 of 2*4*1000 + 2000 = 10000 steps in 10 s: 9500 more take 190 s
-    assert progress.eta() == 190.0
+    # 500 steps in 10 s; to come: 7500 of the search, 2000 final, 2000 if the final check trains
+    assert progress.eta_range() == (190.0, 230.0) and progress.eta() == 230.0
     line = progress.line()
-    assert "training candidate 2/4 of iteration 1" in line and "run ETA 3m10s" in line
+    assert "training candidate 2/4 of iteration 1" in line and "run ETA 3m10s-3m50s" in line
     clock[0] = 120.0
     progress.on_event(TrainingSummary(iteration=1, candidate_id="iter-001/cand-01", reward_sha256="x",
                                       status="finished", steps=1000, wall_seconds=9.0))
     progress.on_event(TrainingSummary(iteration=1, candidate_id="iter-001/cand-00", reward_sha256="y",
                                       status="finished", steps=1000, wall_seconds=0.0, cached=True))
-    assert progress.eta() == 20.0 * (10000 - 1000 - 1000) / 1000  # cached steps are done, set no pace
+    # cached steps are done but set no pace: 1000 trained in 20 s; 6000 + 2000 (+ 2000) to come
+    assert progress.eta_range() == (20.0 * 8000 / 1000, 20.0 * 10000 / 1000)
     progress.on_progress("final", 1, 2000)
     assert "training final training" in progress.line()
-    # the update's policy fell: the winner's own reward trains as long again, and the ETA knows
+    # the update's policy fell: the winner's own reward trains as long again, and no longer a maybe
     progress.on_progress("final", 2000, 2000)
     clock[0] = 140.0
     progress.on_progress("final check", 1000, 2000)
     assert "training final check (the winner's own reward)" in progress.line()
-    assert progress.eta() == 40.0 * (12000 - 1000 - 1000 - 2000 - 1000) / 4000
+    assert progress.eta_range() == (40.0 * 1000 / 4000, 40.0 * 1000 / 4000)
+
+
+def test_the_eta_counts_the_final_training_and_its_check():
+    """The demo's dashboard said "21s" 3.5 minutes before the end: the final check (the
+    winner's own reward, 300k steps more) was counted only once it started."""
+    from vid2reward.agent.dashboard import RunProgress
+    from vid2reward.agent.run_log import TrainingSummary
+
+    clock = [0.0]
+    config = RunConfig(env_id="Hopper-v5", iterations=1, candidates=2, steps=1000, final_steps=3000)
+    progress = RunProgress(config, now=lambda: clock[0])
+    for k in range(2):
+        clock[0] += 10.0  # 100 steps/s
+        progress.on_event(TrainingSummary(iteration=1, candidate_id=f"iter-001/cand-0{k}",
+                                          reward_sha256=str(k), status="finished", steps=1000,
+                                          wall_seconds=10.0))
+    progress.on_event(NodeStarted(node="train_final", iteration=1))
+    assert progress.eta() == 60.0  # just before: the final 3000 steps, and its check's 3000
+    assert progress.eta_range() == (30.0, 60.0)
+    clock[0] += 30.0
+    progress.on_progress("final", 3000, 3000)  # trained; its policy is being evaluated
+    assert progress.eta() == 30.0 and "run ETA 0s-30s" in progress.line()
+    progress.on_event(NodeFinished(node="train_final", iteration=1, seconds=35.0, summary=""))
+    assert progress.eta() == 0.0  # the update did not fall: no check
+    ended_early = RunProgress(config, now=lambda: clock[0])  # --patience ended the search early
+    ended_early.on_event(TrainingSummary(iteration=1, candidate_id="iter-001/cand-00",
+                                         reward_sha256="0", status="finished", steps=1000,
+                                         wall_seconds=10.0))
+    ended_early.on_event(NodeStarted(node="train_final", iteration=1))
+    assert ended_early.steps_left() == (3000, 6000)  # the untrained candidate no longer counts
+    assert RunProgress(RunConfig(iterations=1, candidates=2, steps=1000, final_steps=0)).steps_left() \
+        == (2000, 2000)  # --final-steps 0: no final training, no check
 
 
 def test_plain_lines_when_output_is_not_a_terminal(tmp_path):

@@ -83,6 +83,11 @@ def test_offline_run_end_to_end(tmp_path, expert_clip):
     console.print(render_trace(trace))
     shown = console.export_text()
     assert "calibration after iteration 1" in shown and "falls" in shown and "agrees" in shown
+    narrow = Console(record=True, width=80, file=StringIO())  # a real run's tables at 80 columns
+    narrow.print(render_trace(trace))
+    below_timeline = narrow.export_text().split("expert ─", 1)[1]
+    assert "…" not in below_timeline  # no header or value cut to "le…"
+    assert "iter-001/cand-00" in below_timeline and "calibration after iteration 1" in below_timeline
 
 
 def test_kill_during_training_then_resume(tmp_path, expert_clip):

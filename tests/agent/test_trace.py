@@ -42,11 +42,12 @@ from vid2reward.agent.run_log import (
     ToolCall,
     TrainingSummary,
 )
+from vid2reward.agent.trace.cells import shorten
 from vid2reward.agent.trace.chain import chain_rows
 from vid2reward.agent.trace.html import export_html
 from vid2reward.agent.trace.load import load_trace
 from vid2reward.agent.trace.model import IterationTrace, RunTrace
-from vid2reward.agent.trace.view import iteration_title, render_trace, shorten, sparkline
+from vid2reward.agent.trace.view import iteration_title, render_trace, sparkline
 
 SRC1 = '''import numpy as np
 
@@ -413,7 +414,7 @@ def test_a_persons_feedback_is_shown_as_the_engineer_got_it():
 
 
 def test_the_calibration_table_says_how_an_expert_value_was_read_when_not_by_the_fit():
-    from vid2reward.agent.trace.view import calibration_table
+    from vid2reward.agent.trace.tables import calibration_table
 
     fit = {"quantity": "forward_velocity", "feature": "forward_speed", "unit": "m/s", "slope": 0.36,
            "intercept": 0.0, "points": 21, "r2": 1.0, "residual": 0.05, "usable": True,
@@ -424,3 +425,59 @@ def test_the_calibration_table_says_how_an_expert_value_was_read_when_not_by_the
     out = StringIO()
     Console(file=out, width=120).print(calibration_table(IterationTrace(number=2, calibration=[{**fit, "note": ""}])))
     assert "leg lengths" not in out.getvalue()
+
+
+CALIBRATION = [  # as a real run fits them (iter-001/calibration.json of a tiny Hopper run)
+    {"quantity": "torso_height", "feature": "height_ratio", "unit": "m", "slope": 0.016906,
+     "intercept": 1.137711, "points": 6, "r2": 0.2657, "residual": 0.00089, "usable": False,
+     "expert_value": 1.20355, "note": "the expert's 3.89 is outside the learners' 3.94..4.04"},
+    {"quantity": "torso_pitch", "feature": "tilt_deg", "unit": "rad", "slope": -0.000857,
+     "intercept": 0.0638, "points": 12, "r2": 0.0, "residual": 0.00495, "usable": False,
+     "expert_value": 0.0585}]
+
+
+def cut_words(text: str) -> list[str]:
+    """Lines of the report below the timeline that hold an ellipsis: a header or value cut
+    short ("le…", "ite…"). The timeline shortens node summaries on purpose, nothing else does."""
+    return [line for line in text[text.index("expert ─"):].splitlines() if "…" in line]
+
+
+@pytest.mark.parametrize("width", [60, 80, 100])
+def test_a_narrow_terminal_gets_narrow_tables_not_cut_headers(run_dir, width):
+    """At 80 columns the chain table's headers were "le…", "ex…" and the candidates' "ite…":
+    a narrow terminal gets fewer columns whose cells stack their values, or one block per row."""
+    trace = load_trace(run_dir)
+    trace.iteration(1).calibration = CALIBRATION
+    console = Console(record=True, width=width, file=StringIO())
+    console.print(render_trace(trace))
+    text = console.export_text()
+    assert cut_words(text) == []
+    assert max(len(line) for line in text.splitlines()) <= width
+    words = set(re.findall(r"[\w./★±→✓✗$#+-]+", text))
+    # the candidates: whole ids, shas, similarity, falls, the rejected program's reason
+    assert {"iter-001/cand-00", "iter-002/cand-01", sha(SRC1)[:12], "0.410", "candidate",
+            "similarity", "falls", "rejected", "SyntaxError"} <= words
+    # the chain rule: the delta's values, the edit, both audit verdicts, every feature name
+    assert {"cadence", "forward_speed", "1.8", "0.9", "learner", "expert", "reweight", "ctrl",
+            "as", "predicted", "opposite", "farther", "#0", "#1"} <= words
+    # the calibration, the expert's features and the usage, none cut
+    assert {"torso_height", "height_ratio", "torso_pitch", "tilt_deg", "+0.0169", "1.2",
+            "residual", "quantity", "llm-y", "vlm-x", "$0.0120", "$0.0420"} <= words
+    # the wide layout where there is room: one line per chain row, as at 160 columns
+    wide = Console(record=True, width=160, file=StringIO())
+    wide.print(render_trace(trace))
+    assert re.search(r"cadence +│ +1\.8 │ +0\.9 │ +↓ +│ +0\.90 │ #0 reweight ctrl", wide.export_text())
+
+
+def test_a_fitted_table_keeps_a_no_wrap_header_whole():
+    """A column that does not wrap (the chain table's feature names) does not wrap its header
+    either: its width is the header's whole length, not its longest word ("delta f…")."""
+    from vid2reward.agent.trace.fit import Column, Fitted, Layout
+
+    layout = Layout([Column("delta feature", no_wrap=True), Column("words")])
+    layout.add_row("x", "a long sentence that wraps in a narrow terminal " * 3)
+    out = StringIO()
+    Console(file=out, width=40).print(Fitted([layout]))
+    text = out.getvalue()
+    assert "delta feature" in text and "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= 40
