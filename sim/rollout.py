@@ -29,8 +29,11 @@ SAMPLED_FIELDS = ("forward_velocity", "lateral_velocity", "vertical_velocity", "
                   "uprightness", "torso_pitch", "feet_in_contact", "airborne", "x_position",
                   "yaw_rate")
 """State-view names recorded at every step of a rollout (the inputs of behaviour metrics);
-``mass_center_x`` and ``mass_center_y`` (the whole body's centre of mass) are recorded beside
-them."""
+:data:`SAMPLE_NAMES` adds what is recorded beside them."""
+SAMPLE_NAMES = (*SAMPLED_FIELDS, "mass_center_x", "mass_center_y", "foot_contact_mask")
+"""Every per-step sample of an :class:`Episode`: :data:`SAMPLED_FIELDS`, the whole body's centre
+of mass (``mass_center_x``, ``mass_center_y``) and which feet touch the floor
+(``foot_contact_mask``: bit i set when the i-th foot of the env's ``foot_geoms`` touches)."""
 
 
 @dataclass
@@ -120,7 +123,7 @@ class Episode:
     limit. Not the whole of a fall: an Ant on its back is healthy for Ant-v5 (sim/falls.py)."""
     env_return: float
     samples: dict[str, np.ndarray]
-    """Per-step values of :data:`SAMPLED_FIELDS`, ``mass_center_x`` and ``mass_center_y``."""
+    """Per-step values of :data:`SAMPLE_NAMES`."""
     frames: list[np.ndarray] = field(default_factory=list)
     fps: float = 0.0
     """Frames per second of ``frames`` when played in real time."""
@@ -135,8 +138,8 @@ ActFn = Callable[[np.ndarray], np.ndarray]
 
 
 def new_samples() -> dict[str, list[float]]:
-    """Empty per-step samples: :data:`SAMPLED_FIELDS` and the centre of mass's x and y."""
-    return {name: [] for name in (*SAMPLED_FIELDS, "mass_center_x", "mass_center_y")}
+    """Empty per-step samples, one list per name of :data:`SAMPLE_NAMES`."""
+    return {name: [] for name in SAMPLE_NAMES}
 
 
 def record_sample(samples: dict[str, list[float]], view: StateView) -> None:
@@ -146,6 +149,8 @@ def record_sample(samples: dict[str, list[float]], view: StateView) -> None:
     com = view.mass_center
     samples["mass_center_x"].append(float(com[0]))
     samples["mass_center_y"].append(float(com[1]))
+    samples["foot_contact_mask"].append(float(sum(
+        1 << i for i, touching in enumerate(view.foot_contacts.values()) if touching)))
 
 
 @runtime_checkable

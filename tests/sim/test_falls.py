@@ -15,7 +15,7 @@ from vid2reward.sim.envs import ENV_SPECS, get_spec, make_env
 from vid2reward.sim.evaluation import summarise
 from vid2reward.sim.falls import FALL_RULES, fall_rate, fall_seconds, fallen_state, first_fall_step
 from vid2reward.sim.metrics import behaviour_metrics
-from vid2reward.sim.rollout import SAMPLED_FIELDS, Episode
+from vid2reward.sim.rollout import SAMPLE_NAMES, Episode
 from vid2reward.sim.state import StateTracker
 
 
@@ -106,7 +106,7 @@ def test_every_registered_env_has_a_fall_rule():
 
 def _episode(env_id, uprightness, height, terminated=False, dt=0.05):
     n = len(uprightness)
-    samples = {name: np.zeros(n) for name in (*SAMPLED_FIELDS, "mass_center_x", "mass_center_y")}
+    samples = {name: np.zeros(n) for name in SAMPLE_NAMES}
     samples["uprightness"], samples["torso_height"] = np.asarray(uprightness), np.asarray(height)
     return Episode(env_id=env_id, dt=dt, length=n, terminated=terminated, env_return=0.0,
                    samples=samples)
