@@ -167,7 +167,8 @@ class EpisodicReward(Protocol):
 
 def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, episodes: int = 1,
                  seed: int = 0, max_steps: int = 1000, render_size: tuple[int, int] | None = None,
-                 fps: float = 30.0, reward: RewardFn | None = None) -> list[Episode]:
+                 fps: float = 30.0, reward: RewardFn | None = None,
+                 on_step: Callable[[StateView], None] | None = None) -> list[Episode]:
     """Roll out ``policy`` on the unmodified env.
 
     Args:
@@ -182,6 +183,8 @@ def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, epi
             state view to report its return too (trusted programs only), or an
             :class:`EpisodicReward` such as ``vid2reward.tools.reward_env.LockstepReward``,
             which runs an untrusted one sandboxed.
+        on_step: called with every step's state view, after ``reward`` (to record more than
+            :data:`SAMPLE_NAMES`, e.g. a body's joint keypoints).
     """
     spec = get_spec(env_id)
     clock = policy.gait_clock_hz if isinstance(policy, LoadedPolicy) else None
@@ -221,6 +224,8 @@ def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, epi
                 env_return += float(env_reward)
                 if reward is not None:
                     program_return += float(reward(view, action)[0])
+                if on_step is not None:
+                    on_step(view)
                 steps += 1
                 if renderer and steps % stride == 0:
                     frames.append(renderer.frame())
