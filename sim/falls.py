@@ -137,10 +137,15 @@ def never_falls(falls: int, episodes: int) -> bool:
     return falls == 0 and wilson_interval(0, episodes)[1] < NEVER_FALLS_BELOW
 
 
+LISTED_FALLS = 5
+"""Up to this many falls are dated one by one; more as their range and median."""
+
+
 def describe_falls(rate: float, episodes: int | str, seconds: Sequence[float] = ()) -> str:
     """A fall rate with its 95% Wilson interval and when the falls came, as every report
     (evaluate, the final check, the trace, the dashboard, an export's README) words it:
-    ``"fell in 2 of 20 episodes (10%, 95% CI 3-30%; at 4.9, 5.2 s)"``,
+    ``"fell in 2 of 20 episodes (10%, 95% CI 3-30%; at 4.9, 5.2 s)"`` (more than
+    :data:`LISTED_FALLS` falls: ``"at 0.9-1.4 s, median 1.0 s"``),
     ``"never fell in 20 episodes (fall rate below 16%, 95% CI)"``, or
     ``"fell in 0 of 5 episodes (95% CI 0-43%: too few to say it never falls)"``."""
     if not isinstance(episodes, int) or episodes < 1:  # an old or partial record
@@ -152,6 +157,11 @@ def describe_falls(rate: float, episodes: int | str, seconds: Sequence[float] = 
             return f"never fell in {episodes} episodes (fall rate below {high:.0%}, 95% CI)"
         return (f"fell in 0 of {episodes} episodes (95% CI 0-{high:.0%}: too few to say it "
                 f"never falls)")
-    when = f"; at {', '.join(f'{t:.1f}' for t in seconds)} s" if seconds else ""
+    when = ""
+    if len(seconds) > LISTED_FALLS:
+        when = (f"; at {min(seconds):.1f}-{max(seconds):.1f} s, median "
+                f"{float(np.median(seconds)):.1f} s")
+    elif seconds:
+        when = f"; at {', '.join(f'{t:.1f}' for t in seconds)} s"
     return (f"fell in {falls} of {episodes} episodes ({falls / episodes:.0%}, 95% CI "
             f"{low * 100:.0f}-{high:.0%}{when})")

@@ -14,6 +14,7 @@ from vid2reward.sim.evaluation import summarise
 from vid2reward.sim.render import write_clip_and_sheet
 from vid2reward.sim.rollout import load_policy, run_episodes
 from vid2reward.sim.seeds import EVALUATION_SEED
+from vid2reward.tools.gait_comparison import cadence_text
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
@@ -73,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     metrics_path.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     console.print(f"{len(first.frames)} frames at {first.fps:.1f} fps; forward "
                   f"{metrics['forward_velocity']:.2f} m/s, height {metrics['torso_height_mean']:.2f} m, "
-                  f"cadence {metrics['cadence_hz']:.2f} Hz; sheet {sheet}; metrics {metrics_path}")
+                  f"{cadence_text(metrics)}, torso bob frequency {metrics['cadence_hz']:.2f} Hz; "
+                  f"sheet {sheet}; metrics {metrics_path}", highlight=False)
     console.print(evaluation.summary(), highlight=False)
     print(clip)
     return 0

@@ -30,7 +30,7 @@ from typing import Any
 from vid2reward.agent.context import RunContext
 from vid2reward.agent.nodes.programs import brief
 from vid2reward.agent.state import RunState
-from vid2reward.sim.envs import steps_for_seconds
+from vid2reward.sim.envs import get_spec, steps_for_seconds
 from vid2reward.sim.falls import describe_falls
 from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.render import write_clip_and_sheet
@@ -38,6 +38,7 @@ from vid2reward.sim.reward import RewardProgram
 from vid2reward.sim.rollout import load_policy, run_episodes
 from vid2reward.sim.seeds import EVALUATION_SEED
 from vid2reward.sim.train import ProgressFn, TrainConfig
+from vid2reward.tools.gait_comparison import cadence_text, compare_with_person
 from vid2reward.tools.policy_evaluation import evaluate_for_user
 from vid2reward.tools.reward_sandbox import sandboxed_program
 from vid2reward.tools.reward_training import train_sandboxed
@@ -80,7 +81,8 @@ def train_final(state: RunState, ctx: RunContext) -> dict[str, Any]:
     ev = summary["evaluation"]
     ctx.note(f"final training of {best['id']}'s reward{' (updated)' if 'updated' in summary else ''} "
              f"from scratch: {summary['steps']:,} steps; "
-             + describe_falls(ev["fall_rate"], ev["episodes"], ev.get("fall_seconds") or []))
+             + describe_falls(ev["fall_rate"], ev["episodes"], ev.get("fall_seconds") or [])
+             + (f", {cadence}" if (cadence := cadence_text(ev.get("metrics") or {})) else ""))
     return {}
 
 
@@ -147,7 +149,8 @@ def final_program(state: RunState, ctx: RunContext, winner: str) -> tuple[Reward
 def _render_and_measure(ctx: RunContext, directory: Path) -> dict[str, Any]:
     """A final policy's clip and sheet (like a candidate's: the first evaluation episode's first
     ``clip_seconds``), its state metrics, and the evaluation ``evaluate`` makes of a policy
-    (:func:`evaluate_for_user`'s defaults); ``directory`` holds the policy."""
+    (:func:`evaluate_for_user`'s defaults) with its gait beside the person's in the expert
+    video, if any (``person``: tools/gait_comparison.py); ``directory`` holds the policy."""
     cfg = ctx.config
     policy = load_policy(directory, cfg.env_id)
     shown = run_episodes(cfg.env_id, policy, episodes=1, seed=EVALUATION_SEED,
@@ -156,4 +159,7 @@ def _render_and_measure(ctx: RunContext, directory: Path) -> dict[str, Any]:
     ep = shown[0]
     write_clip_and_sheet(ep.frames, ep.fps, directory / "clip.mp4", directory / "sheet.png")
     ctx.record.write_final_state_metrics(directory, behaviour_metrics(shown).to_dict())
-    return evaluate_for_user(cfg.env_id, policy).to_dict()
+    evaluation = evaluate_for_user(cfg.env_id, policy).to_dict()
+    person = compare_with_person(evaluation, ctx.record.expert_measured(),
+                                 get_spec(cfg.env_id).body_length)
+    return {**evaluation, **({"person": [row.to_dict() for row in person]} if person else {})}

@@ -156,3 +156,10 @@ def test_never_falls_only_when_the_interval_allows_it():
     assert describe_falls(0.0, 20) == "never fell in 20 episodes (fall rate below 16%, 95% CI)"
     assert describe_falls(0.1, 20, [4.94, 5.2]) == "fell in 2 of 20 episodes (10%, 95% CI 3-30%; at 4.9, 5.2 s)"
     assert describe_falls(0.2, "-") == "fell in 20% of - episodes"  # a record without a count
+
+
+def test_many_falls_are_dated_by_their_range_and_median():
+    from vid2reward.sim.falls import describe_falls
+
+    assert describe_falls(0.3, 20, [1.0, 1.2, 0.9, 3.0, 1.1, 1.0]) == (
+        "fell in 6 of 20 episodes (30%, 95% CI 15-52%; at 0.9-3.0 s, median 1.1 s)")
