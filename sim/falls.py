@@ -137,6 +137,14 @@ def never_falls(falls: int, episodes: int) -> bool:
     return falls == 0 and wilson_interval(0, episodes)[1] < NEVER_FALLS_BELOW
 
 
+def fall_count(rate: float, episodes: int) -> str:
+    """``"2 of 20 (95% CI 3-30%)"``: a fall rate as a count with its interval, for a table cell
+    (``vid2reward runs``)."""
+    falls = round(rate * episodes)
+    low, high = wilson_interval(falls, episodes)
+    return f"{falls} of {episodes} (95% CI {low * 100:.0f}-{high:.0%})"
+
+
 LISTED_FALLS = 5
 """Up to this many falls are dated one by one; more as their range and median."""
 
