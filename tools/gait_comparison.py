@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from vid2reward.tools.feature_definitions import FEATURE_DEFINITIONS, feature_scale
-from vid2reward.tools.pose_features import POSE_FEATURE_DEFINITIONS
+from vid2reward.tools.pose_features import POSE_FEATURE_DEFINITIONS, airborne_fraction
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class GaitRow:
     feature: str
     """What is compared: cadence, speed, trunk lean, flight, double support, step length."""
     unit: str
+    """The unit of ``policy``, ``person``, ``compared`` and ``scale``."""
     policy: float | None
     """The policy's figure (the primary measure), None when not measured."""
     method: str
@@ -58,6 +59,7 @@ class GaitRow:
     """The policy's figure measured the way the person's is, where that is not the primary
     one (cadence: by pose); the verdict compares it."""
     compared_method: str = ""
+    """How ``compared`` was measured ("" when there is no second figure)."""
 
     @property
     def judged(self) -> float | None:
@@ -79,13 +81,6 @@ class GaitRow:
     def from_dict(cls, data: Mapping[str, Any]) -> GaitRow:
         """The row :meth:`to_dict` wrote."""
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-
-
-def person_walks(features: Mapping[str, Any]) -> bool | None:
-    """Whether the person walks (a foot always on the ground: duty factor >= 0.5), None when the
-    video gave no duty factor."""
-    duty = features.get("pose_duty_factor")
-    return None if duty is None else float(duty) >= 0.5
 
 
 def compare_with_person(evaluation: Mapping[str, Any], expert: Mapping[str, Any] | None,
@@ -123,9 +118,9 @@ def compare_with_person(evaluation: Mapping[str, Any], expert: Mapping[str, Any]
                             feature_scale("pose_trunk_lean_deg")))
     duty = value(features, "pose_duty_factor")
     if duty is not None:
-        phase = features.get("pose_lr_phase_deg")
-        alternating = phase is None or float(phase) >= 90
-        flight = max(0.0, 1.0 - (2.0 if alternating else 1.0) * duty)
+        phase = value(features, "pose_lr_phase_deg")
+        alternating = phase is None or phase >= 90
+        flight = airborne_fraction(duty, phase)  # as the run read the person's flight
         rows.append(GaitRow("flight", "fraction of the time", value(metrics, "flight_fraction"),
                             "foot contacts (no foot down)", flight,
                             f"the duty factor ({duty:.2f})", feature_scale("flight_fraction")))

@@ -75,6 +75,14 @@ POSE_FEATURE_DEFINITIONS: dict[str, PoseFeatureDefinition] = {d.name: d for d in
 """Every pose feature compared between an expert video and the learner (``PoseFeatures.vector()``)."""
 
 
+def airborne_fraction(duty_factor: float, lr_phase_deg: float | None) -> float:
+    """The share of time no foot is down, from one foot's duty factor d (its stance share) and
+    the legs' left/right phase: an alternating gait (phase >= 90 degrees, or unknown) is
+    airborne 1 - 2d of the time (0 for a walk, d >= 0.5), a hop or bound 1 - d."""
+    alternating = lr_phase_deg is None or lr_phase_deg >= 90
+    return max(0.0, 1.0 - (2.0 if alternating else 1.0) * float(duty_factor))
+
+
 @dataclass
 class LegKeypoints:
     """Side-view keypoints over time: each array is (frames, 2) of (X forward, Z up), NaN where
