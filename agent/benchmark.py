@@ -47,6 +47,7 @@ from vid2reward.sim.evaluation import evaluate_policy
 from vid2reward.sim.expert_score import behaviour_distance, normalized_expert_score
 from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.rollout import load_policy, run_episodes
+from vid2reward.sim.seeds import BENCHMARK_RANDOM_SEED, BENCHMARK_SEED
 from vid2reward.tools.calibration import QUANTITIES, Calibration
 
 METHODS = ("full", "random", "eureka", "default", "reference", *SOURCE_METHODS)
@@ -55,9 +56,6 @@ DEFAULT_REWARD = {"Hopper-v5": "hopper_default.py", "Walker2d-v5": "walker2d_def
                   "HalfCheetah-v5": "halfcheetah_default.py", "Ant-v5": "ant_default.py",
                   "Humanoid-v5": "humanoid_default.py"}
 """The env's own reward, as a bundled reward program (examples/)."""
-EVAL_SEED = 2000
-"""First seed of the evaluation episodes (apart from training and clip seeds)."""
-RANDOM_SEED = 3000
 
 
 @dataclass
@@ -150,7 +148,7 @@ def task_ground(task: str, cfg: BenchConfig, out: Path) -> TaskGround:
     if cache.is_file() and read_json(cache).get("episodes") == cfg.random_episodes:
         random_metrics = read_json(cache)
     else:
-        episodes = run_episodes(env_id, None, episodes=cfg.random_episodes, seed=RANDOM_SEED,
+        episodes = run_episodes(env_id, None, episodes=cfg.random_episodes, seed=BENCHMARK_RANDOM_SEED,
                                 max_steps=max_steps)
         random_metrics = behaviour_metrics(episodes).to_dict()
         write_json(cache, random_metrics)
@@ -162,11 +160,11 @@ def measure_policy(policy_dir: Path, ground: TaskGround, episodes: int) -> dict[
     """State metrics of a trained policy over seeded episodes, cached in the policy's directory
     (``bench_metrics.json``, keyed by episodes and length)."""
     cache = policy_dir / "bench_metrics.json"
-    key = {"episodes": episodes, "max_steps": ground.max_steps, "seed": EVAL_SEED}
+    key = {"episodes": episodes, "max_steps": ground.max_steps, "seed": BENCHMARK_SEED}
     if cache.is_file() and read_json(cache).get("key") == key:
         return read_json(cache)["metrics"]
     policy = load_policy(policy_dir, ground.env_id)
-    metrics = evaluate_policy(ground.env_id, policy, episodes=episodes, seed=EVAL_SEED,
+    metrics = evaluate_policy(ground.env_id, policy, episodes=episodes, seed=BENCHMARK_SEED,
                               max_steps=ground.max_steps).metrics
     write_json(cache, {"key": key, "metrics": metrics})
     return metrics

@@ -82,7 +82,8 @@ def rich_table(rows: list[dict[str, Any]], title: str) -> Table:
 
 def calibration_table(results: list[MethodResult]) -> str:
     """The full method's calibration after iteration 2: per task, the mean (and worst) relative
-    error of the expert's speed, torso height and cadence read from its pixels; "" if none."""
+    error of the expert's speed, torso height and torso bob frequency (the pixel cadence's
+    simulator twin, Hz: not the step cadence) read from its pixels; "" if none."""
     lines = []
     for task in dict.fromkeys(r.task for r in results):
         runs = [r.calibration for r in results if r.task == task and r.method == "full"
@@ -97,7 +98,7 @@ def calibration_table(results: list[MethodResult]) -> str:
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
     if not lines:
         return ""
-    return "\n".join(["| task | speed error | torso height error | cadence error |",
+    return "\n".join(["| task | speed error | torso height error | torso bob frequency error |",
                       "|---|---:|---:|---:|", *lines])
 
 

@@ -31,6 +31,7 @@ from vid2reward.agent.runner import RunOutcome
 from vid2reward.agent.trace.cells import shorten
 from vid2reward.agent.trace.view import SIMILARITY_SCALE, final_program_lines
 from vid2reward.sim.falls import describe_falls
+from vid2reward.tools.gait_comparison import cadence_text, comparison_lines
 
 FINAL = "final"
 """Progress label of the final training (agent/nodes/final.py)."""
@@ -313,24 +314,17 @@ class Dashboard:
             out.print(f"final policy (the best reward trained from scratch, {final['steps']:,} steps): "
                       f"{describe_falls(ev['fall_rate'], ev['episodes'], ev.get('fall_seconds') or [])}, episode length "
                       f"{ev['length_mean']:.0f} ± {ev['length_std']:.0f} of {ev['max_steps']}"
-                      + _final_gait(ev, record.expert_measured()))
-            for line in final_program_lines(final):  # the same lines as the trace's
-                out.print(line)
+                      + (f", {cadence}" if (cadence := cadence_text(ev.get("metrics") or {})) else ""),
+                      highlight=False)
+            # the same lines as the trace's and `evaluate`'s
+            for line in comparison_lines(ev.get("person") or []) + final_program_lines(final):
+                out.print(line, highlight=False)
         best_reward = record.best_program_path()
         if best_reward is not None:
             out.print(f"best reward: {best_reward}")
         out.print(f"look at it:  vid2reward trace {outcome.run_dir}")
         if outcome.status in ("interrupted", "failed"):
             out.print(f"continue:    vid2reward resume {outcome.run_dir}")
-
-
-def _final_gait(evaluation: dict[str, Any], expert: dict[str, Any] | None) -> str:
-    """", cadence 2.1 steps/s (the person's 2.6)" when the expert's pose was measured."""
-    ours = evaluation.get("pose", {}).get("pose_cadence_hz")
-    theirs = ((expert or {}).get("features") or {}).get("pose_cadence_hz")
-    if ours is None or theirs is None:
-        return ""
-    return f", cadence {ours:.2f} steps/s (the person's {theirs:.2f})"
 
 
 def _fmt(value: float | None) -> str:

@@ -62,7 +62,8 @@ def build_experts(tasks: list[str], out: Path, *, work: Path, seed: int = 0,
         write_json(out / f"{name}.json", info)
         m = info["state_metrics"]
         log(f"{name}: forward {m['forward_velocity']:+.2f} m/s, height {m['torso_height_mean']:.2f} "
-            f"± {m['torso_height_std']:.2f}, cadence {m['cadence_hz']:.2f} Hz, "
+            f"± {m['torso_height_std']:.2f}, cadence {m['cadence_steps_per_s']:.2f} steps/s by foot "
+            f"touchdowns, torso bob frequency {m['cadence_hz']:.2f} Hz, "
             f"falls {m['fall_rate']:.2f} ({info['wall_seconds']:.0f} s)")
         infos.append(info)
     return infos

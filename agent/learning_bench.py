@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vid2reward.agent.benchmark import EVAL_SEED, BenchConfig, TaskGround, task_ground
+from vid2reward.agent.benchmark import BenchConfig, TaskGround, task_ground
 from vid2reward.agent.expert_tasks import EXPERT_TASKS
 from vid2reward.agent.run_record import read_json, write_json
 from vid2reward.sim.errors import UserError
@@ -35,6 +35,7 @@ from vid2reward.sim.expert_score import normalized_expert_score
 from vid2reward.sim.gait_clock import declared_clock_hz
 from vid2reward.sim.hyperparams import RL_ZOO_PPO
 from vid2reward.sim.reward import load_reward_program
+from vid2reward.sim.seeds import BENCHMARK_SEED
 from vid2reward.sim.train import TrainConfig, train
 
 LEARNING_METHODS = ("train", "rl-zoo")
@@ -165,7 +166,7 @@ def run_learning(method: str, ground: TaskGround, cfg: LearningBenchConfig, seed
 
     anchor_limit = cfg.anchor_time_limit if method == "rl-zoo" else None
     checkpoint = CheckpointEvaluation(ground.env_id, cfg.eval_every, on_checkpoint,
-                                      episodes=cfg.eval_episodes, seed=EVAL_SEED,
+                                      episodes=cfg.eval_episodes, seed=BENCHMARK_SEED,
                                       max_steps=ground.max_steps, reward=reference.compute,
                                       time_limit=anchor_limit,
                                       gait_clock_hz=declared_clock_hz(source, name))

@@ -12,6 +12,7 @@ from vid2reward.sim.envs import get_spec, make_env
 from vid2reward.sim.falls import describe_falls
 from vid2reward.sim.gait_clock import declared_clock_hz
 from vid2reward.sim.state import STATE_FIELDS, StateView
+from vid2reward.tools.gait_comparison import cadence_text, comparison_lines
 
 
 def state_fields_read(source: str) -> list[str]:
@@ -140,19 +141,27 @@ def contract_readme(*, run_id: str, env_id: str, versions: dict[str, str], sourc
         lines.append(f"- this reward's return {e['program_return_mean']:.1f} ± "
                      f"{e['program_return_std']:.1f}")
     m = e["metrics"]
+    cadence = cadence_text(m)
     lines += [
         f"- episode length {e['length_mean']:.0f} ± {e['length_std']:.0f}; "
         + describe_falls(e["fall_rate"], e["episodes"], e.get("fall_seconds") or []),
-        f"- forward velocity {m['forward_velocity']:+.2f} m/s, torso height "
-        f"{m['torso_height_mean']:.2f} m, cadence {m['cadence_hz']:.2f} Hz, flight fraction "
-        f"{m['flight_fraction']:.2f}",
+        f"- forward velocity {m['forward_velocity']:+.2f} m/s, "
+        + (f"{cadence}, " if cadence else "")
+        + f"torso height {m['torso_height_mean']:.2f} m, torso bob frequency "
+        f"{m['cadence_hz']:.2f} Hz, flight (no foot down) {m['flight_fraction']:.0%} of the time",
     ]
     expert = evaluation.get("expert")
     if expert:
         x = expert["state_metrics"]
-        lines.append(f"- the expert: forward velocity {x['forward_velocity']:+.2f} m/s, torso "
-                     f"height {x['torso_height_mean']:.2f} m, cadence {x['cadence_hz']:.2f} Hz, "
-                     f"flight fraction {x['flight_fraction']:.2f}")
+        cadence = cadence_text(x)
+        lines.append(f"- the expert: forward velocity {x['forward_velocity']:+.2f} m/s, "
+                     + (f"{cadence}, " if cadence else "")
+                     + f"torso height {x['torso_height_mean']:.2f} m, torso bob frequency "
+                     f"{x['cadence_hz']:.2f} Hz, flight (no foot down) "
+                     f"{x['flight_fraction']:.0%} of the time")
+    person = comparison_lines(evaluation.get("person") or [])
+    if person:
+        lines += ["", person[0], "", *(f"- {line.strip()}" for line in person[1:])]
     lines += ["", "## Provenance", "",
               f"Run `{run_id}`, best candidate `{best.get('candidate')}` (similarity to the "
               f"expert video {best.get('similarity')}; 1.0 = the same measured behaviour)."

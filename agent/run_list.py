@@ -22,6 +22,7 @@ from vid2reward.agent.run_log import (
     read_events,
 )
 from vid2reward.agent.run_record import RunRecord
+from vid2reward.sim.falls import fall_count
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,9 @@ def _read_row(path: Path) -> RunRow:
     final_text = ""
     if isinstance(final, dict):
         final_text = (f"{final['env_return_mean']:.0f} ± {final['env_return_std']:.0f}, "
-                      f"fell {final['fall_rate']:.0%}")
+                      + (f"fell {fall_count(final['fall_rate'], final['episodes'])}"
+                         if isinstance(final.get("episodes"), int) and final["episodes"] > 0
+                         else f"fell {final['fall_rate']:.0%}"))
     models = info.get("models") or {}
     engine = str(info.get("engine") or config.engine)
     named = [f"{role} {m}" for role, m in models.items() if m] if isinstance(models, dict) else []

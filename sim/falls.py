@@ -19,6 +19,7 @@ benchmarks all count falls through :func:`first_fall_step`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -109,8 +110,66 @@ def fall_rate(episodes: Sequence[Episode]) -> float:
     return float(np.mean([first_fall_step(e) is not None for e in episodes]))
 
 
+CONFIDENCE_Z = 1.96
+"""The normal quantile of a two-sided 95% interval: every fall rate is reported with one."""
+NEVER_FALLS_BELOW = 0.2
+"""A policy "never fell" only when none of its episodes fell *and* the upper bound of its fall
+rate's 95% Wilson interval is below this: 16 fall-free episodes or more (20 give 16%). Five
+fall-free episodes are compatible with a fall rate of 43%, and are reported as 0 of 5, with
+that bound, not as "never"."""
+
+
+def wilson_interval(falls: int, episodes: int, z: float = CONFIDENCE_Z) -> tuple[float, float]:
+    """The Wilson score interval of a fall rate of ``falls`` in ``episodes`` (95% by default):
+    unlike the normal approximation it is not empty at 0 or ``episodes`` falls."""
+    if episodes < 1 or not 0 <= falls <= episodes:
+        raise ValueError(f"no fall rate of {falls} in {episodes} episodes")
+    p, n = falls / episodes, episodes
+    denominator = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1.0 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def never_falls(falls: int, episodes: int) -> bool:
+    """Whether ``falls`` in ``episodes`` is enough to say a policy never falls
+    (:data:`NEVER_FALLS_BELOW`)."""
+    return falls == 0 and wilson_interval(0, episodes)[1] < NEVER_FALLS_BELOW
+
+
+def fall_count(rate: float, episodes: int) -> str:
+    """``"2 of 20 (95% CI 3-30%)"``: a fall rate as a count with its interval, for a table cell
+    (``vid2reward runs``)."""
+    falls = round(rate * episodes)
+    low, high = wilson_interval(falls, episodes)
+    return f"{falls} of {episodes} (95% CI {low * 100:.0f}-{high:.0%})"
+
+
+LISTED_FALLS = 5
+"""Up to this many falls are dated one by one; more as their range and median."""
+
+
 def describe_falls(rate: float, episodes: int | str, seconds: Sequence[float] = ()) -> str:
-    """``"fell in 40% of 5 episodes (at 4.9, 5.2 s)"``: a fall rate and when the falls came,
-    as every report (evaluate, the final check, the trace, the dashboard) words it."""
-    when = f" (at {', '.join(f'{t:.1f}' for t in seconds)} s)" if seconds else ""
-    return f"fell in {rate:.0%} of {episodes} episodes{when}"
+    """A fall rate with its 95% Wilson interval and when the falls came, as every report
+    (evaluate, the final check, the trace, the dashboard, an export's README) words it:
+    ``"fell in 2 of 20 episodes (10%, 95% CI 3-30%; at 4.9, 5.2 s)"`` (more than
+    :data:`LISTED_FALLS` falls: ``"at 0.9-1.4 s, median 1.0 s"``),
+    ``"never fell in 20 episodes (fall rate below 16%, 95% CI)"``, or
+    ``"fell in 0 of 5 episodes (95% CI 0-43%: too few to say it never falls)"``."""
+    if not isinstance(episodes, int) or episodes < 1:  # an old or partial record
+        return f"fell in {rate:.0%} of {episodes} episodes"
+    falls = round(rate * episodes)
+    low, high = wilson_interval(falls, episodes)
+    if falls == 0:
+        if never_falls(0, episodes):
+            return f"never fell in {episodes} episodes (fall rate below {high:.0%}, 95% CI)"
+        return (f"fell in 0 of {episodes} episodes (95% CI 0-{high:.0%}: too few to say it "
+                f"never falls)")
+    when = ""
+    if len(seconds) > LISTED_FALLS:
+        when = (f"; at {min(seconds):.1f}-{max(seconds):.1f} s, median "
+                f"{float(np.median(seconds)):.1f} s")
+    elif seconds:
+        when = f"; at {', '.join(f'{t:.1f}' for t in seconds)} s"
+    return (f"fell in {falls} of {episodes} episodes ({falls / episodes:.0%}, 95% CI "
+            f"{low * 100:.0f}-{high:.0%}{when})")

@@ -29,8 +29,11 @@ SAMPLED_FIELDS = ("forward_velocity", "lateral_velocity", "vertical_velocity", "
                   "uprightness", "torso_pitch", "feet_in_contact", "airborne", "x_position",
                   "yaw_rate")
 """State-view names recorded at every step of a rollout (the inputs of behaviour metrics);
-``mass_center_x`` and ``mass_center_y`` (the whole body's centre of mass) are recorded beside
-them."""
+:data:`SAMPLE_NAMES` adds what is recorded beside them."""
+SAMPLE_NAMES = (*SAMPLED_FIELDS, "mass_center_x", "mass_center_y", "foot_contact_mask")
+"""Every per-step sample of an :class:`Episode`: :data:`SAMPLED_FIELDS`, the whole body's centre
+of mass (``mass_center_x``, ``mass_center_y``) and which feet touch the floor
+(``foot_contact_mask``: bit i set when the i-th foot of the env's ``foot_geoms`` touches)."""
 
 
 @dataclass
@@ -121,7 +124,7 @@ class Episode:
     limit. Not the whole of a fall: an Ant on its back is healthy for Ant-v5 (sim/falls.py)."""
     env_return: float
     samples: dict[str, np.ndarray]
-    """Per-step values of :data:`SAMPLED_FIELDS`, ``mass_center_x`` and ``mass_center_y``."""
+    """Per-step values of :data:`SAMPLE_NAMES`."""
     frames: list[np.ndarray] = field(default_factory=list)
     fps: float = 0.0
     """Frames per second of ``frames`` when played in real time."""
@@ -136,8 +139,8 @@ ActFn = Callable[[np.ndarray], np.ndarray]
 
 
 def new_samples() -> dict[str, list[float]]:
-    """Empty per-step samples: :data:`SAMPLED_FIELDS` and the centre of mass's x and y."""
-    return {name: [] for name in (*SAMPLED_FIELDS, "mass_center_x", "mass_center_y")}
+    """Empty per-step samples, one list per name of :data:`SAMPLE_NAMES`."""
+    return {name: [] for name in SAMPLE_NAMES}
 
 
 def record_sample(samples: dict[str, list[float]], view: StateView) -> None:
@@ -147,6 +150,8 @@ def record_sample(samples: dict[str, list[float]], view: StateView) -> None:
     com = view.mass_center
     samples["mass_center_x"].append(float(com[0]))
     samples["mass_center_y"].append(float(com[1]))
+    samples["foot_contact_mask"].append(float(sum(
+        1 << i for i, touching in enumerate(view.foot_contacts.values()) if touching)))
 
 
 @runtime_checkable
@@ -163,7 +168,8 @@ class EpisodicReward(Protocol):
 
 def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, episodes: int = 1,
                  seed: int = 0, max_steps: int = 1000, render_size: tuple[int, int] | None = None,
-                 fps: float = 30.0, reward: RewardFn | None = None) -> list[Episode]:
+                 fps: float = 30.0, reward: RewardFn | None = None,
+                 on_step: Callable[[StateView], None] | None = None) -> list[Episode]:
     """Roll out ``policy`` on the unmodified env.
 
     Args:
@@ -178,6 +184,8 @@ def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, epi
             state view to report its return too (trusted programs only), or an
             :class:`EpisodicReward` such as ``vid2reward.tools.reward_env.LockstepReward``,
             which runs an untrusted one sandboxed.
+        on_step: called with every step's state view, after ``reward`` (to record more than
+            :data:`SAMPLE_NAMES`, e.g. a body's joint keypoints).
     """
     spec = get_spec(env_id)
     clock = policy.gait_clock_hz if isinstance(policy, LoadedPolicy) else None
@@ -217,6 +225,8 @@ def run_episodes(env_id: str, policy: LoadedPolicy | ActFn | None = None, *, epi
                 env_return += float(env_reward)
                 if reward is not None:
                     program_return += float(reward(view, action)[0])
+                if on_step is not None:
+                    on_step(view)
                 steps += 1
                 if renderer and steps % stride == 0:
                     frames.append(renderer.frame())

@@ -75,6 +75,14 @@ POSE_FEATURE_DEFINITIONS: dict[str, PoseFeatureDefinition] = {d.name: d for d in
 """Every pose feature compared between an expert video and the learner (``PoseFeatures.vector()``)."""
 
 
+def airborne_fraction(duty_factor: float, lr_phase_deg: float | None) -> float:
+    """The share of time no foot is down, from one foot's duty factor d (its stance share) and
+    the legs' left/right phase: an alternating gait (phase >= 90 degrees, or unknown) is
+    airborne 1 - 2d of the time (0 for a walk, d >= 0.5), a hop or bound 1 - d."""
+    alternating = lr_phase_deg is None or lr_phase_deg >= 90
+    return max(0.0, 1.0 - (2.0 if alternating else 1.0) * float(duty_factor))
+
+
 @dataclass
 class LegKeypoints:
     """Side-view keypoints over time: each array is (frames, 2) of (X forward, Z up), NaN where
@@ -360,25 +368,33 @@ def _masked(k: LegKeypoints, keep: np.ndarray) -> LegKeypoints:
 
 # -- the learner: the same features from simulator state -----------------------------------------
 class KeypointRecorder:
-    """Records ``s.leg_keypoints`` at every step; pass it as ``run_episodes(reward=...)``
-    (it returns a zero reward) and read :meth:`features` afterwards."""
+    """Records ``s.leg_keypoints`` at every step: pass :meth:`record` as
+    ``run_episodes(on_step=...)`` (or the recorder itself as its ``reward``: it returns a zero
+    reward) and read :meth:`keypoints` afterwards."""
 
     def __init__(self) -> None:
         self.steps: list[dict[str, np.ndarray]] = []
 
+    def record(self, s: Any) -> None:
+        """Record one step's keypoints from its state view."""
+        self.steps.append({k: np.array(v) for k, v in s.leg_keypoints.items()})
+
     def __call__(self, s: Any, a: np.ndarray) -> tuple[float, dict[str, float]]:
         """Record one step (the reward-program signature)."""
-        self.steps.append({k: np.array(v) for k, v in s.leg_keypoints.items()})
+        self.record(s)
         return 0.0, {}
 
-    def keypoints(self, fps: float) -> LegKeypoints | None:
-        """The recorded steps as a keypoint series (None for a body without human legs)."""
-        if not self.steps or "shoulder" not in self.steps[0]:
+    def keypoints(self, fps: float, start: int = 0, stop: int | None = None
+                  ) -> LegKeypoints | None:
+        """The recorded steps ``start:stop`` (default: all) as a keypoint series (None for a
+        body without human legs)."""
+        steps = self.steps[start:stop]
+        if not steps or "shoulder" not in steps[0]:
             return None
 
         def series(name: str) -> np.ndarray:
             nan = np.full(2, np.nan)
-            return np.array([step.get(name, nan) for step in self.steps], dtype=np.float64)
+            return np.array([step.get(name, nan) for step in steps], dtype=np.float64)
 
         return LegKeypoints(fps=fps, shoulder=series("shoulder"),
                             hip={g: series(f"hip_{g}") for g in LEGS},

@@ -20,6 +20,8 @@ from vid2reward.agent.output_dir import make_dirs, remove_created
 from vid2reward.agent.reward_contract import contract_readme
 from vid2reward.agent.run_record import RunRecord, read_json, write_json
 from vid2reward.sim.errors import UserError
+from vid2reward.sim.evaluation import EVALUATION_EPISODES
+from vid2reward.sim.seeds import EVALUATION_SEED
 from vid2reward.tools.reward_isolation import set_trust
 
 EXPORTED_FILES = ("reward.py", "policy.zip", "vecnormalize.pkl", "metrics.json", "clip.mp4",
@@ -36,9 +38,11 @@ def register(verbs: argparse._SubParsersAction) -> None:
                     "and evaluation.json (the policy evaluated afresh). Refuses a non-empty --out.")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory")
     p.add_argument("--out", required=True, type=Path, help="a new or empty directory")
-    p.add_argument("--episodes", type=int, default=5,
-                   help="episodes of the evaluation (default 5)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first episode (default 0)")
+    p.add_argument("--episodes", type=int, default=EVALUATION_EPISODES,
+                   help=f"episodes of the evaluation (default {EVALUATION_EPISODES}, as "
+                        "`evaluate` and a run's final check)")
+    p.add_argument("--seed", type=int, default=EVALUATION_SEED,
+                   help=f"seed of the first episode (default {EVALUATION_SEED}, as `evaluate`)")
     p.add_argument("--trust-reward-code", action="store_true",
                    help="run the reward program even where the OS cannot isolate it; only for "
                         "code you trust")

@@ -13,6 +13,8 @@ from vid2reward.sim.errors import UserError
 from vid2reward.sim.evaluation import summarise
 from vid2reward.sim.render import write_clip_and_sheet
 from vid2reward.sim.rollout import load_policy, run_episodes
+from vid2reward.sim.seeds import EVALUATION_SEED
+from vid2reward.tools.gait_comparison import cadence_text
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
@@ -27,7 +29,9 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=int, default=1,
                    help="episodes to measure; the clip shows the first (default 1)")
     p.add_argument("--size", default="320x240", help="frame size WIDTHxHEIGHT (default 320x240)")
-    p.add_argument("--seed", type=int, default=0, help="episode seed (default 0)")
+    p.add_argument("--seed", type=int, default=EVALUATION_SEED,
+                   help=f"seed of the first episode (default {EVALUATION_SEED}: the first "
+                        "episode of `evaluate` and of a run's final check)")
     p.add_argument("--env", default=None, help="env id, when the policy directory has no metrics.json")
     p.set_defaults(func=run)
 
@@ -72,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     metrics_path.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     console.print(f"{len(first.frames)} frames at {first.fps:.1f} fps; forward "
                   f"{metrics['forward_velocity']:.2f} m/s, height {metrics['torso_height_mean']:.2f} m, "
-                  f"cadence {metrics['cadence_hz']:.2f} Hz; sheet {sheet}; metrics {metrics_path}")
+                  f"{cadence_text(metrics)}, torso bob frequency {metrics['cadence_hz']:.2f} Hz; "
+                  f"sheet {sheet}; metrics {metrics_path}", highlight=False)
     console.print(evaluation.summary(), highlight=False)
     print(clip)
     return 0

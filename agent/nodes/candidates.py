@@ -27,13 +27,11 @@ from vid2reward.sim.gait_clock import policy_gait_clock
 from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.render import write_clip_and_sheet, write_mp4
 from vid2reward.sim.rollout import Episode, load_policy, run_episodes
+from vid2reward.sim.seeds import clip_seeds
 from vid2reward.sim.train import TrainConfig
 from vid2reward.tools.calibration import CalibrationPairs, episode_pairs
 from vid2reward.tools.expert_video import measure_video
 from vid2reward.tools.feature_definitions import SURVIVAL
-
-EVAL_SEED_OFFSET = 1000
-"""Evaluation episode k of a candidate is seeded ``run seed + EVAL_SEED_OFFSET + k``."""
 
 
 def train_config(ctx: RunContext, parent: str | None = None, cid: str | None = None) -> TrainConfig:
@@ -144,7 +142,7 @@ def evaluate_candidate(ctx: RunContext, cid: str) -> tuple[float, float]:
     started = time.monotonic()
     policy = load_policy(ctx.record.candidate_dir(cid), cfg.env_id)
     episodes = run_episodes(cfg.env_id, policy, episodes=max(1, cfg.eval_episodes),
-                            seed=cfg.seed + EVAL_SEED_OFFSET, max_steps=clip_steps,
+                            seed=clip_seeds(cfg.seed, 1)[0], max_steps=clip_steps,
                             render_size=cfg.render_size)
     clips = []
     for index, ep in enumerate(episodes):
@@ -154,7 +152,7 @@ def evaluate_candidate(ctx: RunContext, cid: str) -> tuple[float, float]:
             clip = write_mp4(ep.frames, ctx.record.episode_clip(cid, index), ep.fps)
         clips.append(clip)
     ctx.record.write_state_metrics(cid, behaviour_metrics(episodes).to_dict())
-    ctx.record.write_rollouts(cid, [cfg.seed + EVAL_SEED_OFFSET + i for i in range(len(episodes))],
+    ctx.record.write_rollouts(cid, clip_seeds(cfg.seed, len(episodes)),
                               [ep.actions for ep in episodes])
     rendered = time.monotonic()
     per_episode, pairs = [], CalibrationPairs()
@@ -168,7 +166,7 @@ def evaluate_candidate(ctx: RunContext, cid: str) -> tuple[float, float]:
         pairs.extend(episode_pairs(measured, ep.samples, ep.dt))
     fell = [t for t in map(fall_seconds, episodes) if t is not None]
     # a person's pose in the expert clip is compared with the body's own joints (sim state)
-    pose, pose_units = learner_pose(ctx, policy, cfg.seed + EVAL_SEED_OFFSET, clip_steps)
+    pose, pose_units = learner_pose(ctx, policy, clip_seeds(cfg.seed, 1)[0], clip_steps)
     ctx.record.write_evaluation(cid, {
         "features": {**median_features(per_episode), **pose},
         "units": {**units, SURVIVAL.name: SURVIVAL.unit, **pose_units},

@@ -12,6 +12,7 @@ from vid2reward.agent.state import RunState
 from vid2reward.sim.envs import get_spec
 from vid2reward.sim.state import gait_joints, leg_length
 from vid2reward.tools.expert_video import measure_video, prepare_expert, subject_in_clip
+from vid2reward.tools.pose_features import airborne_fraction
 from vid2reward.tools.video_frames import CropBox
 
 
@@ -114,9 +115,7 @@ def pose_readings(pose: dict[str, Any], carried: dict[str, float] | None = None,
         read["forward_speed"] = float(travel)
     duty = pose["features"].get("pose_duty_factor")
     if duty is not None:
-        phase = pose["features"].get("pose_lr_phase_deg")
-        alternating = phase is None or phase >= 90
-        read["flight_fraction"] = max(0.0, 1.0 - (2.0 if alternating else 1.0) * float(duty))
+        read["flight_fraction"] = airborne_fraction(duty, pose["features"].get("pose_lr_phase_deg"))
     return read
 
 

@@ -6,7 +6,9 @@ Search candidates are trained briefly (their job is to rank rewards); a policy a
 keep needs more. The final training starts from a fresh policy rather than the candidate's, so
 it also verifies what the run hands out: the reward itself, trained from nothing, must produce
 the behaviour (a warm start could carry a lucky candidate's policy past a reward that does not
-teach it). It is measured honestly (sim/evaluation.py: seeded full-length episodes, falls counted). The
+teach it). It is measured honestly, as ``evaluate`` measures a policy (tools/policy_evaluation.py:
+the same seeded full-length episodes, falls with their interval, the gait of a body with human
+legs), so the run's summary and ``evaluate`` of best/ show the same numbers. The
 engineer may first bring the winner up to date with what the run measured after it was
 written (the offline engineer: the last calibration's targets, and a term for a feature those
 targets leave without a lever; see ``Engineer.final_program``);
@@ -26,23 +28,20 @@ from pathlib import Path
 from typing import Any
 
 from vid2reward.agent.context import RunContext
-from vid2reward.agent.nodes.expert import learner_pose
 from vid2reward.agent.nodes.programs import brief
 from vid2reward.agent.state import RunState
-from vid2reward.sim.envs import steps_for_seconds
-from vid2reward.sim.evaluation import summarise
+from vid2reward.sim.envs import get_spec, steps_for_seconds
 from vid2reward.sim.falls import describe_falls
 from vid2reward.sim.metrics import behaviour_metrics
 from vid2reward.sim.render import write_clip_and_sheet
 from vid2reward.sim.reward import RewardProgram
 from vid2reward.sim.rollout import load_policy, run_episodes
+from vid2reward.sim.seeds import EVALUATION_SEED
 from vid2reward.sim.train import ProgressFn, TrainConfig
+from vid2reward.tools.gait_comparison import cadence_text, compare_with_person
+from vid2reward.tools.policy_evaluation import evaluate_for_user
 from vid2reward.tools.reward_sandbox import sandboxed_program
 from vid2reward.tools.reward_training import train_sandboxed
-
-FINAL_EVAL_EPISODES = 5
-"""Seeded full-length episodes the final policy is measured over."""
-FINAL_EVAL_SEED = 7000
 
 
 def final_config(ctx: RunContext) -> TrainConfig:
@@ -82,7 +81,8 @@ def train_final(state: RunState, ctx: RunContext) -> dict[str, Any]:
     ev = summary["evaluation"]
     ctx.note(f"final training of {best['id']}'s reward{' (updated)' if 'updated' in summary else ''} "
              f"from scratch: {summary['steps']:,} steps; "
-             + describe_falls(ev["fall_rate"], ev["episodes"], ev.get("fall_seconds") or []))
+             + describe_falls(ev["fall_rate"], ev["episodes"], ev.get("fall_seconds") or [])
+             + (f", {cadence}" if (cadence := cadence_text(ev.get("metrics") or {})) else ""))
     return {}
 
 
@@ -147,18 +147,19 @@ def final_program(state: RunState, ctx: RunContext, winner: str) -> tuple[Reward
 
 
 def _render_and_measure(ctx: RunContext, directory: Path) -> dict[str, Any]:
-    """A final policy's clip and sheet (like a candidate's), its state metrics, and an honest
-    evaluation over full-length seeded episodes; ``directory`` holds the policy."""
+    """A final policy's clip and sheet (like a candidate's: the first evaluation episode's first
+    ``clip_seconds``), its state metrics, and the evaluation ``evaluate`` makes of a policy
+    (:func:`evaluate_for_user`'s defaults) with its gait beside the person's in the expert
+    video, if any (``person``: tools/gait_comparison.py); ``directory`` holds the policy."""
     cfg = ctx.config
     policy = load_policy(directory, cfg.env_id)
-    clip_steps = steps_for_seconds(cfg.env_id, cfg.clip_seconds)
-    shown = run_episodes(cfg.env_id, policy, episodes=1, seed=cfg.seed + 1000,
-                         max_steps=clip_steps, render_size=cfg.render_size)
+    shown = run_episodes(cfg.env_id, policy, episodes=1, seed=EVALUATION_SEED,
+                         max_steps=steps_for_seconds(cfg.env_id, cfg.clip_seconds),
+                         render_size=cfg.render_size)
     ep = shown[0]
     write_clip_and_sheet(ep.frames, ep.fps, directory / "clip.mp4", directory / "sheet.png")
     ctx.record.write_final_state_metrics(directory, behaviour_metrics(shown).to_dict())
-    episodes = run_episodes(cfg.env_id, policy, episodes=FINAL_EVAL_EPISODES, seed=FINAL_EVAL_SEED,
-                            max_steps=1000)
-    # a person's gait in the expert clip: the final body's joints in the same terms
-    pose, _ = learner_pose(ctx, policy, cfg.seed + 1000, clip_steps)
-    return {**summarise(episodes, FINAL_EVAL_SEED, 1000).to_dict(), **({"pose": pose} if pose else {})}
+    evaluation = evaluate_for_user(cfg.env_id, policy).to_dict()
+    person = compare_with_person(evaluation, ctx.record.expert_measured(),
+                                 get_spec(cfg.env_id).body_length)
+    return {**evaluation, **({"person": [row.to_dict() for row in person]} if person else {})}

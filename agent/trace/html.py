@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from vid2reward.agent.trace.cells import (
     ARROW,
@@ -35,6 +36,7 @@ from vid2reward.agent.trace.view import (
     skipped_warning,
     sparkline,
 )
+from vid2reward.sim.falls import describe_falls
 
 CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -261,14 +263,30 @@ def _final(trace: RunTrace, root: Path) -> str:
     parts.append(_similarity_curve(trace))
     ev = ((final.final_training or {}).get("evaluation") if final else None)
     if isinstance(ev, dict):
-        keys = ("episodes", "env_return_mean", "env_return_std", "program_return_mean",
-                "length_mean", "length_std", "max_steps", "fall_rate", "fall_seconds")
-        parts.append(_table(["final policy", "value"], [[k, num(ev[k], ".4g") if isinstance(ev.get(k), float)
-                                                         else str(ev[k]) if ev[k] is not None else "-"]
-                                                        for k in keys if k in ev],
-                            caption="the final policy's evaluation (seeded full-length episodes)",
-                            numeric={1}))
+        parts.append(_table(["final policy", "value"], final_rows(ev),
+                            caption="the final policy's evaluation (seeded full-length episodes, "
+                                    "as `vid2reward evaluate` makes it)", numeric={1}))
     return "\n".join(parts)
+
+
+def final_rows(ev: dict[str, Any]) -> list[list[str]]:
+    """The final evaluation's figures, each named with its method and unit."""
+    metrics = ev.get("metrics") or {}
+    rows = [["episodes (seeds)", f"{ev.get('episodes', '-')} (from {ev.get('seed', '-')})"],
+            ["env return", f"{num(ev.get('env_return_mean'), '.1f')} ± {num(ev.get('env_return_std'), '.1f')}"],
+            ["episode length, steps", f"{num(ev.get('length_mean'), '.0f')} ± {num(ev.get('length_std'), '.0f')} "
+                                      f"of {ev.get('max_steps', '-')}"],
+            ["falls", describe_falls(ev.get("fall_rate", 0.0), ev.get("episodes", "-"), ev.get("fall_seconds") or [])]]
+    if ev.get("program_return_mean") is not None:
+        rows.insert(2, ["reward return", f"{num(ev['program_return_mean'], '.1f')} ± "
+                                         f"{num(ev.get('program_return_std'), '.1f')}"])
+    for key, label, fmt in (("forward_velocity", "forward velocity, m/s", "+.2f"),
+                            ("cadence_steps_per_s", "cadence, steps/s by foot touchdowns", ".2f"),
+                            ("flight_fraction", "flight, fraction of the time (no foot down)", ".2f"),
+                            ("double_support_fraction", "double support, fraction of the time", ".2f")):
+        if metrics.get(key) is not None:
+            rows.append([label, format(float(metrics[key]), fmt)])
+    return rows
 
 
 def _video(root: Path, relative: str | None, caption: str) -> str:

@@ -34,6 +34,7 @@ from vid2reward.agent.trace.tables import (
     usage_table,
 )
 from vid2reward.sim.falls import describe_falls
+from vid2reward.tools.gait_comparison import cadence_text, comparison_lines
 
 BARS = "▁▂▃▄▅▆▇█"
 SIMILARITY_SCALE = ("similarity 0..1: exp(-RMS of the behaviour features' differences from the "
@@ -112,7 +113,9 @@ def final_lines(trace: RunTrace) -> list[str]:
             f"{num(ev.get('env_return_mean'), '.1f')} ± {num(ev.get('env_return_std'), '.1f')}, "
             f"episode length {num(ev.get('length_mean'), '.0f')} of {ev.get('max_steps', '-')}, "
             + describe_falls(ev.get("fall_rate", 0.0), ev.get("episodes", "-"),
-                             ev.get("fall_seconds") or []))
+                             ev.get("fall_seconds") or [])
+            + (f", {cadence}" if (cadence := cadence_text(ev.get("metrics") or {})) else ""))
+        lines += comparison_lines(ev.get("person") or [])  # as the summary and `evaluate` say it
         lines += final_program_lines(ft)  # type: ignore[arg-type]
     else:
         lines.append("no final training (run with --final-steps N to train the best reward on "

@@ -143,9 +143,9 @@ def test_survival_runs_to_the_first_fall_not_to_the_envs_end(tmp_path):
 
     from vid2reward.agent.nodes.candidates import measure_episode, survival_steps
     from vid2reward.sim.render import write_mp4
-    from vid2reward.sim.rollout import SAMPLED_FIELDS, Episode
+    from vid2reward.sim.rollout import SAMPLE_NAMES, Episode
 
-    samples = {k: np.zeros(200) for k in (*SAMPLED_FIELDS, "mass_center_x", "mass_center_y")}
+    samples = {k: np.zeros(200) for k in SAMPLE_NAMES}
     samples["uprightness"] = np.r_[np.full(100, 0.95), np.full(100, -0.9)]
     samples["torso_height"] = np.full(200, 0.5)
     flipped = Episode(env_id="Ant-v5", dt=0.05, length=200, terminated=False, env_return=0.0,

@@ -287,7 +287,8 @@ def test_html_ends_with_the_final_result(run_dir, tmp_path):
         "best_candidate_id": "iter-002/cand-00", "best_similarity": 0.67, "stop_reason": "all 2 iterations done",
         "final_training": {"steps": 300000, "wall_seconds": 600.0, "evaluation": {
             "episodes": 5, "env_return_mean": 1234.5, "env_return_std": 10.0, "length_mean": 980.0,
-            "length_std": 5.0, "max_steps": 1000, "fall_rate": 0.2, "fall_seconds": [5.04]},
+            "length_std": 5.0, "max_steps": 1000, "fall_rate": 0.2, "fall_seconds": [5.04],
+            "metrics": {"cadence_steps_per_s": 1.95, "cadence_hz": 0.97, "forward_velocity": 1.2}},
         "updated": "iter-002/cand-00's, with the targets of the run's last calibration "
                    "(speed_target -2.5 -> -3.9)."}}))
     html = export_html(load_trace(run_dir), tmp_path / "t.html").read_text(encoding="utf-8")
@@ -295,11 +296,15 @@ def test_html_ends_with_the_final_result(run_dir, tmp_path):
     result = html[html.index("id='result'"):]
     assert result.count("data:video/mp4;base64,") == 2  # expert and learner side by side
     assert "<svg" in result and "<polyline" in result  # the similarity curve
-    assert "fell in 20% of 5 episodes" in result and "1234.5" in result
+    assert "fell in 1 of 5 episodes (20%, 95% CI 4-62%" in result and "1234.5" in result
     assert "0.670" in result and "visible difference" in result  # the scale explained
     assert "its program: iter-002/cand-00&#x27;s, with the targets" in result
+    # the primary cadence, named with its method and unit (never the torso bob's 0.97 Hz)
+    assert "cadence 1.95 steps/s by foot touchdowns" in result
+    assert "<td>cadence, steps/s by foot touchdowns</td>" in result and "0.97" not in result
     text = rendered_text(load_trace(run_dir))
-    assert "fell in 20% of 5 episodes (at 5.0 s)" in text  # when the fall came, not only how often
+    # when the falls came, not only how often (the line wraps at the console's width)
+    assert "fell in 1 of 5 episodes (20%, 95% CI 4-62%; at 5.0 s)" in " ".join(text.split())
     assert text.rstrip().endswith("(speed_target -2.5 -> -3.9).")
 
 

@@ -165,3 +165,17 @@ def test_bench_experts_writes_to_runs_by_default():
     assert args.out == Path("runs/experts") and args.work == Path("runs/experts/training")
     package = experts_folder().resolve()
     assert package not in args.out.resolve().parents and args.out.resolve() != package
+
+
+def test_runs_says_how_often_the_final_policy_fell_with_its_interval(run_dir, tmp_path, capsys):
+    from vid2reward.agent.run_record import write_json
+
+    folder = tmp_path / "runs"
+    shutil.copytree(run_dir, folder / "finished")
+    summary = RunRecord(folder / "finished").best_summary()
+    summary["final_training"] = {"steps": 4096, "evaluation": {
+        "env_return_mean": 1000.0, "env_return_std": 5.0, "fall_rate": 0.0, "episodes": 20}}
+    write_json(folder / "finished" / "best" / "summary.json", summary)
+    assert main(["runs", str(folder)]) == 0
+    # not "fell 0%": 0 of 20 bounds the fall rate at 16%
+    assert "1000 ± 5, fell 0 of 20 (95% CI 0-16%)" in capsys.readouterr().out

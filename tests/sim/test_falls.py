@@ -15,7 +15,7 @@ from vid2reward.sim.envs import ENV_SPECS, get_spec, make_env
 from vid2reward.sim.evaluation import summarise
 from vid2reward.sim.falls import FALL_RULES, fall_rate, fall_seconds, fallen_state, first_fall_step
 from vid2reward.sim.metrics import behaviour_metrics
-from vid2reward.sim.rollout import SAMPLED_FIELDS, Episode
+from vid2reward.sim.rollout import SAMPLE_NAMES, Episode
 from vid2reward.sim.state import StateTracker
 
 
@@ -106,7 +106,7 @@ def test_every_registered_env_has_a_fall_rule():
 
 def _episode(env_id, uprightness, height, terminated=False, dt=0.05):
     n = len(uprightness)
-    samples = {name: np.zeros(n) for name in (*SAMPLED_FIELDS, "mass_center_x", "mass_center_y")}
+    samples = {name: np.zeros(n) for name in SAMPLE_NAMES}
     samples["uprightness"], samples["torso_height"] = np.asarray(uprightness), np.asarray(height)
     return Episode(env_id=env_id, dt=dt, length=n, terminated=terminated, env_return=0.0,
                    samples=samples)
@@ -129,5 +129,37 @@ def test_evaluation_and_metrics_count_a_flip_the_env_calls_healthy():
     assert fall_rate(episodes) == 0.5
     evaluation = summarise(episodes, seed=0, max_steps=200)
     assert evaluation.fall_rate == 0.5 and evaluation.fall_seconds == [pytest.approx(5.05)]
-    assert "fell in 50% of 2 episodes (at 5.0 s)" in evaluation.summary()
+    assert "fell in 1 of 2 episodes (50%, 95% CI 9-91%; at 5.0 s)" in evaluation.summary()
     assert behaviour_metrics(episodes).fall_rate == 0.5
+
+
+def test_a_fall_rate_has_its_95_percent_wilson_interval():
+    from vid2reward.sim.falls import wilson_interval
+
+    # textbook values (Wilson 1927; e.g. Newcombe 1998, table I): 0/20 -> 0-16.1%,
+    # 3/20 -> 5.2-36.0%, 0/5 -> 0-43.4%, 5/5 -> 56.6-100%
+    assert wilson_interval(0, 20) == pytest.approx((0.0, 0.1611), abs=5e-4)
+    assert wilson_interval(3, 20) == pytest.approx((0.0524, 0.3604), abs=5e-4)
+    assert wilson_interval(0, 5) == pytest.approx((0.0, 0.4345), abs=5e-4)
+    assert wilson_interval(5, 5) == pytest.approx((0.5655, 1.0), abs=5e-4)
+    with pytest.raises(ValueError):
+        wilson_interval(3, 2)
+
+
+def test_never_falls_only_when_the_interval_allows_it():
+    from vid2reward.sim.falls import describe_falls, never_falls
+
+    # 0 of 5 is compatible with a fall rate of 43%: not "never"
+    assert not never_falls(0, 5) and not never_falls(0, 15) and never_falls(0, 16)
+    assert not never_falls(1, 100)
+    assert describe_falls(0.0, 5) == "fell in 0 of 5 episodes (95% CI 0-43%: too few to say it never falls)"
+    assert describe_falls(0.0, 20) == "never fell in 20 episodes (fall rate below 16%, 95% CI)"
+    assert describe_falls(0.1, 20, [4.94, 5.2]) == "fell in 2 of 20 episodes (10%, 95% CI 3-30%; at 4.9, 5.2 s)"
+    assert describe_falls(0.2, "-") == "fell in 20% of - episodes"  # a record without a count
+
+
+def test_many_falls_are_dated_by_their_range_and_median():
+    from vid2reward.sim.falls import describe_falls
+
+    assert describe_falls(0.3, 20, [1.0, 1.2, 0.9, 3.0, 1.1, 1.0]) == (
+        "fell in 6 of 20 episodes (30%, 95% CI 15-52%; at 0.9-3.0 s, median 1.1 s)")

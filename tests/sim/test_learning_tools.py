@@ -98,7 +98,7 @@ def test_evaluation_reports_spread_falls_and_the_program_return(examples_dir):
     assert ev.fall_rate == 1.0  # random actions topple the hopper within 200 steps
     assert ev.length_mean < 200 and ev.length_std >= 0.0
     assert ev.metrics["fall_rate"] == ev.fall_rate
-    assert "fell in 100% of 3 episodes" in ev.summary()
+    assert "fell in 3 of 3 episodes (100%, 95% CI 44-100%; at" in ev.summary()
     again = evaluate_policy("Hopper-v5", None, episodes=3, seed=5, max_steps=200)
     assert again.env_return_mean == ev.env_return_mean  # seeded: the same episodes
     assert again.program_return_mean is None
