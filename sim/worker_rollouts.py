@@ -256,6 +256,7 @@ class WorkerRolloutPPO(PPO):
             kept = steps
             for t in range(steps):
                 self.num_timesteps += env.num_envs
+                dones = part.dones[t]  # noqa: F841 - in the locals callbacks read, as in SB3's loop
                 callback.update_locals(locals())
                 if not callback.on_step():
                     kept = t + 1
