@@ -146,6 +146,19 @@ class SegmentRewardVecEnv(VecEnvWrapper):
         self._env_rewards.append(np.array([info.get("env_reward", 0.0) for info in infos]))
         return obs, np.zeros(self.num_envs, dtype=np.float32), dones, infos
 
+    def record(self, rows: np.ndarray, actions: np.ndarray, dones: np.ndarray,
+               env_rewards: np.ndarray, schema: dict[str, Any] | None = None) -> None:
+        """Keep steps the env workers collected themselves (sim/worker_rollouts.py), as
+        :meth:`step_wait` keeps them one by one: arrays of (steps, n_envs, ...); the actions
+        as the envs were given them. ``schema``: the rows' layout, if it came with them."""
+        if self.schema is None and schema is not None:
+            self.schema = StateSchema.from_json(schema)
+        for t in range(rows.shape[0]):
+            self._rows.append(rows[t])
+            self._actions.append(np.asarray(actions[t], dtype=np.float64).reshape(self.num_envs, -1))
+            self._dones.append(np.asarray(dones[t], dtype=bool).copy())
+            self._env_rewards.append(np.asarray(env_rewards[t], dtype=np.float64))
+
     def settle(self) -> tuple[np.ndarray, np.ndarray]:
         """Score the steps since the last call: ``(rewards, dones)``, each (steps, n_envs).
 

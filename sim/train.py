@@ -53,6 +53,7 @@ from vid2reward.sim.segment_reward import (
     StateRecorder,
 )
 from vid2reward.sim.vec_env import BatchedSubprocVecEnv, EnvWorkerError
+from vid2reward.sim.worker_rollouts import WorkerRolloutPPO
 
 RewardLoader = Callable[[str, str], RewardProgram]
 """``(source, name) -> RewardProgram``; the sandbox supplies a hardened one."""
@@ -114,6 +115,10 @@ class TrainConfig:
     """Scale rewards by a running std (VecNormalize): LLM-written rewards vary wildly in scale."""
     max_episode_steps: int | None = None
     """Override the env's episode length (1000 for all registered envs)."""
+    collect_in_workers: bool = True
+    """With worker processes and a sandboxed program: the workers act with a copy of the policy
+    and send whole chunks of steps (sim/worker_rollouts.py) instead of one round trip per step.
+    False: SB3's own collection loop in this process."""
     step_timeout: float | None = None
     """Seconds one step of a worker's batch of envs (physics + reward) may take before training
     stops as "failed"; None = no bound. Applies to worker processes only (n_workers > 0)."""
@@ -399,8 +404,10 @@ ACTIVATIONS: dict[str, type[torch.nn.Module]] = {"tanh": torch.nn.Tanh, "relu": 
 
 
 def make_ppo(config: TrainConfig, venv: VecEnv, tensorboard_log: str | None = None,
-             rollout_buffer_class: type[RolloutBuffer] | None = None) -> PPO:
-    """The PPO model ``config`` describes, on ``venv`` (CPU)."""
+             rollout_buffer_class: type[RolloutBuffer] | None = None,
+             algorithm: type[PPO] = PPO) -> PPO:
+    """The PPO model ``config`` describes, on ``venv`` (CPU); ``algorithm``: PPO or a subclass
+    that collects its rollouts another way (:class:`WorkerRolloutPPO`)."""
     if config.activation not in ACTIVATIONS:
         raise UserError(f"unknown activation {config.activation!r}",
                         fix=f"use one of {', '.join(ACTIVATIONS)}")
@@ -413,7 +420,7 @@ def make_ppo(config: TrainConfig, venv: VecEnv, tensorboard_log: str | None = No
     policy_kwargs = {"net_arch": list(config.net_arch),
                      "activation_fn": ACTIVATIONS[config.activation],
                      "log_std_init": config.log_std_init, "ortho_init": config.ortho_init}
-    return PPO("MlpPolicy", venv, n_steps=config.n_steps, batch_size=config.batch_size,
+    return algorithm("MlpPolicy", venv, n_steps=config.n_steps, batch_size=config.batch_size,
                n_epochs=config.n_epochs, learning_rate=learning_rate, gamma=config.gamma,
                gae_lambda=config.gae_lambda, clip_range=config.clip_range,
                ent_coef=config.ent_coef, vf_coef=config.vf_coef,
@@ -500,7 +507,9 @@ def _train_into(config: TrainConfig, program: RewardProgram, work: Path, loader:
     stats = EpisodeStatsCallback()
     budget = BudgetCallback(config.total_steps, config.wall_clock_limit, on_progress, should_stop)
     model = make_ppo(config, venv, tensorboard_log=str(work / "tb"),
-                     rollout_buffer_class=None if segment is None else SettlingRolloutBuffer)
+                     rollout_buffer_class=None if segment is None else SettlingRolloutBuffer,
+                     algorithm=WorkerRolloutPPO if segment is not None and config.collect_in_workers
+                     else PPO)
     if segment is not None:
         assert isinstance(venv, SegmentVecNormalize)
         model.rollout_buffer.settle = partial(_settle, segment, venv, stats, model)  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from vid2reward.sim.train import TrainConfig
 PPO_FIELDS = ("n_envs", "n_steps", "batch_size", "n_epochs", "learning_rate",
               "learning_rate_schedule", "gamma", "gae_lambda", "clip_range", "ent_coef", "vf_coef",
               "max_grad_norm", "net_arch", "activation", "log_std_init", "ortho_init",
-              "normalize_reward", "torch_threads")
+              "normalize_reward", "torch_threads", "collect_in_workers")
 """TrainConfig fields ``--ppo`` may set (the learning knobs, not the budget, seed or reward)."""
 
 
