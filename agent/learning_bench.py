@@ -178,6 +178,12 @@ def run_learning(method: str, ground: TaskGround, cfg: LearningBenchConfig, seed
         result = train_sandboxed(config, program, run_dir / "policy", callbacks=[checkpoint])
     else:
         result = train(config, reference, run_dir / "policy", callbacks=[checkpoint])
+    if result.status == "failed":  # not a seed that learned nothing: nothing to record
+        raise UserError(f"{ground.task} {method} seed {seed}: the training failed: "
+                        f"{result.metrics.get('failure')}",
+                        where=str(run_dir / "policy" / "metrics.json"),
+                        fix=result.metrics.get("failure_fix") or "fix the cause and rerun the "
+                            "same command: finished seeds are read back")
     outcome = LearningResult(
         task=ground.task, env_id=ground.env_id, method=method, seed=seed,
         checkpoints=checkpoints, steps=int(result.metrics["steps"]),

@@ -73,6 +73,25 @@ def test_bench_learning_fast_runs_both_set_ups_and_writes_its_outputs(tmp_path, 
     assert "trained with other settings: n_epochs=10 (now 3)" in capsys.readouterr().err
 
 
+def test_a_failed_training_stops_the_bench_in_one_line_and_is_not_recorded(tmp_path, capsys,
+                                                                           monkeypatch):
+    # It was recorded as a seed with NES 0.00 and read back on every rerun, the reason unsaid.
+    from vid2reward.sim.train import TrainResult
+    from vid2reward.tools import reward_training
+
+    def failing(config, program, out_dir, **kwargs):
+        return TrainResult(out_dir, {"status": "failed", "failure": "env worker 0 died",
+                                     "failure_fix": None, "steps": 0})
+
+    monkeypatch.setattr(reward_training, "train_sandboxed", failing)
+    out = tmp_path / "bench"
+    assert main(["bench", "learning", "--fast", "--methods", "train", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "hopper-steady train seed 0: the training failed: env worker 0 died" in err
+    assert "Traceback" not in err
+    assert not (out / "runs" / "hopper-steady" / "train-s0" / "result.json").exists()
+
+
 def test_bench_learning_rejects_bad_flags(capsys):
     assert main(["bench", "learning", "--tasks", "nope"]) == 2
     assert "unknown expert task" in capsys.readouterr().err
