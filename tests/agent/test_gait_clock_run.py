@@ -49,7 +49,9 @@ def test_a_run_from_a_person_walking_trains_every_policy_on_the_clock(person_run
     assert "iter-001" in second["config"]["init_from"]
     summary = json.loads((out / "best" / "summary.json").read_text())
     final = summary["final_training"]["evaluation"]
-    assert final["episodes"] == 20 and "pose_cadence_hz" in final["pose"]
+    # the pose over the check's own episodes (a cadence only where an episode holds a stride:
+    # this tiny budget's policy falls within a second)
+    assert final["episodes"] == 20 and "pose_knee_range_deg" in final["pose"]
     assert PPO.load(out / "best" / "policy.zip").observation_space.shape == (19,)
     # what users do next: evaluate the best policy and export the reward with its contract
     assert main(["evaluate", "--policy", str(out / "best"), "--reward", str(out / "best" / "reward.py"),

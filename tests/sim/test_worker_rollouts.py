@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 import torch
 from stable_baselines3 import PPO
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv
-from test_segment_reward import LocalBatch
+from test_segment_reward import BufferCapture, LocalBatch
 
 from vid2reward.sim import train as train_module
 from vid2reward.sim import worker_rollouts
@@ -20,29 +19,21 @@ from vid2reward.sim.train import TrainConfig, train
 from vid2reward.sim.worker_rollouts import PolicySnapshot
 
 
-class BufferCapture(BaseCallback):
-    """Copies PPO's buffer at the end of each rollout (after returns and advantages)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rollouts: list[dict[str, np.ndarray]] = []
-
-    def _on_step(self) -> bool:
-        return True
+class PolicyBufferCapture(BufferCapture):
+    """The buffer, plus what the policy that collected it (it is updated after this) says of
+    its observations and actions."""
 
     def _on_rollout_end(self) -> None:
+        super()._on_rollout_end()
         buf = self.model.rollout_buffer
-        rollout = {k: getattr(buf, k).copy() for k in (
-            "observations", "actions", "rewards", "returns", "advantages", "episode_starts",
-            "values", "log_probs")}
-        # The policy that collected the rollout (it is updated after this), on its observations.
+        rollout = self.rollouts[-1]
+        rollout["values"], rollout["log_probs"] = buf.values.copy(), buf.log_probs.copy()
         with torch.no_grad():
-            obs = torch.as_tensor(buf.observations.reshape(-1, buf.observations.shape[-1]))
             values, log_probs, _ = self.model.policy.evaluate_actions(
-                obs, torch.as_tensor(buf.actions.reshape(-1, buf.actions.shape[-1])))
+                torch.as_tensor(buf.observations.reshape(-1, buf.observations.shape[-1])),
+                torch.as_tensor(buf.actions.reshape(-1, buf.actions.shape[-1])))
         rollout["policy_values"] = values.numpy().reshape(buf.values.shape)
         rollout["policy_log_probs"] = log_probs.numpy().reshape(buf.log_probs.shape)
-        self.rollouts.append(rollout)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
@@ -66,21 +57,22 @@ def test_the_policy_copy_acts_and_values_as_the_policy(activation):
     np.testing.assert_allclose(many.std(axis=0), np.exp(-0.5), rtol=0.05)
 
 
+def _local_batch(src, name):
+    """A loader whose programs score batches here (the segment path without the process)."""
+    return RewardProgram(source=src, name=name,
+                         compute=LocalBatch(load_reward_program(src, name=name)))
+
+
 def _train(tmp_path, examples_dir, in_workers: bool, tag: str, log_std: float = -20.0):
     source = (examples_dir / "hopper_default.py").read_text()
     program = load_reward_program(source, name="hopper_default.py")
-
-    def loader(src, name):
-        return RewardProgram(source=src, name=name,
-                             compute=LocalBatch(load_reward_program(src, name=name)))
-
     # Short episodes (max 60 steps): terminations and truncations both happen. A policy with a
     # tiny standard deviation acts (nearly) on its mean, so both loops take the same actions.
     config = TrainConfig(env_id="Hopper-v5", total_steps=2 * 2 * 128, n_envs=2, n_steps=128,
                          batch_size=128, n_epochs=1, n_workers=2, seed=3, max_episode_steps=60,
                          log_std_init=log_std, collect_in_workers=in_workers)
-    capture = BufferCapture()
-    result = train(config, program, tmp_path / tag, loader=loader, callbacks=[capture],
+    capture = PolicyBufferCapture()
+    result = train(config, program, tmp_path / tag, loader=_local_batch, callbacks=[capture],
                    precheck=lambda program, env_id: None)
     return capture.rollouts, result
 
@@ -138,16 +130,10 @@ def test_a_stop_inside_a_chunk_ends_training_at_that_step(tmp_path, examples_dir
         calls["n"] += 1
         return calls["n"] > 100
 
-    source = (examples_dir / "hopper_default.py").read_text()
-    program = load_reward_program(source, name="hopper_default.py")
-
-    def loader(src, name):
-        return RewardProgram(source=src, name=name,
-                             compute=LocalBatch(load_reward_program(src, name=name)))
-
+    program = load_reward_program(examples_dir / "hopper_default.py")
     config = TrainConfig(env_id="Hopper-v5", total_steps=4 * 2 * 128, n_envs=2, n_steps=128,
                          batch_size=128, n_epochs=1, n_workers=2, seed=3)
-    result = train(config, program, tmp_path / "stopped", loader=loader,
+    result = train(config, program, tmp_path / "stopped", loader=_local_batch,
                    precheck=lambda program, env_id: None, should_stop=should_stop)
     assert result.status == "interrupted"
     assert result.metrics["steps"] == 101 * 2  # the step that saw the stop counts, as in SB3

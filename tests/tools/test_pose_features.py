@@ -68,6 +68,20 @@ def test_gait_timing_from_a_known_walker():
     assert gait_features(hop).pose_lr_phase_deg == pytest.approx(0.0, abs=10.0)
 
 
+@pytest.mark.parametrize("stride_hz, fps", [(0.5, 30.0), (2.45, 29.0), (2.9, 60.0)])
+def test_cadence_from_a_slow_walk_to_a_sprint(stride_hz, fps):
+    # A sprinter touches down about every 6 frames at 29 fps: 2.45 strides, 4.9 steps a second.
+    k, _ = synthetic_walker(stride_hz=stride_hz, fps=fps, seconds=5.0)
+    assert gait_features(k).pose_cadence_hz == pytest.approx(2 * stride_hz, rel=0.05)
+
+
+def test_a_clip_shorter_than_its_stride_gives_no_cadence():
+    # 1.1 s of a 0.9 Hz walk: the band a clip that short can hold starts above the stride, and
+    # its strongest bin (the band's edge) was read as a cadence of about 2.7 steps/s.
+    k, _ = synthetic_walker(stride_hz=0.9, seconds=1.1)
+    assert gait_features(k).pose_cadence_hz is None
+
+
 def test_gaps_are_bridged_when_short_and_low_confidence_frames_are_dropped():
     k, truth = synthetic_walker(fps=30.0)
     conf = np.ones(k.shoulder.shape[0])
