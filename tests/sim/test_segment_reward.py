@@ -65,7 +65,8 @@ def _train(tmp_path, examples_dir, segment: bool, tag: str):
 
     # Short episodes (max 60 steps) so that both terminations and truncations happen.
     config = TrainConfig(env_id="Hopper-v5", total_steps=2 * 2 * 128, n_envs=2, n_steps=128,
-                         batch_size=128, n_epochs=1, n_workers=1, seed=3, max_episode_steps=60)
+                         batch_size=128, n_epochs=1, n_workers=1, seed=3, max_episode_steps=60,
+                         collect_in_workers=False)
     capture = BufferCapture()
     result = train(config, program, tmp_path / tag, loader=loader, callbacks=[capture],
                    precheck=lambda program, env_id: None)
