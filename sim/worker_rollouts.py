@@ -211,8 +211,7 @@ class WorkerRolloutPPO(PPO):
         return norm, segment, segment.venv
 
     def _chunk(self, workers: BatchedSubprocVecEnv, norm: SegmentVecNormalize,
-               steps: int) -> WorkerSegment:
-        snapshot = PolicySnapshot.of(self.policy)
+               snapshot: PolicySnapshot, steps: int) -> WorkerSegment:
         normalize = ObsNormalization.of(norm)
         raw = np.asarray(norm.get_original_obs())
         base = (int(self.seed or 0) * 1_000_003 + self.chunk_seed) * len(workers.slices)
@@ -247,12 +246,14 @@ class WorkerRolloutPPO(PPO):
         callback.on_rollout_start()
         assert self._last_episode_starts is not None  # set by learn() before the first rollout
         episode_starts = self._last_episode_starts
+        snapshot = PolicySnapshot.of(self.policy)  # the policy does not change during a rollout
+        space: Any = self.action_space
         done = 0
         infos: list[dict[str, Any]] = [{} for _ in range(env.num_envs)]  # for callbacks' locals
         while done < n_rollout_steps:
             warm = self.num_timesteps // env.num_envs
             steps = min(n_rollout_steps - done, MAX_CHUNK_STEPS, max(1, warm))
-            part = self._chunk(workers, norm, steps)
+            part = self._chunk(workers, norm, snapshot, steps)
             kept = steps
             for t in range(steps):
                 self.num_timesteps += env.num_envs
@@ -261,7 +262,6 @@ class WorkerRolloutPPO(PPO):
                 if not callback.on_step():
                     kept = t + 1
                     break
-            space: Any = self.action_space
             segment.record(part.rows[:kept], np.clip(part.actions[:kept], space.low, space.high),
                            part.dones[:kept], part.env_rewards[:kept], part.schema)
             if norm.training and norm.norm_obs:
