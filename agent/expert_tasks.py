@@ -31,6 +31,9 @@ class ExpertTask:
     description: str
     reward_source: str
     train_steps: int = 600_000
+    held_out: bool = False
+    """Held out: never used to choose a constant of the engineer or the calibration; the
+    benchmark reports these tasks apart from the ones the method was tuned on."""
 
 
 _HEADER = "import numpy as np\n\n"
@@ -116,8 +119,49 @@ EXPERT_TASKS: dict[str, ExpertTask] = {t.name: t for t in [
         "         \"alive\": float(s.is_healthy),\n"
         "         \"ctrl\": -0.05 * float(np.sum(np.square(a)))}\n"
         "    return sum(c.values()), c\n", 2_000_000),
+    # Held-out tasks (issue 33): other speeds, other gaits, another body. Defined after every
+    # constant of the engineer and the calibration was chosen; nothing is tuned on them.
+    ExpertTask(
+        # Half hopper-steady's speed: the bell is narrower so that standing (0.15 of the top)
+        # pays as little as it does there.
+        "hopper-slow", "Hopper-v5", "the hopper hops forward slowly, at 0.4 m/s",
+        _HEADER + "def compute_reward(s, a):\n"
+        "    c = {\"speed\": 2.0 * float(np.exp(-16.0 * (s.forward_velocity - 0.4) ** 2)),\n"
+        "         \"alive\": float(s.is_healthy),\n"
+        "         \"ctrl\": -0.001 * float(np.sum(np.square(a)))}\n"
+        "    return sum(c.values()), c\n", held_out=True),
+    ExpertTask(
+        "walker-fast", "Walker2d-v5", "the walker walks forward fast, at 1.5 m/s",
+        _HEADER + "def compute_reward(s, a):\n"
+        "    c = {\"speed\": 2.0 * float(np.exp(-1.0 * (s.forward_velocity - 1.5) ** 2)),\n"
+        "         \"alive\": float(s.is_healthy),\n"
+        "         \"ctrl\": -0.001 * float(np.sum(np.square(a)))}\n"
+        "    return sum(c.values()), c\n", 1_000_000, held_out=True),
+    ExpertTask(
+        # Bounding: paid for vertical speed as well as for running, so it leaves the floor.
+        "cheetah-bound", "HalfCheetah-v5", "the half cheetah bounds forward at 3 m/s",
+        _HEADER + "def compute_reward(s, a):\n"
+        "    c = {\"speed\": 2.0 * float(np.exp(-0.5 * (s.forward_velocity - 3.0) ** 2)),\n"
+        "         \"bounce\": 0.5 * abs(s.vertical_velocity),\n"
+        "         \"upright\": 1.0 * s.uprightness,\n"
+        "         \"ctrl\": -0.1 * float(np.sum(np.square(a)))}\n"
+        "    return sum(c.values()), c\n", held_out=True),
+    ExpertTask(
+        # Twice ant-sideways' speed, drifting back: the speed a hidden Ant task read 37 % short.
+        "ant-sideways-fast", "Ant-v5", "the ant walks sideways (to its left) at 1 m/s, drifting back",
+        _HEADER + "def compute_reward(s, a):\n"
+        "    c = {\"sideways\": 2.0 * float(np.exp(-2.0 * (s.lateral_velocity - 1.0) ** 2)),\n"
+        "         \"drift\": 0.5 * float(np.exp(-4.0 * (s.forward_velocity + 0.2) ** 2)),\n"
+        "         \"alive\": float(s.is_healthy),\n"
+        "         \"ctrl\": -0.05 * float(np.sum(np.square(a)))}\n"
+        "    return sum(c.values()), c\n", 2_000_000, held_out=True),
 ]}
 """Tasks none of which is an env's default reward."""
+
+
+def held_out_tasks() -> list[str]:
+    """The tasks nothing was tuned on."""
+    return [t.name for t in EXPERT_TASKS.values() if t.held_out]
 
 
 def check_task_names(tasks: list[str]) -> None:
