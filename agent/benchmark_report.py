@@ -14,6 +14,7 @@ import numpy as np
 from rich.table import Table
 
 from vid2reward.agent.benchmark import METHODS, MethodResult, TaskGround
+from vid2reward.agent.expert_tasks import EXPERT_TASKS
 from vid2reward.sim.expert_score import NES_METRICS, behaviour_distance
 
 COLOURS = {"full": (200, 90, 30), "random": (40, 160, 40), "eureka": (30, 30, 210),
@@ -22,10 +23,18 @@ COLOURS = {"full": (200, 90, 30), "random": (40, 160, 40), "eureka": (30, 30, 21
 COLOURS.update({"viper": (160, 40, 160), "vlm-rm": (0, 160, 220), "car": (140, 110, 0)})
 
 
+def task_set(task: str) -> str:
+    """"held-out" for a task nothing was tuned on (``ExpertTask.held_out``), else "tune"."""
+    known = EXPERT_TASKS.get(task)
+    return "held-out" if known is not None and known.held_out else "tune"
+
+
 def summarise(results: list[MethodResult], grounds: dict[str, TaskGround]) -> list[dict[str, Any]]:
     """One row per (task, method): NES mean and std over seeds, the unclipped distance ratio
     d(learner, expert) / d(random, expert) (NES = 1 - ratio, clipped; the ratio still ranks
-    methods that are all farther than random), mean wall time and env steps."""
+    methods that are all farther than random), mean wall time and env steps; then the mean
+    over tasks per method, one per set (tune, held-out) when both are present, so that the
+    tasks the method was tuned on never stand in for the ones it was not."""
     rows: list[dict[str, Any]] = []
     d_random = {t: behaviour_distance(g.random_metrics, g.expert_metrics) for t, g in grounds.items()}
     tasks = list(dict.fromkeys(r.task for r in results))
@@ -37,24 +46,27 @@ def summarise(results: list[MethodResult], grounds: dict[str, TaskGround]) -> li
             nes = np.array([r.nes for r in group])
             ratio = float(np.mean([r.distance / d_random[task] for r in group]))
             finals = np.array([r.final_nes for r in group if r.final_nes is not None])
-            rows.append({"task": task, "method": method, "seeds": len(group),
+            rows.append({"task": task, "set": task_set(task), "method": method, "seeds": len(group),
                          "nes_mean": float(nes.mean()), "nes_std": float(nes.std()),
                          "final_mean": float(finals.mean()) if finals.size else None,
                          "final_std": float(finals.std()) if finals.size else None,
                          "distance_ratio": ratio,
                          "wall_seconds": float(np.mean([r.wall_seconds for r in group])),
                          "env_steps": int(np.mean([r.env_steps for r in group]))})
-    for method in METHODS:  # the mean over tasks, each task weighted equally
-        per_task = [r["nes_mean"] for r in rows if r["method"] == method and r["task"] != "mean"]
-        if len(per_task) > 1:
-            same = [r for r in rows if r["method"] == method]
-            same_finals = [r["final_mean"] for r in same if r["final_mean"] is not None]
-            rows.append({"task": "mean", "method": method, "seeds": same[0]["seeds"],
-                         "nes_mean": float(np.mean(per_task)), "nes_std": float(np.std(per_task)),
-                         "final_mean": (float(np.mean(same_finals))
-                                        if len(same_finals) == len(same) else None),
-                         "final_std": (float(np.std(same_finals))
-                                       if len(same_finals) == len(same) else None),
+    sets = list(dict.fromkeys(r["set"] for r in rows))
+    for which in sets:
+        for method in METHODS:  # the mean over tasks, each task weighted equally
+            same = [r for r in rows if r["method"] == method and r["set"] == which]
+            if not same or (len(same) < 2 and len(sets) < 2):
+                continue  # a mean of one task is the task's own row
+            finals = [r["final_mean"] for r in same if r["final_mean"] is not None]
+            whole = len(finals) == len(same)
+            rows.append({"task": "mean" if len(sets) < 2 else f"mean ({which})", "set": which,
+                         "method": method, "seeds": same[0]["seeds"],
+                         "nes_mean": float(np.mean([r["nes_mean"] for r in same])),
+                         "nes_std": float(np.std([r["nes_mean"] for r in same])),
+                         "final_mean": float(np.mean(finals)) if whole else None,
+                         "final_std": float(np.std(finals)) if whole else None,
                          "distance_ratio": float(np.mean([r["distance_ratio"] for r in same])),
                          "wall_seconds": float(np.mean([r["wall_seconds"] for r in same])),
                          "env_steps": int(np.mean([r["env_steps"] for r in same]))})
@@ -64,14 +76,14 @@ def summarise(results: list[MethodResult], grounds: dict[str, TaskGround]) -> li
 def rich_table(rows: list[dict[str, Any]], title: str) -> Table:
     """The summary as a rich table."""
     table = Table(title=title)
-    for col in ("task", "method", "NES mean ± std", "retrained NES", "d / d(random)", "seeds",
+    for col in ("task", "set", "method", "NES mean ± std", "retrained NES", "d / d(random)", "seeds",
                 "wall time", "env steps"):
         # every column keeps its text whole; a narrow terminal scrolls rather than cuts a name
         table.add_column(col, justify="left" if col in ("task", "method") else "right",
                          no_wrap=True, min_width={"task": 16, "method": 9}.get(col, len(col)))
     last = None
     for r in rows:
-        table.add_row(r["task"] if r["task"] != last else "", r["method"],
+        table.add_row(r["task"] if r["task"] != last else "", r["set"], r["method"],
                       f"{r['nes_mean']:.3f} ± {r['nes_std']:.3f}", _final(r),
                       f"{r['distance_ratio']:.2f}",
                       str(r["seeds"]),
@@ -80,26 +92,31 @@ def rich_table(rows: list[dict[str, Any]], title: str) -> Table:
     return table
 
 
-def calibration_table(results: list[MethodResult]) -> str:
-    """The full method's calibration after iteration 2: per task, the mean (and worst) relative
-    error of the expert's speed, torso height and torso bob frequency (the pixel cadence's
-    simulator twin, Hz: not the step cadence) read from its pixels; "" if none."""
+def calibration_table(results: list[MethodResult], grounds: dict[str, TaskGround]) -> str:
+    """The full method's last calibration: per task, the mean (and worst) relative error of
+    the expert's speed, torso height and torso bob frequency (the pixel cadence's simulator
+    twin, Hz: not the step cadence) read from its pixels; "" if none. The speed is the one
+    along the expert's own direction of travel (forward, or sideways for an Ant that walks
+    sideways: an error relative to a drift of 0.1 m/s says nothing)."""
     lines = []
     for task in dict.fromkeys(r.task for r in results):
         runs = [r.calibration for r in results if r.task == task and r.method == "full"
                 and r.calibration is not None]
-        if not runs:
+        if not runs or task not in grounds:
             continue
+        truth = grounds[task].expert_metrics
+        speed = max(("forward_velocity", "lateral_velocity"),
+                    key=lambda m: abs(float(truth.get(m) or 0.0)))
         cells = []
-        for metric in ("forward_velocity", "torso_height_mean", "cadence_hz"):
+        for metric in (speed, "torso_height_mean", "cadence_hz"):
             errors = [c[metric] for c in runs if metric in c]
             cells.append(f"{np.mean(errors):.0%} (worst {max(errors):.0%}, {len(errors)}/{len(runs)})"
                          if errors else f"not fitted (0/{len(runs)})")
-        lines.append(f"| {task} | " + " | ".join(cells) + " |")
+        lines.append(f"| {task} | {task_set(task)} | {speed.split('_')[0]} | " + " | ".join(cells) + " |")
     if not lines:
         return ""
-    return "\n".join(["| task | speed error | torso height error | torso bob frequency error |",
-                      "|---|---:|---:|---:|", *lines])
+    return "\n".join(["| task | set | speed | speed error | torso height error | torso bob frequency error |",
+                      "|---|---|---|---:|---:|---:|", *lines])
 
 
 def _final(row: dict[str, Any]) -> str:
@@ -111,10 +128,10 @@ def _final(row: dict[str, Any]) -> str:
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """The summary as a GitHub markdown table (for docs/benchmark.md)."""
-    lines = ["| task | method | NES mean ± std | retrained NES | d / d(random) | seeds | wall time | env steps |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| task | set | method | NES mean ± std | retrained NES | d / d(random) | seeds | wall time | env steps |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['task']} | {r['method']} | {r['nes_mean']:.3f} ± {r['nes_std']:.3f} "
+        lines.append(f"| {r['task']} | {r['set']} | {r['method']} | {r['nes_mean']:.3f} ± {r['nes_std']:.3f} "
                      f"| {_final(r)} "
                      f"| {r['distance_ratio']:.2f} | {r['seeds']} | {r['wall_seconds']:.0f} s | {r['env_steps']:,} |")
     return "\n".join(lines)
@@ -147,7 +164,7 @@ def write_outputs(results: list[MethodResult], grounds: dict[str, TaskGround], o
                                ("forward_velocity", "torso_height_mean", "cadence_hz", "fall_rate")),
                              "" if r.final_nes is None else f"{r.final_nes:.4f}",
                              "" if not r.final_metrics else f"{r.final_metrics.get('fall_rate', float('nan')):.4f}"])
-    calibration = calibration_table(results)
+    calibration = calibration_table(results, grounds)
     paths["markdown"].write_text(markdown_table(rows) + "\n" + (f"\n{calibration}\n" if calibration else ""),
                                  encoding="utf-8")
     plot_curves(results, paths["png"])
