@@ -59,14 +59,14 @@ def summarise(results: list[MethodResult], grounds: dict[str, TaskGround]) -> li
             same = [r for r in rows if r["method"] == method and r["set"] == which]
             if not same or (len(same) < 2 and len(sets) < 2):
                 continue  # a mean of one task is the task's own row
-            finals = [r["final_mean"] for r in same if r["final_mean"] is not None]
-            whole = len(finals) == len(same)
+            task_finals = [r["final_mean"] for r in same if r["final_mean"] is not None]
+            whole = len(task_finals) == len(same)
             rows.append({"task": "mean" if len(sets) < 2 else f"mean ({which})", "set": which,
                          "method": method, "seeds": same[0]["seeds"],
                          "nes_mean": float(np.mean([r["nes_mean"] for r in same])),
                          "nes_std": float(np.std([r["nes_mean"] for r in same])),
-                         "final_mean": float(np.mean(finals)) if whole else None,
-                         "final_std": float(np.std(finals)) if whole else None,
+                         "final_mean": float(np.mean(task_finals)) if whole else None,
+                         "final_std": float(np.std(task_finals)) if whole else None,
                          "distance_ratio": float(np.mean([r["distance_ratio"] for r in same])),
                          "wall_seconds": float(np.mean([r["wall_seconds"] for r in same])),
                          "env_steps": int(np.mean([r["env_steps"] for r in same]))})

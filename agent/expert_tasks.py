@@ -148,6 +148,8 @@ EXPERT_TASKS: dict[str, ExpertTask] = {t.name: t for t in [
         "    return sum(c.values()), c\n", held_out=True),
     ExpertTask(
         # Twice ant-sideways' speed, drifting back: the speed a hidden Ant task read 37 % short.
+        # Not shipped: after 2M steps (seed 0) it walked sideways at 0.46 m/s drifting forward
+        # 0.17 m/s, ant-sideways' own gait; the bell at 1 m/s paid too little at 0.5 to pull it on.
         "ant-sideways-fast", "Ant-v5", "the ant walks sideways (to its left) at 1 m/s, drifting back",
         _HEADER + "def compute_reward(s, a):\n"
         "    c = {\"sideways\": 2.0 * float(np.exp(-2.0 * (s.lateral_velocity - 1.0) ** 2)),\n"
