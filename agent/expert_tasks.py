@@ -162,11 +162,6 @@ EXPERT_TASKS: dict[str, ExpertTask] = {t.name: t for t in [
 """Tasks none of which is an env's default reward."""
 
 
-def held_out_tasks() -> list[str]:
-    """The tasks nothing was tuned on."""
-    return [t.name for t in EXPERT_TASKS.values() if t.held_out]
-
-
 def check_task_names(tasks: list[str]) -> None:
     """Raise a one-line :class:`UserError` for a name that is not in :data:`EXPERT_TASKS`."""
     for t in tasks:
