@@ -15,7 +15,7 @@ from rich.console import Console
 from vid2reward.agent.benchmark import FAST, METHODS, BenchConfig, config_json, run_benchmark
 from vid2reward.agent.benchmark_report import rich_table, summarise, write_outputs
 from vid2reward.agent.commands.reward_sources import add_source_options, bench_source_settings
-from vid2reward.agent.expert_bundle import build_experts
+from vid2reward.agent.expert_bundle import build_experts, bundled_expert
 from vid2reward.agent.expert_tasks import EXPERT_TASKS, check_task_names
 from vid2reward.agent.source_bench import SOURCE_METHODS, check_source_methods
 from vid2reward.agent.training_backend import RAY_HELP, chosen_ray_address
@@ -87,6 +87,8 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
     base = dict(FAST) if args.fast else {}
     tasks = args.tasks or ([FAST_TASK] if args.fast else list(FULL_TASKS))
     check_task_names(tasks)
+    for task in tasks:  # a task without a clip (e.g. a held-out one not built yet): one line, no --out
+        bundled_expert(task, args.experts)
     for flag, key in (("seeds", "seeds"), ("iterations", "iterations"),
                       ("candidates", "candidates"), ("steps", "steps"),
                       ("eval_episodes", "eval_episodes")):
